@@ -1,0 +1,295 @@
+"""Input validation: every accepted sequence container to one internal form, and back.
+
+Accepted forms of ``X`` (and, in the same form as ``X``, of ``y``):
+
+* a 3-D array ``(n_sequences, n_timesteps, n_features)`` -- the Keras / tslearn order;
+* a list (or tuple) of 2-D arrays ``(n_timesteps_i, n_features)`` -- unequal lengths;
+* a 1-D array -- one univariate sequence.
+
+A 2-D array is refused: it could be one multivariate sequence or many univariate
+ones, and guessing wrong silently changes the model.
+
+Internally every input becomes a :class:`SequenceBatch`: a float64 array of shape
+``(n_sequences, max_length, n_features)`` padded with NaN past each sequence's end,
+the lengths, and the caller's container form, so outputs computed on the padded
+array can be handed back in the form the caller used.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon"]
+
+FORMS = ("3d", "list", "1d")
+
+
+@dataclass(frozen=True)
+class SequenceBatch:
+    """Sequences padded to a common length, with the caller's container form.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_sequences, max_length, n_features)
+        The data as float64, NaN past the end of each sequence (and NaN where the
+        caller gave NaN).
+    lengths : ndarray of int of shape (n_sequences,)
+        Number of timesteps of each sequence.
+    form : {"3d", "list", "1d"}
+        The container the caller used; :meth:`restore` returns outputs in it.
+    """
+
+    values: np.ndarray
+    lengths: np.ndarray
+    form: str
+
+    @property
+    def n_sequences(self):
+        return self.values.shape[0]
+
+    @property
+    def max_length(self):
+        return self.values.shape[1]
+
+    @property
+    def n_features(self):
+        return self.values.shape[2]
+
+    @property
+    def mask(self):
+        """Boolean array (n_sequences, max_length): True on real timesteps, False on padding."""
+        return np.arange(self.max_length)[None, :] < self.lengths[:, None]
+
+    def restore(self, padded, lengths=None):
+        """Return ``padded`` (n_sequences, T, k) in the caller's container form.
+
+        Parameters
+        ----------
+        padded : ndarray of shape (n_sequences, T, k)
+            An output aligned with the sequences (per timestep, or a forecast).
+        lengths : array-like of int, optional
+            Lengths to cut each sequence to; defaults to the input lengths
+            (pass ``[horizon] * n`` for forecasts).
+
+        Returns
+        -------
+        ndarray or list of ndarray
+            3-D form: ``padded`` itself. List form: a list of ``(T_i, k)`` arrays.
+            1-D form: the single sequence, with the feature axis dropped when
+            ``k == 1`` (so a univariate input gets a 1-D output).
+        """
+        lengths = self.lengths if lengths is None else np.asarray(lengths)
+        if self.form == "3d":
+            return padded
+        if self.form == "list":
+            return [padded[i, : lengths[i]] for i in range(padded.shape[0])]
+        single = padded[0, : lengths[0]]
+        return single[:, 0] if single.shape[1] == 1 else single
+
+
+def _describe(name, value):
+    return f"{name} of type {type(value).__name__}"
+
+
+def _as_numeric(array, name, index=None):
+    """Convert to a float64 array, raising TypeError for non-numeric data."""
+    where = name if index is None else f"{name}[{index}]"
+    array = np.asarray(array)
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64, copy=True)
+    if array.dtype.kind == "O":
+        try:
+            return array.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(
+        f"{where} must contain real numbers; got an array of dtype {array.dtype}. "
+        "Convert it with np.asarray(..., dtype=float) or encode categories as integers."
+    )
+
+
+def _split_form(X, name):
+    """Return (3-D float array or list of 2-D float arrays, form) for an accepted container."""
+    if X is None:
+        raise ValueError(f"{name} is None; expected sequences (a 3-D array, a list of 2-D arrays "
+                         "or a 1-D array).")
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        raise ValueError(f"{name} is empty; expected at least one sequence.")
+    if isinstance(X, (list, tuple)) and all(np.ndim(item) == 2 for item in X):
+        sequences = [_as_numeric(item, name, i) for i, item in enumerate(X)]
+        return sequences, "list"
+    if isinstance(X, (list, tuple)) and len(X) > 0 and any(np.ndim(item) >= 2 for item in X):
+        bad = next(i for i, item in enumerate(X) if np.ndim(item) != 2)
+        raise ValueError(
+            f"{name} is a list whose item {bad} has {np.ndim(X[bad])} dimension(s); every item of "
+            f"a list of sequences must be a 2-D array (n_timesteps, n_features)."
+        )
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be numeric sequences; got {_describe(name, X)}.")
+    array = _as_numeric(X, name)
+    if array.ndim == 3:
+        return array, "3d"
+    if array.ndim == 1:
+        return [array[:, None]], "1d"
+    if array.ndim == 2:
+        n0, n1 = array.shape
+        raise ValueError(
+            f"{name} is a 2-D array of shape {array.shape}, which is ambiguous: it could be one "
+            f"sequence of {n0} timesteps with {n1} features, or {n0} univariate sequences of "
+            f"{n1} timesteps. Pass {name}[None] (shape (1, {n0}, {n1})) for one multivariate "
+            f"sequence, or {name}[..., None] (shape ({n0}, {n1}, 1)) for many univariate ones."
+        )
+    raise ValueError(
+        f"{name} must be a 3-D array (n_sequences, n_timesteps, n_features), a list of 2-D "
+        f"arrays or a 1-D array; got an array with {array.ndim} dimension(s) of shape "
+        f"{array.shape}."
+    )
+
+
+def _first_bad(values, test):
+    """(sequence, timestep) of the first entry where ``test`` holds."""
+    i, t = np.argwhere(test(values).any(axis=-1))[0]
+    return int(i), int(t)
+
+
+def check_sequences(X, name="X", *, allow_nan=False, min_length=1, n_features=None,
+                    estimator_name=None):
+    """Validate sequences and convert them to a :class:`SequenceBatch`.
+
+    Parameters
+    ----------
+    X : array-like
+        A 3-D array (n_sequences, n_timesteps, n_features), a list of 2-D arrays
+        (n_timesteps_i, n_features) or a 1-D array (one univariate sequence).
+    name : str
+        The argument's name, used in error messages.
+    allow_nan : bool
+        Whether NaN is accepted (it then means "missing observation"). Infinity
+        is never accepted.
+    min_length : int
+        Minimum number of timesteps every sequence must have.
+    n_features : int, optional
+        Required number of features (the number seen in ``fit``).
+    estimator_name : str, optional
+        Named in the "too short" message.
+
+    Returns
+    -------
+    SequenceBatch
+
+    Raises
+    ------
+    TypeError
+        Non-numeric data.
+    ValueError
+        Wrong number of dimensions, a 2-D array, no sequences, a sequence shorter
+        than ``min_length``, inconsistent or wrong ``n_features``, infinity, or
+        NaN where it is not allowed. The message names the sequence and timestep.
+    """
+    sequences, form = _split_form(X, name)
+    if len(sequences) == 0:
+        raise ValueError(f"{name} is empty; expected at least one sequence.")
+    widths = {seq.shape[1] for seq in sequences}
+    if len(widths) > 1:
+        first = sequences[0].shape[1]
+        bad = next(i for i, seq in enumerate(sequences) if seq.shape[1] != first)
+        raise ValueError(
+            f"{name}[{bad}] has {sequences[bad].shape[1]} features but {name}[0] has {first}; "
+            "all sequences must have the same number of features."
+        )
+    width = widths.pop()
+    if width == 0:
+        raise ValueError(f"{name} has 0 features; expected at least one.")
+    if n_features is not None and width != n_features:
+        raise ValueError(
+            f"{name} has {width} feature(s) but the estimator was fitted with {n_features}."
+        )
+    lengths = np.array([seq.shape[0] for seq in sequences], dtype=np.intp)
+    short = np.flatnonzero(lengths < max(min_length, 1))
+    if short.size:
+        i = int(short[0])
+        who = f"{estimator_name} needs" if estimator_name else "expected"
+        raise ValueError(
+            f"{name}[{i}] has {lengths[i]} timestep(s); {who} at least {max(min_length, 1)}."
+        )
+    if form == "3d":
+        values = sequences
+    else:
+        values = np.full((len(sequences), lengths.max(), width), np.nan)
+        for i, seq in enumerate(sequences):
+            values[i, : lengths[i]] = seq
+    if np.isinf(values).any():
+        i, t = _first_bad(values, np.isinf)
+        raise ValueError(f"{name} contains infinity at sequence {i}, timestep {t}.")
+    mask = np.arange(values.shape[1])[None, :] < lengths[:, None]
+    if not allow_nan and np.isnan(values[mask]).any():
+        i, t = _first_bad(np.where(mask[..., None], values, 0.0), np.isnan)
+        raise ValueError(
+            f"{name} contains NaN at sequence {i}, timestep {t}. NaN means a missing observation, "
+            "which only estimators that handle missing data (e.g. KalmanFilter) accept."
+        )
+    return SequenceBatch(values, lengths, form)
+
+
+def check_targets(y, X_batch, name="y"):
+    """Validate per-timestep targets against the sequences they belong to.
+
+    ``y`` must be in the same container form as ``X`` and have the same number of
+    sequences and timesteps. NaN in float targets means "no target at this step"
+    (losses and metrics skip it). Integer or boolean targets are class labels.
+
+    Parameters
+    ----------
+    y : array-like
+        Targets, same container form as ``X``.
+    X_batch : SequenceBatch
+        The validated inputs.
+    name : str
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    batch : SequenceBatch
+        The targets (float64; labels are stored as exact floats).
+    is_labels : bool
+        True when ``y`` holds integer class labels.
+    """
+    is_labels = _is_integer_container(y)
+    batch = check_sequences(y, name, allow_nan=True)
+    if batch.form != X_batch.form:
+        raise ValueError(
+            f"{name} must be in the same container form as X: X is "
+            f"{_FORM_NAMES[X_batch.form]} but {name} is {_FORM_NAMES[batch.form]}."
+        )
+    if batch.n_sequences != X_batch.n_sequences:
+        raise ValueError(
+            f"{name} has {batch.n_sequences} sequence(s) but X has {X_batch.n_sequences}."
+        )
+    mismatch = np.flatnonzero(batch.lengths != X_batch.lengths)
+    if mismatch.size:
+        i = int(mismatch[0])
+        raise ValueError(
+            f"{name}[{i}] has {batch.lengths[i]} timestep(s) but X[{i}] has "
+            f"{X_batch.lengths[i]}; targets are per timestep."
+        )
+    if not np.isfinite(batch.values[batch.mask]).any():
+        raise ValueError(f"{name} has no target at any timestep (all NaN).")
+    return batch, is_labels
+
+
+_FORM_NAMES = {"3d": "a 3-D array", "list": "a list of 2-D arrays", "1d": "a 1-D array"}
+
+
+def _is_integer_container(y):
+    if isinstance(y, (list, tuple)) and len(y) > 0 and all(np.ndim(item) == 2 for item in y):
+        return all(np.asarray(item).dtype.kind in "biu" for item in y)
+    return np.asarray(y).dtype.kind in "biu" if y is not None else False
+
+
+def check_horizon(horizon):
+    """Validate a forecast horizon: a positive integer."""
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
+        raise TypeError(f"horizon must be a positive integer; got {horizon!r}.")
+    if horizon < 1:
+        raise ValueError(f"horizon must be a positive integer; got {horizon}.")
+    return int(horizon)

@@ -1,0 +1,302 @@
+"""The estimator contract shared by every model of the package.
+
+:class:`SequenceEstimator` follows scikit-learn's template: ``__init__`` stores its
+arguments, the public methods validate their input and call private hooks that
+subclasses implement on the internal padded form (:class:`SequenceBatch`):
+
+=====================  =====================================================
+public method          hook a subclass implements
+=====================  =====================================================
+``fit``                ``_fit(X, y)``
+``predict``            ``_predict(X, return_std)``  -> mean or (mean, std)
+``forecast``           ``_forecast(X, horizon, return_std)``
+``log_likelihood``     ``_log_likelihood(X, y)``     -> (n_sequences,)
+``predict_proba``      ``_predict_proba(X)``
+=====================  =====================================================
+
+A public method exists on an instance only when its hook does and applies
+(``hasattr(model, "log_likelihood")`` is False for a model that has no density),
+using scikit-learn's ``available_if``, so code that compares models can ask.
+
+Two modes share one alignment (see the README, "Sequences and alignment"):
+
+* forecasting, ``fit(X)``: ``predict(X)[i, t]`` predicts ``X[i, t]`` from ``X[i, :t]``;
+* supervised, ``fit(X, y)``: ``predict(X)[i, t]`` estimates ``y[i, t]`` from ``X[i, :t+1]``.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_horizon, check_sequences, check_targets
+from .metrics import accuracy_score, r2_score
+
+__all__ = ["SequenceEstimator"]
+
+
+def _hook_applies(hook):
+    """available_if check: the estimator defines ``hook`` and it applies to this instance."""
+
+    def check(estimator):
+        return hasattr(estimator, hook) and estimator._hook_available(hook)
+
+    return check
+
+
+class SequenceEstimator(BaseEstimator):
+    """Base class of every seqmodels estimator.
+
+    Subclasses implement ``_fit`` and ``_predict`` and, where they apply,
+    ``_forecast``, ``_log_likelihood`` and ``_predict_proba``. They set
+    ``n_params_`` (and may append to ``history_``) in ``_fit``.
+
+    Class attributes
+    ----------------
+    causal : bool
+        True when ``predict`` at step t uses no input after t (DESIGN section 3).
+        Smoothers, bidirectional networks and Viterbi decoders set it False.
+    handles_missing : bool
+        True when NaN in ``X`` is read as a missing observation (Kalman filters);
+        otherwise NaN in ``X`` is an error.
+
+    Fitted attributes
+    -----------------
+    n_features_in_ : int
+        Number of features of ``X``.
+    n_targets_ : int
+        Number of outputs per timestep (``n_features_in_`` in forecasting mode).
+    mode_ : {"forecast", "supervised"}
+        Whether ``fit`` was given targets.
+    classes_ : ndarray
+        The class labels, when ``y`` held integer labels (tagging).
+    n_params_ : int
+        Number of free parameters of the fitted model.
+    history_ : list of float
+        Objective per iteration (EM log-likelihood, training loss); ``[]`` for
+        closed-form fits.
+    """
+
+    causal = True
+    handles_missing = False
+
+    # -- hooks for subclasses -------------------------------------------------------
+
+    def _min_fit_length(self):
+        """Fewest timesteps every training sequence must have."""
+        return 1
+
+    def _hook_available(self, hook):
+        """Whether an implemented hook applies to this instance (override to refine)."""
+        if hook == "_predict_proba":
+            return getattr(self, "classes_", None) is not None or not hasattr(self, "mode_")
+        if hook == "_forecast":
+            return getattr(self, "mode_", "forecast") == "forecast"
+        return True
+
+    def _supports_std(self):
+        """Whether ``predict(..., return_std=True)`` is available."""
+        return hasattr(self, "_log_likelihood") and self._hook_available("_log_likelihood")
+
+    # -- validation helpers ---------------------------------------------------------
+
+    def _check_X(self, X, *, fitting=False):
+        return check_sequences(
+            X,
+            "X",
+            allow_nan=self.handles_missing,
+            min_length=self._min_fit_length() if fitting else 1,
+            n_features=None if fitting else self.n_features_in_,
+            estimator_name=type(self).__name__,
+        )
+
+    def _check_y(self, y, X_batch, *, fitting=False):
+        if y is None:
+            return None
+        batch, is_labels = check_targets(y, X_batch)
+        if fitting:
+            return batch, is_labels
+        if batch.n_features != self.n_targets_:
+            raise ValueError(
+                f"y has {batch.n_features} target(s) per timestep but the estimator was "
+                f"fitted with {self.n_targets_}."
+            )
+        return batch
+
+    # -- the public contract --------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Learn the model from sequences.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features)
+            Or a list of ``(n_timesteps_i, n_features)`` arrays, or a 1-D array
+            (one univariate sequence).
+        y : array-like, optional
+            Per-timestep targets in the same container form as ``X``. Without it
+            the model learns to forecast ``X``; with it, to estimate ``y[:, t]``
+            from ``X[:, :t+1]``. Float targets are regression (NaN: no target at
+            that step), integer targets are class labels (tagging).
+
+        Returns
+        -------
+        self
+        """
+        X_batch = self._check_X(X, fitting=True)
+        checked = self._check_y(y, X_batch, fitting=True)
+        self.n_features_in_ = X_batch.n_features
+        self.history_ = []
+        if checked is None:
+            y_batch = None
+            self.mode_ = "forecast"
+            self.n_targets_ = X_batch.n_features
+            self.classes_ = None
+        else:
+            y_batch, is_labels = checked
+            self.mode_ = "supervised"
+            self.n_targets_ = y_batch.n_features
+            self.classes_ = None
+            if is_labels:
+                if y_batch.n_features != 1:
+                    raise ValueError(
+                        f"integer y (class labels) must have one target per timestep; got "
+                        f"{y_batch.n_features}."
+                    )
+                observed = y_batch.values[np.isfinite(y_batch.values)]
+                self.classes_ = np.unique(observed).astype(np.int64)
+        self._fit(X_batch, y_batch)
+        return self
+
+    def predict(self, X, return_std=False):
+        """Per-timestep predictions, aligned with ``X``.
+
+        Forecasting mode: ``predict(X)[i, t]`` is the one-step-ahead prediction of
+        ``X[i, t]`` from ``X[i, :t]`` (step 0 from the model's prior), so
+        ``X - predict(X)`` are the innovations. Supervised mode: the estimate of
+        ``y[i, t]`` from ``X[i, :t+1]``; class labels when fitted on labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features)
+            Or a list of 2-D arrays, or a 1-D array.
+        return_std : bool, default=False
+            Also return the predictive standard deviation (probabilistic
+            estimators only).
+
+        Returns
+        -------
+        mean : same container form as X, with ``n_targets_`` features
+        std : same form as ``mean``, only when ``return_std`` is True
+        """
+        check_is_fitted(self, "n_features_in_")
+        X_batch = self._check_X(X)
+        if return_std and not self._supports_std():
+            raise ValueError(
+                f"{type(self).__name__} has no predictive distribution here; "
+                "return_std=True is not available."
+            )
+        if self.classes_ is not None:
+            if return_std:
+                raise ValueError("return_std=True is not available for class labels.")
+            proba = self._predict_proba(X_batch)
+            labels = self.classes_[np.argmax(proba, axis=-1)][..., None]
+            return X_batch.restore(labels)
+        out = self._predict(X_batch, return_std)
+        if return_std:
+            return X_batch.restore(out[0]), X_batch.restore(out[1])
+        return X_batch.restore(out)
+
+    @available_if(_hook_applies("_predict_proba"))
+    def predict_proba(self, X):
+        """Per-timestep class probabilities (tagging), causal like ``predict``.
+
+        Returns
+        -------
+        proba : same container form as X, with ``len(classes_)`` features
+        """
+        check_is_fitted(self, "n_features_in_")
+        X_batch = self._check_X(X)
+        return X_batch.restore(self._predict_proba(X_batch))
+
+    @available_if(_hook_applies("_forecast"))
+    def forecast(self, X, horizon, return_std=False):
+        """Continue each sequence ``horizon`` steps past its end.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features)
+            Or a list of 2-D arrays, or a 1-D array: the history to continue.
+        horizon : int
+            Number of future steps.
+        return_std : bool, default=False
+            Also return the standard deviation of each forecast step.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_sequences, horizon, n_features)
+            A list of ``(horizon, n_features)`` arrays for list input, a
+            ``(horizon,)`` array for univariate 1-D input.
+        std : same form as ``mean``, only when ``return_std`` is True
+        """
+        check_is_fitted(self, "n_features_in_")
+        horizon = check_horizon(horizon)
+        X_batch = self._check_X(X)
+        if return_std and not self._supports_std():
+            raise ValueError(
+                f"{type(self).__name__} has no predictive distribution here; "
+                "return_std=True is not available."
+            )
+        out = self._forecast(X_batch, horizon, return_std)
+        lengths = np.full(X_batch.n_sequences, horizon)
+        if return_std:
+            return X_batch.restore(out[0], lengths), X_batch.restore(out[1], lengths)
+        return X_batch.restore(out, lengths)
+
+    @available_if(_hook_applies("_log_likelihood"))
+    def log_likelihood(self, X, y=None):
+        """Log predictive density of each sequence, summed over its timesteps.
+
+        Forecasting mode: ``log p(x_1, ..., x_T) = sum_t log p(x_t | x_<t)``.
+        Supervised mode: ``sum_t log p(y_t | x_1..t)`` over the steps that have a target.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences,)
+        """
+        check_is_fitted(self, "n_features_in_")
+        X_batch = self._check_X(X)
+        y_batch = self._require_y(y, X_batch)
+        return self._log_likelihood(X_batch, y_batch)
+
+    def score(self, X, y=None):
+        """Higher is better: R² over all timesteps, or accuracy for class labels.
+
+        In forecasting mode the targets are ``X`` itself (one-step-ahead R²).
+        Timesteps whose target is NaN are skipped.
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self, "n_features_in_")
+        X_batch = self._check_X(X)
+        y_batch = self._require_y(y, X_batch)
+        target = X_batch if y_batch is None else y_batch
+        if self.classes_ is not None:
+            proba = self._predict_proba(X_batch)
+            labels = self.classes_[np.argmax(proba, axis=-1)][..., None].astype(float)
+            return accuracy_score(target.values, labels)
+        return r2_score(target.values, self._predict(X_batch, False))
+
+    def _require_y(self, y, X_batch):
+        if self.mode_ == "supervised" and y is None:
+            raise ValueError(
+                f"{type(self).__name__} was fitted with targets; pass y as well."
+            )
+        if self.mode_ == "forecast" and y is not None:
+            raise ValueError(
+                f"{type(self).__name__} was fitted without targets (forecasting); "
+                "y must be None."
+            )
+        return self._check_y(y, X_batch)
