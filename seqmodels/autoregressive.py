@@ -122,16 +122,18 @@ def fit_orders(values, lengths, targets, order, offset, alpha, fit_intercept):
     return predictors
 
 
-def stationary_predictors(intercept, coef, noise_cov):
-    """Best linear predictors of orders 0..p-1 implied by a stable VAR(p).
+def stationary_moments(intercept, coef, noise_cov):
+    """Stationary mean and covariance of the companion state of a stable VAR(p).
 
-    With the companion form ``s_t = [x_t, ..., x_{t-p+1}]``, ``s_t = c~ + F s_{t-1} + w_t``,
-    the stationary mean is ``mu = (I - F)^{-1} c~`` and the stationary covariance
-    solves ``Gamma = F Gamma F' + Q~``. The order-k predictor of ``x_t`` from
-    ``z = (x_{t-1}, ..., x_{t-k})`` is the Gaussian conditional
-    ``E[x_t | z] = mu_x + Gamma_xz Gamma_zz^{-1} (z - mu_z)`` with variance
-    ``Gamma_xx - Gamma_xz Gamma_zz^{-1} Gamma_zx``: the population version of the
-    least-squares start-up predictors.
+    With ``s_t = [x_t, ..., x_{t-p+1}]`` and ``s_t = c~ + F s_{t-1} + w_t``, the
+    stationary mean is ``mu = (I - F)^{-1} c~`` and the covariance solves the
+    discrete Lyapunov equation ``Gamma = F Gamma F' + Q~`` (``Q~`` holds ``Sigma``
+    in its top-left block). Block ``(a, b)`` of ``Gamma`` is ``Cov(x_{t-a}, x_{t-b})``.
+
+    Returns
+    -------
+    mu : ndarray of shape (p * d,)
+    gamma : ndarray of shape (p * d, p * d)
 
     Raises
     ------
@@ -143,15 +145,29 @@ def stationary_predictors(intercept, coef, noise_cov):
     radius = np.max(np.abs(np.linalg.eigvals(F))) if p else 0.0
     if radius >= 1.0:
         raise ValueError(
-            f"coef describes an unstable VAR (spectral radius {radius:.4g} >= 1); the "
-            "start-up predictors need a stationary process."
+            f"coef describes an unstable VAR (spectral radius {radius:.4g} >= 1); it has no "
+            "stationary distribution."
         )
     c_tilde = np.zeros(p * d)
     c_tilde[:d] = intercept
     Q_tilde = np.zeros((p * d, p * d))
     Q_tilde[:d, :d] = noise_cov
-    mu = np.tile(np.linalg.solve(np.eye(p * d) - F, c_tilde)[:d], p)
-    gamma = linalg.solve_discrete_lyapunov(F, Q_tilde)
+    mu = np.linalg.solve(np.eye(p * d) - F, c_tilde) if p else np.zeros(0)
+    gamma = linalg.solve_discrete_lyapunov(F, Q_tilde) if p else np.zeros((0, 0))
+    return mu, 0.5 * (gamma + gamma.T)
+
+
+def stationary_predictors(intercept, coef, noise_cov):
+    """Best linear predictors of orders 0..p-1 implied by a stable VAR(p).
+
+    The order-k predictor of ``x_t`` from ``z = (x_{t-1}, ..., x_{t-k})`` is the
+    Gaussian conditional of the stationary distribution (:func:`stationary_moments`),
+    ``E[x_t | z] = mu_x + Gamma_xz Gamma_zz^{-1} (z - mu_z)`` with variance
+    ``Gamma_xx - Gamma_xz Gamma_zz^{-1} Gamma_zx``: the population version of the
+    least-squares start-up predictors.
+    """
+    p, d, _ = coef.shape
+    mu, gamma = stationary_moments(intercept, coef, noise_cov)
     predictors = []
     for k in range(p):
         g_xz = gamma[:d, d : (k + 1) * d]
@@ -161,6 +177,35 @@ def stationary_predictors(intercept, coef, noise_cov):
         c = mu[:d] - B @ mu[d : (k + 1) * d]
         predictors.append((c, B.reshape(d, k, d).transpose(1, 0, 2), _symmetrise(cov)))
     return predictors
+
+
+def simulate(intercept, coef, noise_cov, n_sequences, n_timesteps, rng):
+    """Draw sequences of a stable VAR(p), started in its stationary distribution.
+
+    The first p values are drawn jointly from ``N(mu, Gamma)``
+    (:func:`stationary_moments`), then ``x_t = c + sum_j A_j x_{t-j} + e_t`` runs
+    for all sequences at once; an order-0 model draws i.i.d. ``N(c, Sigma)``.
+
+    Returns
+    -------
+    ndarray of shape (n_sequences, n_timesteps, d)
+    """
+    intercept = np.asarray(intercept, dtype=float)
+    d = intercept.shape[0]
+    coef = np.asarray(coef, dtype=float).reshape(-1, d, d)
+    p = coef.shape[0]
+    chol = np.linalg.cholesky(noise_cov)
+    X = np.empty((n_sequences, n_timesteps + p, d))
+    if p:
+        mu, gamma = stationary_moments(intercept, coef, noise_cov)
+        start = mu + rng.standard_normal((n_sequences, p * d)) @ np.linalg.cholesky(gamma).T
+        X[:, :p] = start.reshape(n_sequences, p, d)[:, ::-1]
+    noise = rng.standard_normal((n_sequences, n_timesteps, d)) @ chol.T
+    for t in range(p, n_timesteps + p):
+        X[:, t] = intercept + noise[:, t - p]
+        for j in range(1, p + 1):
+            X[:, t] += X[:, t - j] @ coef[j - 1].T
+    return X[:, p:]
 
 
 def companion(coef):

@@ -16,6 +16,7 @@ __all__ = [
     "nll_per_step",
     "gaussian_nll",
     "oracle_gap",
+    "count_observed",
 ]
 
 
@@ -129,6 +130,11 @@ def gaussian_nll(y_true, mean, std):
         raise ValueError("std must be positive and finite where y_true has a target.")
     z = (true[observed] - pred[observed]) / s
     return float(np.mean(0.5 * np.log(2 * np.pi) + np.log(s) + 0.5 * z**2))
+
+
+def count_observed(y_true):
+    """Number of timesteps (over all sequences) whose target is fully observed (no NaN)."""
+    return int(np.isfinite(_pooled(y_true)).all(axis=1).sum())
 
 
 def oracle_gap(score, oracle_score):

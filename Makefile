@@ -1,0 +1,43 @@
+# The README's two commands, plus bench and lint.  Each target creates the virtual
+# environment and installs what it needs, so both work on a fresh clone.
+#
+#   make run    -- seqcompare run on the default suite, report in reports/default/
+#   make test   -- the whole test suite (slow tests included) against the installed wheel
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.deps-installed
+SUITE  ?= default
+OUTPUT ?= reports/$(SUITE)
+
+.PHONY: run test bench lint install clean
+
+# Dependencies: installed once per venv (re-run when pyproject.toml changes).
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet ".[test,dask,bench]"
+	touch $(STAMP)
+
+# The package itself: a regular (non-editable) install every time, so tests and runs
+# exercise the wheel as users get it -- data files and comparison suites included.
+install: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall .
+
+run: install
+	$(BIN)/seqcompare run $(SUITE) --output $(OUTPUT)
+
+test: install
+	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest
+
+bench: install
+	for script in benchmarks/bench_*.py; do $(BIN)/python -P $$script || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet flake8
+	$(BIN)/python -m flake8 seqmodels tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info reports

@@ -1,0 +1,10 @@
+"""Datasets: synthetic processes with oracles, and real data shipped with provenance.
+
+``load(name, **params)`` builds a :class:`Dataset`; ``list_datasets()`` lists them.
+"""
+
+from . import synthetic  # noqa: F401  (registers the generators)
+from ._record import Dataset
+from ._registry import list_datasets, load
+
+__all__ = ["Dataset", "load", "list_datasets"]

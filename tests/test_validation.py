@@ -1,0 +1,97 @@
+"""check_sequences / check_targets: every container form in, the same form out."""
+
+import numpy as np
+import pytest
+
+from seqmodels._validation import check_horizon, check_sequences, check_targets
+
+
+def test_3d_array_is_kept_and_restored_as_is():
+    X = np.arange(24, dtype=float).reshape(2, 4, 3)
+    batch = check_sequences(X)
+    assert batch.form == "3d" and batch.values.shape == (2, 4, 3)
+    np.testing.assert_array_equal(batch.lengths, [4, 4])
+    out = batch.restore(batch.values[..., :1])
+    assert out.shape == (2, 4, 1)
+    batch.values[0, 0, 0] = 99.0
+    assert X[0, 0, 0] == 0.0  # a copy: the caller's array is never modified
+
+
+def test_ragged_list_is_padded_with_nan_and_restored_to_a_list():
+    X = [np.ones((3, 2)), 2 * np.ones((5, 2))]
+    batch = check_sequences(X)
+    assert batch.form == "list" and batch.values.shape == (2, 5, 2)
+    assert np.isnan(batch.values[0, 3:]).all()
+    np.testing.assert_array_equal(batch.mask, [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    out = batch.restore(batch.values)
+    assert isinstance(out, list) and [o.shape for o in out] == [(3, 2), (5, 2)]
+    forecast = batch.restore(np.zeros((2, 4, 2)), lengths=[4, 4])
+    assert [f.shape for f in forecast] == [(4, 2), (4, 2)]
+
+
+def test_nested_python_lists_of_2d_items_are_a_list_of_sequences():
+    batch = check_sequences([[[1.0], [2.0]], [[3.0]]])
+    assert batch.form == "list"
+    np.testing.assert_array_equal(batch.lengths, [2, 1])
+
+
+def test_1d_array_is_one_univariate_sequence_and_comes_back_1d():
+    batch = check_sequences([1.0, 2.0, 3.0])
+    assert batch.form == "1d" and batch.values.shape == (1, 3, 1)
+    assert batch.restore(batch.values).shape == (3,)
+    assert batch.restore(np.zeros((1, 3, 2))).shape == (3, 2)
+
+
+def test_bool_and_numeric_object_arrays_are_accepted_as_floats():
+    assert check_sequences(np.ones((1, 2, 1), dtype=bool)).values.dtype == np.float64
+    assert check_sequences(np.array([[[1], [2]]], dtype=object)).values.dtype == np.float64
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (None, ValueError, "X is None"),
+    ("abc", TypeError, "numeric"),
+    (np.array([[[1 + 2j]]]), TypeError, "real numbers"),
+    ([np.ones(3), np.ones((3, 1))], ValueError, r"X is a list whose item 0 has 1 dimension"),
+    (np.ones((2, 3)), ValueError, r"X\[None\]"),
+])
+def test_refusals(value, error, message):
+    with pytest.raises(error, match=message):
+        check_sequences(value)
+
+
+def test_nan_allowed_only_when_asked_and_never_inf():
+    X = np.zeros((2, 4, 1))
+    X[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN at sequence 1, timestep 2"):
+        check_sequences(X)
+    assert np.isnan(check_sequences(X, allow_nan=True).values[1, 2, 0])
+    X[0, 1, 0] = -np.inf
+    with pytest.raises(ValueError, match="infinity at sequence 0, timestep 1"):
+        check_sequences(X, allow_nan=True)
+
+
+def test_min_length_and_n_features_messages():
+    with pytest.raises(ValueError, match=r"X\[1\] has 2 timestep\(s\); Thing needs at least 3"):
+        check_sequences([np.ones((4, 1)), np.ones((2, 1))], min_length=3, estimator_name="Thing")
+    with pytest.raises(ValueError, match="X has 1 feature.* fitted with 2"):
+        check_sequences(np.ones((1, 3, 1)), n_features=2)
+
+
+def test_targets_follow_x_and_detect_labels():
+    X = check_sequences(np.zeros((2, 3, 2)))
+    y, labels = check_targets(np.ones((2, 3, 1), dtype=int), X)
+    assert labels and y.values.dtype == np.float64
+    partial = np.tile(np.array([[0.0], [np.nan], [1.0]]), (2, 1, 1))
+    y, labels = check_targets(partial, X)
+    assert not labels and np.isnan(y.values[:, 1]).all()
+    with pytest.raises(ValueError, match="no target at any timestep"):
+        check_targets(np.full((2, 3, 1), np.nan), X)
+    with pytest.raises(ValueError, match=r"y\[0\] has 2 timestep"):
+        check_targets(np.ones((2, 2, 1)), X)
+
+
+def test_horizon():
+    assert check_horizon(np.int64(3)) == 3
+    for bad, error in ((0, ValueError), (-2, ValueError), (1.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="horizon"):
+            check_horizon(bad)
