@@ -112,8 +112,9 @@ def test_clone_and_set_params_round_trip(name, cls):
     twin = clone(est)
     assert twin is not est
     assert twin.get_params(deep=False).keys() == est.get_params(deep=False).keys()
+    twin_params = twin.get_params(deep=False)
     for key, value in est.get_params(deep=False).items():
-        assert twin.get_params(deep=False)[key] is value or twin.get_params(deep=False)[key] == value
+        assert twin_params[key] is value or twin_params[key] == value
     assert twin.set_params(**_params(cls)) is twin
 
 

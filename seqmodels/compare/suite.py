@@ -86,7 +86,9 @@ def _parse(spec, name):
     known_keys = {"title", "description", "seeds", "models", "datasets"}
     unknown = sorted(set(spec) - known_keys)
     if unknown:
-        raise ValueError(f"suite {name!r} has unknown key(s) {unknown}; expected {sorted(known_keys)}.")
+        raise ValueError(
+            f"suite {name!r} has unknown key(s) {unknown}; expected {sorted(known_keys)}."
+        )
     estimators = dict(all_estimators())
     models = []
     for i, entry in enumerate(spec.get("models", [])):
