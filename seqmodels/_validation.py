@@ -236,7 +236,8 @@ def check_targets(y, X_batch, name="y"):
 
     ``y`` must be in the same container form as ``X`` and have the same number of
     sequences and timesteps. NaN in float targets means "no target at this step"
-    (losses and metrics skip it). Integer or boolean targets are class labels.
+    (losses and metrics skip it). Integer or boolean targets are class labels; a
+    negative label (e.g. -1) means "no target at this step", as NaN does for floats.
 
     Parameters
     ----------
@@ -256,6 +257,10 @@ def check_targets(y, X_batch, name="y"):
     """
     is_labels = _is_integer_container(y)
     batch = check_sequences(y, name, allow_nan=True)
+    if is_labels:
+        # Integer arrays cannot hold NaN: a negative label means "no target at this step".
+        values = np.where(batch.values < 0, np.nan, batch.values)
+        batch = SequenceBatch(values, batch.lengths, batch.form)
     if batch.form != X_batch.form:
         raise ValueError(
             f"{name} must be in the same container form as X: X is "

@@ -2,8 +2,9 @@
 
 Every function takes targets and predictions in any of the package's container
 forms (3-D array, list of 2-D arrays, 1-D array, or the padded internal form) and
-pools all timesteps of all sequences. A NaN in ``y_true`` means "no target at this
-step" (padding, or the adding problem's unlabelled steps) and is skipped.
+pools all timesteps of all sequences. A NaN in ``y_true`` (a negative label in an
+integer ``y_true``) means "no target at this step" (padding, or the adding problem's
+unlabelled steps) and is skipped.
 """
 
 import numpy as np
@@ -21,13 +22,22 @@ __all__ = [
 
 
 def _pooled(array):
-    """Stack any container form into a 2-D array (n_entries, n_features)."""
+    """Stack any container form into a float array (n_entries, n_features).
+
+    Integer arrays are class labels; a negative label means "no target" and becomes NaN.
+    """
     if isinstance(array, (list, tuple)) and len(array) and np.ndim(array[0]) == 2:
-        return np.concatenate([np.asarray(a, dtype=float) for a in array], axis=0)
-    array = np.asarray(array, dtype=float)
-    if array.ndim <= 1:
-        return array.reshape(-1, 1)
-    return array.reshape(-1, array.shape[-1])
+        parts = [np.asarray(a) for a in array]
+    else:
+        parts = [np.asarray(array)]
+    pooled = []
+    for part in parts:
+        values = part.astype(float)
+        if part.dtype.kind in "iu":
+            values[part < 0] = np.nan
+        pooled.append(values.reshape(-1, 1) if values.ndim <= 1 else
+                      values.reshape(-1, values.shape[-1]))
+    return np.concatenate(pooled, axis=0)
 
 
 def _paired(y_true, y_pred):

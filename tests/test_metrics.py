@@ -46,6 +46,9 @@ def test_r2_constant_target_follows_scikit_learn():
 def test_accuracy():
     y = np.array([0, 1, 1, np.nan, 2])
     assert metrics.accuracy_score(y, np.array([0, 1, 0, 5, 2])) == pytest.approx(0.75)
+    labels = np.array([[[0], [-1], [2]]])  # -1: no target at this step
+    assert metrics.accuracy_score(labels, np.array([[[0], [7], [1]]])) == pytest.approx(0.5)
+    assert metrics.count_observed(labels) == 2
 
 
 def test_gaussian_nll_equals_scipy(pair):

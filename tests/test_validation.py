@@ -86,6 +86,9 @@ def test_targets_follow_x_and_detect_labels():
     assert not labels and np.isnan(y.values[:, 1]).all()
     with pytest.raises(ValueError, match="no target at any timestep"):
         check_targets(np.full((2, 3, 1), np.nan), X)
+    labels_with_gaps = np.array([[[1], [-1], [0]], [[-1], [-1], [2]]])
+    y, labels = check_targets(labels_with_gaps, X)
+    assert labels and np.isnan(y.values[0, 1, 0]) and y.values[1, 2, 0] == 2.0
     with pytest.raises(ValueError, match=r"y\[0\] has 2 timestep"):
         check_targets(np.ones((2, 2, 1)), X)
 
