@@ -30,6 +30,9 @@ class Dataset:
         no tractable oracle exists.
     description : str
         What the data is, where it comes from, what the oracle is.
+    baselines : dict
+        Chance-level scores of predictors that ignore the input, e.g.
+        ``{"accuracy": 0.5}`` or ``{"mse": 1/6}``.
     params : dict
         The arguments the generator was called with (sizes, noise, seed).
     """
@@ -43,6 +46,7 @@ class Dataset:
     truth: dict = field(default_factory=dict)
     oracle: Any = None
     description: str = ""
+    baselines: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -1,0 +1,236 @@
+"""Long-memory tasks: the classic tests of what a recurrent network can remember.
+
+Each generator records the chance-level baseline in ``Dataset.baselines`` (the score
+of the best predictor that ignores the inputs), so a report can say whether a model
+learned anything at all. None of these has a probabilistic oracle; the best possible
+accuracy is 1 (zero error for the adding problem).
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._record import Dataset
+from ._registry import register
+
+__all__ = ["adding", "copy_memory", "delayed_xor", "binary_addition", "parity"]
+
+
+def _count(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _split(make, n_train, n_test, rng):
+    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
+    X, y = make(n_train + n_test, rng)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+@register("adding")
+def adding(n_train=1000, n_test=200, length=50, random_state=None):
+    """Adding problem (Hochreiter & Schmidhuber 1997): the sum of two marked numbers, given at the end.
+
+    Each step carries two features: a value ``u_t ~ U(0, 1)`` and a marker that is 1 at
+    exactly two steps (one drawn in the first half of the sequence, one in the second)
+    and 0 elsewhere. The single target, at the last step, is the sum of the two marked
+    values; every other step has no target (NaN). The marked values can lie up to
+    ``length - 1`` steps in the past.
+
+    Baseline: predicting the mean 1.0 gives MSE ``Var(u1 + u2) = 1/6 ≈ 0.167``.
+
+    Parameters
+    ----------
+    n_train, n_test : int
+    length : int
+        Sequence length T (>= 2).
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    Dataset
+        Task "regression"; X of shape (n, T, 2), y of shape (n, T, 1).
+    """
+    length = _count("length", length, minimum=2)
+
+    def make(n, rng):
+        values = rng.uniform(size=(n, length))
+        first = rng.randint(0, length // 2, size=n)
+        second = rng.randint(length // 2, length, size=n)
+        markers = np.zeros((n, length))
+        markers[np.arange(n), first] = 1.0
+        markers[np.arange(n), second] = 1.0
+        y = np.full((n, length, 1), np.nan)
+        y[:, -1, 0] = values[np.arange(n), first] + values[np.arange(n), second]
+        return np.stack([values, markers], axis=-1), y
+
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
+                                              check_random_state(random_state))
+    return Dataset(
+        name="adding", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+        task="regression", truth={"length": length}, oracle=None,
+        baselines={"mse": 1.0 / 6.0},
+        description=(f"Adding problem, length {length}: the target at the last step is the sum "
+                     "of the two marked values. Predicting the mean scores MSE 1/6."),
+        params=dict(n_train=n_train, n_test=n_test, length=length, random_state=random_state),
+    )
+
+
+@register("copy_memory")
+def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, random_state=None):
+    """Copy / delayed recall: reproduce a random symbol string after a blank delay.
+
+    Inputs are one-hot over ``n_symbols + 2`` channels: the first ``n_recall`` steps
+    show random symbols, then ``lag`` blank steps follow, then a cue (the last channel)
+    starts ``n_recall`` recall steps at which the symbols must be produced in order.
+    Labels are the symbols at the recall steps and -1 ("no target") elsewhere.
+
+    Baseline: guessing gives accuracy ``1 / n_symbols`` on the recall steps.
+
+    Returns
+    -------
+    Dataset
+        Task "tagging"; X of shape (n, T, n_symbols + 2), y integer (n, T, 1), with
+        ``T = 2 n_recall + lag``.
+    """
+    n_symbols = _count("n_symbols", n_symbols, minimum=2)
+    n_recall = _count("n_recall", n_recall)
+    lag = _count("lag", lag, minimum=0)
+    T = 2 * n_recall + lag
+    blank, cue = n_symbols, n_symbols + 1
+
+    def make(n, rng):
+        symbols = rng.randint(0, n_symbols, size=(n, n_recall))
+        channel = np.full((n, T), blank)
+        channel[:, :n_recall] = symbols
+        channel[:, n_recall + lag] = cue
+        X = np.eye(n_symbols + 2)[channel]
+        y = np.full((n, T, 1), -1, dtype=np.int64)
+        y[:, n_recall + lag:, 0] = symbols
+        return X, y
+
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
+                                              check_random_state(random_state))
+    return Dataset(
+        name="copy_memory", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+        task="tagging", truth={"n_symbols": n_symbols, "n_recall": n_recall, "lag": lag},
+        oracle=None, baselines={"accuracy": 1.0 / n_symbols},
+        description=(f"Copy task: recall {n_recall} symbols (of {n_symbols}) after {lag} blank "
+                     f"steps. Chance accuracy {1.0 / n_symbols:.3f}."),
+        params=dict(n_train=n_train, n_test=n_test, n_symbols=n_symbols, n_recall=n_recall,
+                    lag=lag, random_state=random_state),
+    )
+
+
+@register("delayed_xor")
+def delayed_xor(n_train=1000, n_test=200, length=40, lag=5, random_state=None):
+    """Temporal order / delayed XOR: label the XOR of the current bit and the bit ``lag`` steps back.
+
+    Inputs are random bits ``b_t``; the label at step ``t >= lag`` is
+    ``b_t XOR b_{t-lag}`` (-1, no target, before that). A model must hold the last
+    ``lag`` bits in memory; a memoryless model is at chance.
+
+    Baseline: accuracy 0.5.
+
+    Returns
+    -------
+    Dataset
+        Task "tagging"; X of shape (n, length, 1), y integer (n, length, 1).
+    """
+    lag = _count("lag", lag)
+    length = _count("length", length, minimum=lag + 1)
+
+    def make(n, rng):
+        bits = rng.randint(0, 2, size=(n, length))
+        y = np.full((n, length, 1), -1, dtype=np.int64)
+        y[:, lag:, 0] = bits[:, lag:] ^ bits[:, :-lag]
+        return bits[..., None].astype(float), y
+
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
+                                              check_random_state(random_state))
+    return Dataset(
+        name="delayed_xor", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+        task="tagging", truth={"lag": lag}, oracle=None, baselines={"accuracy": 0.5},
+        description=f"Delayed XOR with lag {lag}: y_t = b_t XOR b_(t-{lag}). Chance 0.5.",
+        params=dict(n_train=n_train, n_test=n_test, length=length, lag=lag,
+                    random_state=random_state),
+    )
+
+
+def _bits(numbers, n_bits):
+    """Least-significant-bit-first binary digits, shape (n, n_bits)."""
+    return (numbers[:, None] >> np.arange(n_bits)[None, :]) & 1
+
+
+@register("binary_addition")
+def binary_addition(n_train=1000, n_test=200, n_bits_train=8, n_bits_test=16,
+                    random_state=None):
+    """Binary addition: the bits of two numbers in, least significant first; the sum's bits out.
+
+    Step t carries bit t of a and of b; the label is bit t of a + b. One extra step
+    (inputs 0) emits the final carry. The rule is one bit of memory (the carry), so a
+    model that learned it adds numbers longer than any it was trained on: test
+    numbers have ``n_bits_test`` bits.
+
+    Baseline: accuracy 0.5 per bit.
+
+    Returns
+    -------
+    Dataset
+        Task "tagging"; X_train (n, n_bits_train + 1, 2), X_test (n, n_bits_test + 1, 2),
+        y integer with one feature.
+    """
+    n_bits_train = _count("n_bits_train", n_bits_train)
+    n_bits_test = _count("n_bits_test", n_bits_test)
+    if max(n_bits_train, n_bits_test) > 62:
+        raise ValueError("n_bits_train and n_bits_test must be at most 62.")
+    rng = check_random_state(random_state)
+    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
+
+    def make(n, n_bits):
+        a = rng.randint(0, 2**n_bits, size=n, dtype=np.int64)
+        b = rng.randint(0, 2**n_bits, size=n, dtype=np.int64)
+        X = np.stack([_bits(a, n_bits + 1), _bits(b, n_bits + 1)], axis=-1).astype(float)
+        return X, _bits(a + b, n_bits + 1)[..., None].astype(np.int64)
+
+    X_train, y_train = make(n_train, n_bits_train)
+    X_test, y_test = make(n_test, n_bits_test)
+    return Dataset(
+        name="binary_addition", X_train=X_train, y_train=y_train, X_test=X_test,
+        y_test=y_test, task="tagging",
+        truth={"n_bits_train": n_bits_train, "n_bits_test": n_bits_test}, oracle=None,
+        baselines={"accuracy": 0.5},
+        description=(f"Binary addition: trained on {n_bits_train}-bit numbers, tested on "
+                     f"{n_bits_test}-bit ones (longer than any seen). Chance 0.5 per bit."),
+        params=dict(n_train=n_train, n_test=n_test, n_bits_train=n_bits_train,
+                    n_bits_test=n_bits_test, random_state=random_state),
+    )
+
+
+@register("parity")
+def parity(n_train=1000, n_test=200, length=30, random_state=None):
+    """Running parity: label each step with the XOR of all bits so far.
+
+    ``y_t = b_1 XOR ... XOR b_t``: one bit of memory, but every input matters to every
+    later label. Baseline: accuracy 0.5.
+
+    Returns
+    -------
+    Dataset
+        Task "tagging"; X of shape (n, length, 1), y integer (n, length, 1).
+    """
+    length = _count("length", length)
+
+    def make(n, rng):
+        bits = rng.randint(0, 2, size=(n, length))
+        return bits[..., None].astype(float), (np.cumsum(bits, axis=1) % 2)[..., None]
+
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
+                                              check_random_state(random_state))
+    return Dataset(
+        name="parity", X_train=X_train, y_train=y_train.astype(np.int64), X_test=X_test,
+        y_test=y_test.astype(np.int64), task="tagging", truth={"length": length}, oracle=None,
+        baselines={"accuracy": 0.5},
+        description=f"Running parity over {length} bits. Chance 0.5.",
+        params=dict(n_train=n_train, n_test=n_test, length=length, random_state=random_state),
+    )
