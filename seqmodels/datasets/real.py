@@ -1,0 +1,213 @@
+"""Real data shipped in ``data/``: classic series and real aircraft trajectories.
+
+Every file is listed in ``data/manifest.json`` with its SHA-256; the checksum is verified
+on every load, and a missing or corrupted file raises an error naming it. Provenance and
+licence of each file are in ``data/NAME.md``; ``data/make_real.py`` made them.
+"""
+
+import csv
+import hashlib
+import io
+import json
+
+import numpy as np
+
+from .._resources import resource_dir
+from ._record import Dataset
+from ._registry import register
+
+__all__ = ["read_table", "nile", "sunspots", "lynx", "adsb"]
+
+
+class DataFileError(ValueError):
+    """A shipped data file is missing, corrupted or not in the manifest."""
+
+
+def _manifest():
+    folder = resource_dir("data")
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(
+            f"data/manifest.json is missing from {folder}; reinstall seqmodels."
+        ) from None
+
+
+def read_table(filename):
+    """Read a shipped CSV file after verifying its checksum.
+
+    Parameters
+    ----------
+    filename : str
+        A file listed in ``data/manifest.json``, e.g. ``"nile.csv"``.
+
+    Returns
+    -------
+    dict of str -> list of str
+        The columns, by header name, as text.
+
+    Raises
+    ------
+    DataFileError (a ValueError)
+        The file is not in the manifest, is missing, or its SHA-256 differs from the
+        manifest's (corrupted or edited).
+    """
+    manifest = _manifest()
+    if filename not in manifest:
+        raise DataFileError(f"{filename!r} is not a shipped data file; known: {sorted(manifest)}.")
+    path = resource_dir("data") / filename
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(f"data file {filename!r} is missing ({path}); reinstall seqmodels.") \
+            from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != manifest[filename]["sha256"]:
+        raise DataFileError(
+            f"data file {filename!r} is corrupted: its SHA-256 is {digest}, the manifest says "
+            f"{manifest[filename]['sha256']} ({path})."
+        )
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
+    header, body = rows[0], rows[1:]
+    return {name: [row[i] for row in body] for i, name in enumerate(header)}
+
+
+def _fraction(test_fraction):
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction!r}.")
+    return float(test_fraction)
+
+
+def _series_dataset(name, years, values, test_fraction, description, params):
+    n_test = max(1, int(round(len(values) * _fraction(test_fraction))))
+    series = np.asarray(values, dtype=float)
+    return Dataset(
+        name=name,
+        X_train=series[:-n_test].reshape(1, -1, 1), y_train=None,
+        X_test=series[-n_test:].reshape(1, -1, 1), y_test=None,
+        task="forecast", truth={"years": np.asarray(years, dtype=int)}, oracle=None,
+        description=description + (
+            f" Train: {years[0]}-{years[-n_test - 1]}; test: {years[-n_test]}-{years[-1]} "
+            "(a separate sequence: its first steps are predicted without the training history). "
+            "Real data: no oracle."),
+        params=params,
+    )
+
+
+@register("nile")
+def nile(test_fraction=0.2):
+    """Nile river annual flow at Aswan, 1871-1970 (10^8 m^3): the classic local-level series.
+
+    Parameters
+    ----------
+    test_fraction : float
+        Share of the final years held out as the test sequence.
+
+    Returns
+    -------
+    Dataset
+        Task "forecast"; X arrays of shape (1, n_years, 1).
+    """
+    table = read_table("nile.csv")
+    years = [int(y) for y in table["year"]]
+    return _series_dataset("nile", years, [float(v) for v in table["flow"]], test_fraction,
+                           "Annual Nile flow at Aswan (Durbin & Koopman 2012).",
+                           {"test_fraction": test_fraction})
+
+
+@register("sunspots")
+def sunspots(test_fraction=0.2):
+    """Yearly mean sunspot number, 1700-2008: the ~11-year cycle (Yule 1927).
+
+    Returns
+    -------
+    Dataset
+        Task "forecast"; X arrays of shape (1, n_years, 1).
+    """
+    table = read_table("sunspots.csv")
+    years = [int(y) for y in table["year"]]
+    return _series_dataset("sunspots", years, [float(v) for v in table["sunspots"]],
+                           test_fraction, "Yearly mean sunspot number (NOAA NGDC).",
+                           {"test_fraction": test_fraction})
+
+
+@register("lynx")
+def lynx(test_fraction=0.2, log10=True):
+    """Canadian lynx trappings, 1821-1934: a ~10-year predator cycle, usually on the log10 scale.
+
+    Parameters
+    ----------
+    test_fraction : float
+    log10 : bool
+        Model ``log10(trappings)`` (Campbell & Walker 1977) instead of the raw counts.
+
+    Returns
+    -------
+    Dataset
+        Task "forecast"; X arrays of shape (1, n_years, 1).
+    """
+    table = read_table("lynx.csv")
+    years = [int(y) for y in table["year"]]
+    values = np.array([float(v) for v in table["trappings"]])
+    return _series_dataset("lynx", years, np.log10(values) if log10 else values, test_fraction,
+                           "Annual Canadian lynx trappings (Brockwell & Davis 1991)"
+                           + (", log10 scale." if log10 else "."),
+                           {"test_fraction": test_fraction, "log10": log10})
+
+
+@register("adsb")
+def adsb(length=60, test_flights=("kiruna", "lisbon", "montreal", "vienna")):
+    """Real aircraft trajectories (ADS-B, calibration flights): forecast the next reported position.
+
+    Each flight of ``data/adsb_calibration.csv`` (positions every 10 s in a local
+    east/north frame) is cut into non-overlapping windows of ``length`` steps; each
+    window is shifted to start at the origin and given in kilometres. Flights in
+    ``test_flights`` make the test set, the others the training set, so no flight is in
+    both.
+
+    What the truth is and is not: the inputs are the aircraft's own GNSS-based position
+    reports (accurate to tens of metres), not surveyed true positions; the target of
+    a forecast is the next *reported* position. There is no oracle.
+
+    Parameters
+    ----------
+    length : int
+        Window length in steps of 10 s (>= 2).
+    test_flights : sequence of str
+        Flight names held out for testing.
+
+    Returns
+    -------
+    Dataset
+        Task "forecast"; X arrays of shape (n_windows, length, 2) in km (east, north).
+    """
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
+        raise ValueError(f"length must be an integer >= 2; got {length!r}.")
+    table = read_table("adsb_calibration.csv")
+    flights = np.array(table["flight"])
+    names = list(dict.fromkeys(flights))
+    unknown = sorted(set(test_flights) - set(names))
+    if unknown:
+        raise ValueError(f"test_flights {unknown} are not in the data; flights: {names}.")
+    positions = np.column_stack([np.array(table["east_m"], dtype=float),
+                                 np.array(table["north_m"], dtype=float)]) / 1000.0
+    windows = {"train": [], "test": []}
+    for name in names:
+        track = positions[flights == name]
+        n_windows = len(track) // length
+        cut = track[: n_windows * length].reshape(n_windows, length, 2)
+        windows["test" if name in test_flights else "train"].append(cut - cut[:, :1])
+    if not windows["train"] or not windows["test"]:
+        raise ValueError("test_flights must leave at least one flight for each of train and test.")
+    X_train, X_test = (np.concatenate(windows[k]) for k in ("train", "test"))
+    return Dataset(
+        name="adsb", X_train=X_train, y_train=None, X_test=X_test, y_test=None,
+        task="forecast", truth={"dt_seconds": 10.0, "units": "km", "flights": names},
+        oracle=None,
+        description=(
+            f"Real ADS-B tracks of {len(names)} calibration flights (OpenSky, via traffic), "
+            f"10 s steps, windows of {length} steps in km. Inputs are the aircraft's own GNSS "
+            "position reports (tens of metres accuracy), not true positions; the target is the "
+            "next reported position. No oracle."),
+        params={"length": length, "test_flights": tuple(test_flights)},
+    )

@@ -1,0 +1,66 @@
+"""Real data: checksums verified, known values, and the ADS-B tracks are physically plausible."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqmodels.datasets import load, real
+
+
+def test_classic_series_have_their_published_values():
+    nile = load("nile")
+    flow = np.concatenate([nile.X_train.ravel(), nile.X_test.ravel()])
+    assert flow.size == 100 and flow[0] == 1120 and flow[-1] == 740
+    assert flow.mean() == pytest.approx(919.35)
+    lynx = load("lynx", log10=False)
+    counts = np.concatenate([lynx.X_train.ravel(), lynx.X_test.ravel()])
+    assert counts.size == 114 and counts[0] == 269 and counts[-1] == 3396 and counts.max() == 6991
+    assert load("lynx").X_train[0, 0, 0] == pytest.approx(np.log10(269))
+    spots = load("sunspots", test_fraction=0.1)
+    assert spots.X_train.shape[1] + spots.X_test.shape[1] == 309
+    assert spots.X_test.shape[1] == 31
+
+
+def test_adsb_windows_are_plausible_aircraft_motion_and_split_by_flight():
+    data = load("adsb", length=30)
+    assert data.X_train.shape[1:] == (30, 2) and data.X_test.shape[1:] == (30, 2)
+    np.testing.assert_array_equal(data.X_train[:, 0], 0.0)  # each window starts at the origin
+    speed_m_s = np.linalg.norm(np.diff(data.X_train, axis=1), axis=-1) * 1000 / 10
+    assert 40 < np.median(speed_m_s) < 250  # light calibration aircraft, 80-480 kt
+    assert speed_m_s.max() < 400
+    small = load("adsb", length=30, test_flights=("munich",))
+    assert small.X_test.shape[0] < data.X_test.shape[0]
+    with pytest.raises(ValueError, match="not in the data"):
+        load("adsb", test_flights=("atlantis",))
+
+
+@pytest.fixture
+def copied_data(tmp_path, monkeypatch):
+    source = Path(str(real.resource_dir("data")))
+    target = tmp_path / "data"
+    shutil.copytree(source, target)
+    monkeypatch.setattr(real, "resource_dir", lambda kind: target)
+    return target
+
+
+def test_corrupted_file_is_refused_naming_it(copied_data):
+    path = copied_data / "nile.csv"
+    path.write_text(path.read_text().replace("1120", "1121"))
+    with pytest.raises(ValueError, match="'nile.csv' is corrupted"):
+        load("nile")
+
+
+def test_missing_file_is_refused_naming_it(copied_data):
+    (copied_data / "lynx.csv").unlink()
+    with pytest.raises(ValueError, match="'lynx.csv' is missing"):
+        load("lynx")
+
+
+def test_every_manifest_entry_has_provenance():
+    folder = Path(str(real.resource_dir("data")))
+    for filename in real._manifest():
+        note = (folder / filename).with_suffix(".md").read_text()
+        assert real._manifest()[filename]["sha256"] in note
+        assert "Licence" in note and "Source" in note
