@@ -7,18 +7,25 @@ n_features)``, a list of 2-D arrays, or a 1-D array, and follows one contract:
 
 from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
+from .state_space import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoRegressive",
+    "InteractingMultipleModel",
+    "KalmanFilter",
     "SequenceEstimator",
+    "UnscentedKalmanFilter",
     "all_estimators",
 ]
 
 # name -> class, in the order reports list them.  A family registers here when it lands.
 _REGISTRY = {
     "AutoRegressive": AutoRegressive,
+    "KalmanFilter": KalmanFilter,
+    "UnscentedKalmanFilter": UnscentedKalmanFilter,
+    "InteractingMultipleModel": InteractingMultipleModel,
 }
 
 

@@ -1,0 +1,505 @@
+"""Pure-function, vectorised core of the linear-Gaussian state-space model.
+
+The model (filterpy's order: predict, then update with the measurement)::
+
+    x_t = F x_{t-1} + b + w_t,     w_t ~ N(0, Q)
+    z_t = H x_t     + c + v_t,     v_t ~ N(0, R),        t = 1..T
+    x_0 ~ N(x0, P0)                (the state before the first measurement)
+
+Every function runs ONE recursion over time that updates all sequences at once.
+Measurements are a padded array ``Z`` of shape ``(n, T, d)``; NaN marks a missing
+component (padding past a sequence's end is missing too, which leaves every
+quantity before the end exactly unchanged).
+
+Covariances depend on the data only through which components are observed. While
+every sequence has the same observation pattern at every step (the usual case:
+equal lengths, no NaN) one covariance recursion serves all sequences, and the
+covariance arrays returned have a leading axis of length 1 that broadcasts over
+sequences; otherwise they have one covariance per sequence (leading axis ``n``).
+When the Riccati recursion has converged (fully observed, time-invariant model),
+the steady-state gain is reused and only the means are propagated.
+
+Numerics: Joseph-form covariance update, explicit symmetrisation, linear solves
+instead of inverses, Cholesky factors for the log-likelihood.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "StateSpaceParams",
+    "FilterResult",
+    "SmootherResult",
+    "kalman_filter",
+    "rts_smoother",
+    "em_statistics",
+    "m_step",
+    "innovations_loglik",
+    "forecast_states",
+    "sample_states",
+    "project_structure",
+]
+
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+class StateSpaceParams(NamedTuple):
+    """Parameters of the linear-Gaussian model (shapes: k states, d measurements)."""
+
+    F: np.ndarray   # (k, k) transition
+    H: np.ndarray   # (d, k) measurement
+    Q: np.ndarray   # (k, k) process noise covariance
+    R: np.ndarray   # (d, d) measurement noise covariance
+    x0: np.ndarray  # (k,)   mean of the state before the first measurement
+    P0: np.ndarray  # (k, k) its covariance
+    b: np.ndarray   # (k,)   transition offset
+    c: np.ndarray   # (d,)   measurement offset
+
+
+class FilterResult(NamedTuple):
+    """Output of :func:`kalman_filter`.
+
+    ``m`` below is 1 when the covariances are shared by all sequences, else ``n``.
+    """
+
+    predicted_mean: np.ndarray   # (n, T, k)    x_{t|t-1}
+    predicted_cov: np.ndarray    # (m, T, k, k) P_{t|t-1}
+    filtered_mean: np.ndarray    # (n, T, k)    x_{t|t}
+    filtered_cov: np.ndarray     # (m, T, k, k) P_{t|t}
+    innovation: np.ndarray       # (n, T, d)    z_t - H x_{t|t-1} - c, 0 where missing
+    innovation_cov: np.ndarray   # (m, T, d, d) H P H' + R on observed rows, identity elsewhere
+    observed: np.ndarray         # (n, T, d)    bool
+    loglik: np.ndarray           # (n, T)       log p(z_t | z_<t), 0 where nothing observed
+
+
+class SmootherResult(NamedTuple):
+    """Output of :func:`rts_smoother`."""
+
+    mean: np.ndarray             # (n, T, k)    x_{t|T}
+    cov: np.ndarray              # (m, T, k, k) P_{t|T}
+    cross_cov: np.ndarray        # (m, T, k, k) Cov(x_t, x_{t-1} | Z), x_{-1} := x_0
+    initial_mean: np.ndarray     # (n, k)       E[x_0 | Z]
+    initial_cov: np.ndarray      # (m, k, k)    Cov(x_0 | Z)
+
+
+def _sym(A):
+    return 0.5 * (A + np.swapaxes(A, -1, -2))
+
+
+def _stack(items, m):
+    """Stack per-step covariances of shape (a, a) or (n, a, a) into (m, T, a, a)."""
+    if m == 1:
+        return np.stack(items)[None]
+    return np.stack([np.broadcast_to(a, (m,) + a.shape[-2:]) for a in items], axis=1)
+
+
+def innovations_loglik(innovation, innovation_cov, observed):
+    """Gaussian log density of each innovation, Cholesky-based.
+
+    ``log p(z_t | z_<t) = -0.5 (d_t log 2 pi + log det S_t + r_t' S_t^{-1} r_t)`` with
+    ``d_t`` the number of observed components (missing rows of ``S_t`` are identity
+    rows and the residual is zero there, so they add nothing).
+
+    Parameters
+    ----------
+    innovation : ndarray of shape (n, T, d)
+    innovation_cov : ndarray of shape (m, T, d, d)
+    observed : ndarray of bool of shape (n, T, d)
+
+    Returns
+    -------
+    ndarray of shape (n, T)
+    """
+    chol = np.linalg.cholesky(innovation_cov)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+    d = innovation.shape[-1]
+    inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(d), chol.shape))
+    if inv_chol.shape[0] == 1:      # shared: one batched matmul over time, all sequences
+        white = inv_chol[0] @ innovation.transpose(1, 2, 0)           # (T, d, n)
+        quad = np.einsum("tdn,tdn->nt", white, white)
+    else:
+        white = (inv_chol @ innovation[..., None])[..., 0]
+        quad = np.einsum("ntd,ntd->nt", white, white)
+    if observed is None:             # everything observed
+        return -0.5 * (d * _LOG_2PI + logdet + quad)
+    count = observed.sum(axis=-1)
+    ll = -0.5 * (count * _LOG_2PI + logdet + quad)
+    return np.where(count > 0, ll, 0.0)
+
+
+def kalman_filter(params, Z, steady_tol=1e-13):
+    """Kalman filter over all sequences at once.
+
+    For t = 1..T (all sequences together)::
+
+        predict:  x_{t|t-1} = F x_{t-1|t-1} + b,        P_{t|t-1} = F P F' + Q
+        update:   r_t = z_t - H x_{t|t-1} - c,           S_t = H P_{t|t-1} H' + R
+                  K_t = P_{t|t-1} H' S_t^{-1}
+                  x_{t|t} = x_{t|t-1} + K_t r_t
+                  P_{t|t} = (I - K_t H) P_{t|t-1} (I - K_t H)' + K_t R K_t'   (Joseph form)
+
+    A NaN measurement component is missing: its row of ``H`` is zeroed and its row
+    and column of ``R`` replaced by the identity's, so the update uses the observed
+    components only (an all-NaN row skips the update).
+
+    Parameters
+    ----------
+    params : StateSpaceParams
+    Z : ndarray of shape (n, T, d)
+        Measurements, NaN where missing.
+    steady_tol : float, default=1e-13
+        Relative change of ``P_{t|t-1}`` below which the covariance recursion is
+        considered converged and the steady-state gain reused (0 disables it).
+
+    Returns
+    -------
+    FilterResult
+    """
+    F, H, Q, R, x0, P0, b, c = params
+    n, T, d = Z.shape
+    k = F.shape[0]
+    if np.isnan(Z).any():
+        observed = ~np.isnan(Z)
+        Zc = np.where(observed, Z, 0.0)
+        full = observed.all(axis=(0, 2))
+        uniform = (observed == observed[:1]).all(axis=(0, 2))
+        everything = False
+    else:                            # fast path: nothing missing
+        observed, Zc = None, Z
+        full = uniform = np.ones(T, dtype=bool)
+        everything = True
+    FT, HT = np.ascontiguousarray(F.T), np.ascontiguousarray(H.T)
+    Ik, Id = np.eye(k), np.eye(d)
+    has_b, has_c = bool(np.any(b)), bool(np.any(c))
+
+    x = np.broadcast_to(x0, (n, k)).copy()
+    P = np.array(P0, dtype=float)
+    shared = True
+    xp = np.empty((n, T, k))
+    xf = np.empty((n, T, k))
+    innov = np.empty((n, T, d))
+    Pp_list, Pf_list, S_list = [], [], []
+    steady = None
+    previous_Pp = None
+
+    for t in range(T):
+        xpred = x @ FT
+        if has_b:
+            xpred += b
+        xp[:, t] = xpred
+        zpred = xpred @ HT
+        if has_c:
+            zpred += c
+        r = Zc[:, t] - zpred
+        if shared and uniform[t] and full[t]:
+            if steady is not None:
+                Pp, S, KT, Pf = steady
+            else:
+                Pp = _sym(F @ P @ FT + Q)
+                S = _sym(H @ Pp @ HT + R)
+                KT = np.linalg.solve(S, H @ Pp)            # K' (d, k)
+                IKH = Ik - KT.T @ H
+                Pf = _sym(IKH @ Pp @ IKH.T + KT.T @ R @ KT)
+                if previous_Pp is not None and steady_tol > 0 and (
+                    np.max(np.abs(Pp - previous_Pp)) <= steady_tol * np.max(np.abs(Pp))
+                ):
+                    steady = (Pp, S, KT, Pf)
+                previous_Pp = Pp
+            x = xpred + r @ KT
+        else:
+            steady = previous_Pp = None
+            if shared and not uniform[t]:
+                P = np.broadcast_to(P, (n, k, k)).copy()
+                shared = False
+            mask = observed[0, t] if shared else observed[:, t]
+            Pp = _sym(F @ P @ FT + Q)
+            Hm = H * mask[..., :, None]
+            both = mask[..., :, None] & mask[..., None, :]
+            Rm = np.where(both, R, Id)
+            S = _sym(Hm @ Pp @ np.swapaxes(Hm, -1, -2) + Rm)
+            KT = np.linalg.solve(S, Hm @ Pp)
+            r = np.where(mask, r, 0.0)
+            K = np.swapaxes(KT, -1, -2)
+            if shared:
+                x = xpred + r @ KT
+            else:
+                x = xpred + np.einsum("ndk,nd->nk", KT, r)
+            IKH = Ik - K @ Hm
+            Pf = _sym(IKH @ Pp @ np.swapaxes(IKH, -1, -2) + K @ Rm @ KT)
+        xf[:, t] = x
+        innov[:, t] = r
+        Pp_list.append(Pp)
+        Pf_list.append(Pf)
+        S_list.append(S)
+        P = Pf
+
+    m = 1 if shared else n
+    Pp_all, Pf_all, S_all = _stack(Pp_list, m), _stack(Pf_list, m), _stack(S_list, m)
+    loglik = innovations_loglik(innov, S_all, observed)
+    if everything:
+        observed = np.ones(Z.shape, dtype=bool)
+    return FilterResult(xp, Pp_all, xf, Pf_all, innov, S_all, observed, loglik)
+
+
+def rts_smoother(params, result):
+    """Rauch-Tung-Striebel smoother (non-causal: uses the whole sequence).
+
+    Backwards for t = T-1..1, then once more for the initial state x_0::
+
+        J_t     = P_{t|t} F' P_{t+1|t}^{-1}
+        x_{t|T} = x_{t|t} + J_t (x_{t+1|T} - x_{t+1|t})
+        P_{t|T} = P_{t|t} + J_t (P_{t+1|T} - P_{t+1|t}) J_t'
+        Cov(x_{t+1}, x_t | Z) = P_{t+1|T} J_t'
+
+    Parameters
+    ----------
+    params : StateSpaceParams
+    result : FilterResult
+
+    Returns
+    -------
+    SmootherResult
+    """
+    F = params.F
+    xp, Pp, xf, Pf = result.predicted_mean, result.predicted_cov, result.filtered_mean, \
+        result.filtered_cov
+    n, T, k = xf.shape
+    m = Pf.shape[0]
+    xs = np.empty_like(xf)
+    Ps = np.empty_like(Pf)
+    C = np.empty_like(Pf)
+    xs[:, -1] = xf[:, -1]
+    Ps[:, -1] = Pf[:, -1]
+
+    def back(x_filt, P_filt, x_next_pred, P_next_pred, x_next_s, P_next_s):
+        JT = np.linalg.solve(P_next_pred, F @ P_filt)               # J' (m, k, k)
+        J = np.swapaxes(JT, -1, -2)
+        x_s = x_filt + (J @ (x_next_s - x_next_pred)[..., None])[..., 0]
+        P_s = _sym(P_filt + J @ (P_next_s - P_next_pred) @ JT)
+        return x_s, P_s, P_next_s @ JT
+
+    for t in range(T - 2, -1, -1):
+        xs[:, t], Ps[:, t], C[:, t + 1] = back(xf[:, t], Pf[:, t], xp[:, t + 1], Pp[:, t + 1],
+                                               xs[:, t + 1], Ps[:, t + 1])
+    P0 = np.broadcast_to(params.P0, (m, k, k))
+    x0 = np.broadcast_to(params.x0, (n, k))
+    x0s, P0s, C[:, 0] = back(x0, P0, xp[:, 0], Pp[:, 0], xs[:, 0], Ps[:, 0])
+    return SmootherResult(xs, Ps, C, x0s, P0s)
+
+
+def _cov_sum(weights, covs):
+    """sum_{i,t} weights[i, t] * covs[i or 0, t] -> (a, a)."""
+    if covs.shape[0] == 1:
+        return np.einsum("t,tab->ab", weights.sum(axis=0), covs[0])
+    return np.einsum("nt,ntab->ab", weights, covs)
+
+
+def em_statistics(params, Z, lengths, smoothed):
+    """Expected sufficient statistics of the complete data, summed over all sequences.
+
+    With ``E_t = E[x_t x_t' | Z] = P_{t|T} + x_{t|T} x_{t|T}'`` and the lag-one
+    moments ``E[x_t x_{t-1}' | Z] = Cov(x_t, x_{t-1} | Z) + x_{t|T} x_{t-1|T}'``,
+    summed over the steps t = 1..T_i of every sequence. Missing measurement
+    components are imputed by their conditional law given the state and the
+    observed components (old parameters): ``z_u | x, z_o ~ N(A x + a, Omega)`` with
+    ``G = R_uo R_oo^{-1}``, ``A = H_u - G H_o``, ``a = c_u + G (z_o - c_o)``,
+    ``Omega = R_uu - G R_ou`` (exact EM, Shumway & Stoffer 2017, section 6.4).
+
+    Returns
+    -------
+    dict of ndarray
+        ``S11, S10, S00, s1, s0, N`` (transition), ``Szx, Szz, sz`` (measurement,
+        paired with ``S11, s1``), ``x0s`` (n, k), ``P0s`` (m, k, k).
+    """
+    H, R, c = params.H, params.R, params.c
+    xs, Ps, C = smoothed.mean, smoothed.cov, smoothed.cross_cov
+    n, T, k = xs.shape
+    d = Z.shape[-1]
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    w = valid.astype(float)
+    xs_v = np.where(valid[..., None], xs, 0.0)
+    x_prev = np.concatenate([smoothed.initial_mean[:, None], xs[:, :-1]], axis=1)
+    x_prev = np.where(valid[..., None], x_prev, 0.0)
+    P_prev = np.concatenate([smoothed.initial_cov[:, None], Ps[:, :-1]], axis=1)
+
+    S11 = _cov_sum(w, Ps) + np.einsum("nta,ntb->ab", xs_v, xs_v)
+    S00 = _cov_sum(w, P_prev) + np.einsum("nta,ntb->ab", x_prev, x_prev)
+    S10 = _cov_sum(w, C) + np.einsum("nta,ntb->ab", xs_v, x_prev)
+    s1, s0, N = xs_v.sum(axis=(0, 1)), x_prev.sum(axis=(0, 1)), float(w.sum())
+
+    observed = ~np.isnan(Z)
+    Zc = np.where(observed, Z, 0.0)
+    codes = (observed * (1 << np.arange(d))).sum(axis=-1)
+    Szx = np.zeros((d, k))
+    Szz = np.zeros((d, d))
+    sz = np.zeros(d)
+    for code in np.unique(codes[valid]):
+        sel = valid & (codes == code)
+        o = (int(code) >> np.arange(d)) & 1 == 1
+        u = ~o
+        G = np.zeros((d, d))
+        A = np.zeros((d, k))
+        Omega = np.zeros((d, d))
+        if u.any():
+            if o.any():
+                Gu = np.linalg.solve(R[np.ix_(o, o)], R[np.ix_(o, u)]).T
+                G[np.ix_(u, o)] = Gu
+                A[u] = H[u] - Gu @ H[o]
+                Omega[np.ix_(u, u)] = R[np.ix_(u, u)] - Gu @ R[np.ix_(o, u)]
+            else:
+                A[u] = H[u]
+                Omega = R.copy()
+        # a_t = o*z + u*(c + G (z - c_o))
+        a = np.where(o, Zc, c + (Zc - c * o) @ G.T)
+        a = np.where(sel[..., None], a, 0.0)
+        xs_p = np.where(sel[..., None], xs, 0.0)
+        Exx = _cov_sum(sel.astype(float), Ps) + np.einsum("nta,ntb->ab", xs_p, xs_p)
+        ax = np.einsum("nta,ntb->ab", a, xs_p)
+        Szx += A @ Exx + ax
+        sz += A @ xs_p.sum(axis=(0, 1)) + a.sum(axis=(0, 1))
+        Szz += (A @ Exx @ A.T + A @ ax.T + ax @ A.T + np.einsum("nta,ntb->ab", a, a)
+                + sel.sum() * Omega)
+    return dict(S11=S11, S10=S10, S00=S00, s1=s1, s0=s0, N=N, Szx=Szx, Szz=Szz, sz=sz,
+                x0s=smoothed.initial_mean, P0s=smoothed.initial_cov)
+
+
+def project_structure(S, structure, template=None):
+    """Maximise the Gaussian likelihood over a covariance family, given the scatter ``S``.
+
+    ``"full"``: ``S``; ``"diagonal"``: ``diag(S)``; ``"scaled"``: ``s * B`` with the
+    template ``B`` fixed and ``s = tr(B^+ S) / rank(B)`` (the MLE of the scale, also
+    for a singular ``B`` such as a white-noise acceleration block).
+    """
+    S = _sym(S)
+    if structure == "full":
+        return S
+    if structure == "diagonal":
+        return np.diag(np.diag(S))
+    if structure == "scaled":
+        rank = np.linalg.matrix_rank(template)
+        scale = np.trace(np.linalg.pinv(template) @ S) / rank
+        return max(scale, 1e-300) * template
+    raise ValueError(f"unknown covariance structure {structure!r}.")
+
+
+def _regress(B, A, fixed, learn_mat, learn_off):
+    """Solve for G = [M o] maximising -tr(G A G' - 2 G B') with parts possibly fixed.
+
+    ``A`` is the augmented (k+1, k+1) second moment of the regressors, ``B`` the
+    (p, k+1) cross moment; ``fixed`` = (M, o) current values.
+    """
+    M, o = fixed
+    k = A.shape[0] - 1
+    if learn_mat and learn_off:
+        G = np.linalg.solve(A, B.T).T
+        return G[:, :k], G[:, k]
+    if learn_mat:
+        M = np.linalg.solve(A[:k, :k], (B[:, :k] - np.outer(o, A[k, :k])).T).T
+    elif learn_off:
+        o = (B[:, k] - M @ A[:k, k]) / A[k, k]
+    return M, o
+
+
+def _floor_cov(S, rel=1e-10):
+    """Symmetrise and lift the eigenvalues of a covariance to at least ``rel * trace / dim``."""
+    S = _sym(S)
+    w, V = np.linalg.eigh(S)
+    floor = rel * max(np.trace(S) / S.shape[0], 1e-300)
+    return _sym((V * np.maximum(w, floor)) @ V.T)
+
+
+def m_step(stats, params, learn, Q_structure="full", R_structure="full",
+           Q_template=None, R_template=None):
+    """Maximise the expected complete-data log-likelihood (Shumway-Stoffer M-step).
+
+    With ``G = [F b]``, ``A = [[S00, s0], [s0', N]]``, ``B = [S10, s1]``::
+
+        G = B A^{-1},     Q = (S11 - G B' - B G' + G A G') / N
+
+    and likewise ``[H c]`` and ``R`` from ``(Szx, sz)``, ``(S11, s1)`` and ``Szz``;
+    ``x0`` is the mean of the smoothed initial states, ``P0`` their covariance plus
+    the mean smoothed covariance. Parameters not in ``learn`` keep their value.
+
+    Returns
+    -------
+    StateSpaceParams
+    """
+    F, H, Q, R, x0, P0, b, c = params
+    N = stats["N"]
+    k = F.shape[0]
+    A_tr = np.block([[stats["S00"], stats["s0"][:, None]], [stats["s0"][None], np.array([[N]])]])
+    B_tr = np.concatenate([stats["S10"], stats["s1"][:, None]], axis=1)
+    F, b = _regress(B_tr, A_tr, (F, b), "F" in learn, "b" in learn)
+    if "Q" in learn:
+        G = np.concatenate([F, b[:, None]], axis=1)
+        S = (stats["S11"] - G @ B_tr.T - B_tr @ G.T + G @ A_tr @ G.T) / N
+        Q = project_structure(S, Q_structure, Q_template)
+    A_ob = np.block([[stats["S11"], stats["s1"][:, None]], [stats["s1"][None], np.array([[N]])]])
+    B_ob = np.concatenate([stats["Szx"], stats["sz"][:, None]], axis=1)
+    H, c = _regress(B_ob, A_ob, (H, c), "H" in learn, "c" in learn)
+    if "R" in learn:
+        G = np.concatenate([H, c[:, None]], axis=1)
+        S = (stats["Szz"] - G @ B_ob.T - B_ob @ G.T + G @ A_ob @ G.T) / N
+        R = _floor_cov(project_structure(S, R_structure, R_template))
+    if "x0" in learn:
+        x0 = stats["x0s"].mean(axis=0)
+    if "P0" in learn:
+        dev = stats["x0s"] - x0
+        P0s = np.broadcast_to(stats["P0s"], (dev.shape[0], k, k))
+        P0 = _floor_cov(P0s.mean(axis=0) + dev.T @ dev / dev.shape[0])
+    return StateSpaceParams(F, H, Q, R, x0, P0, b, c)
+
+
+def forecast_states(params, mean, cov, horizon):
+    """Propagate filtered states ``horizon`` steps ahead and map them to measurements.
+
+    ``x_{T+h} = F x_{T+h-1} + b``, ``P_{T+h} = F P F' + Q``; the measurement forecast
+    is ``H x + c`` with covariance ``H P H' + R``.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (n, k)
+    cov : ndarray of shape (m, k, k)
+
+    Returns
+    -------
+    z_mean : ndarray of shape (n, horizon, d)
+    z_cov : ndarray of shape (m, horizon, d, d)
+    """
+    F, H, Q, R, _, _, b, c = params
+    n = mean.shape[0]
+    z_mean = np.empty((n, horizon, H.shape[0]))
+    z_cov = np.empty((cov.shape[0], horizon, H.shape[0], H.shape[0]))
+    for h in range(horizon):
+        mean = mean @ F.T + b
+        cov = _sym(F @ cov @ F.T + Q)
+        z_mean[:, h] = mean @ H.T + c
+        z_cov[:, h] = _sym(H @ cov @ H.T + R)
+    return z_mean, z_cov
+
+
+def sample_states(params, n_sequences, n_timesteps, rng):
+    """Draw states and measurements from the model.
+
+    Returns
+    -------
+    states : ndarray of shape (n_sequences, n_timesteps, k)
+    measurements : ndarray of shape (n_sequences, n_timesteps, d)
+    """
+    F, H, Q, R, x0, P0, b, c = params
+    k, d = F.shape[0], H.shape[0]
+
+    def factor(S):
+        w, V = np.linalg.eigh(_sym(S))
+        return V * np.sqrt(np.clip(w, 0.0, None))
+
+    LQ, LR = factor(Q), factor(R)
+    x = x0 + rng.standard_normal((n_sequences, k)) @ factor(P0).T
+    states = np.empty((n_sequences, n_timesteps, k))
+    meas = np.empty((n_sequences, n_timesteps, d))
+    for t in range(n_timesteps):
+        x = x @ F.T + b + rng.standard_normal((n_sequences, k)) @ LQ.T
+        states[:, t] = x
+        meas[:, t] = x @ H.T + c + rng.standard_normal((n_sequences, d)) @ LR.T
+    return states, meas

@@ -1,0 +1,268 @@
+"""Pure-function, vectorised unscented Kalman filter and IMM estimator.
+
+Same conventions as :mod:`._core`: one recursion over time that updates all
+sequences at once, measurements ``Z`` of shape ``(n, T, d)`` with NaN where
+missing (an all-NaN row skips the update; a partial row updates on its observed
+components), filterpy's order (predict, then update). The sigma points and
+weights are filterpy's :class:`~filterpy.kalman.MerweScaledSigmaPoints`; transition
+and measurement functions are *vectorised*: they map an array of states of shape
+``(m, k)`` (one per row) to ``(m, k)`` or ``(m, d)``.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from filterpy.kalman import MerweScaledSigmaPoints
+from scipy.special import logsumexp
+
+from ._core import _sym, innovations_loglik
+
+__all__ = ["UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter", "unscented_forecast"]
+
+
+class UnscentedModel(NamedTuple):
+    """A nonlinear Gaussian model for the unscented filter."""
+
+    fx: object            # (m, k) -> (m, k)
+    hx: object            # (m, k) -> (m, d)
+    Q: np.ndarray         # (k, k)
+    R: np.ndarray         # (d, d)
+    x0: np.ndarray        # (k,)
+    P0: np.ndarray        # (k, k)
+    angle_mask: np.ndarray  # (d,) bool: measurement components that are angles (wrapped)
+
+
+def merwe_weights(k, alpha, beta, kappa):
+    """(Wm, Wc, lambda) of filterpy's scaled sigma points for a k-dimensional state."""
+    points = MerweScaledSigmaPoints(k, alpha=alpha, beta=beta, kappa=kappa)
+    return points.Wm, points.Wc, alpha**2 * (k + kappa) - k
+
+
+def sigma_points(x, P, lam):
+    """Scaled sigma points ``x, x + U_j, x - U_j`` with ``U'U = (k + lambda) P`` (filterpy's order).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, k)
+    P : ndarray of shape (n, k, k)
+
+    Returns
+    -------
+    ndarray of shape (n, 2k + 1, k)
+    """
+    k = x.shape[-1]
+    L = np.linalg.cholesky((lam + k) * P)          # L L' = (k + lambda) P; rows of U = L'
+    U = np.swapaxes(L, -1, -2)
+    return np.concatenate([x[:, None], x[:, None] + U, x[:, None] - U], axis=1)
+
+
+def _wrap(a):
+    return (a + np.pi) % (2.0 * np.pi) - np.pi
+
+
+def _z_mean(sigmas_h, Wm, angle_mask):
+    mean = np.einsum("s,nsd->nd", Wm, sigmas_h)
+    if angle_mask.any():
+        ang = sigmas_h[..., angle_mask]
+        mean[..., angle_mask] = np.arctan2(np.einsum("s,nsd->nd", Wm, np.sin(ang)),
+                                           np.einsum("s,nsd->nd", Wm, np.cos(ang)))
+    return mean
+
+
+def _z_residual(a, b, angle_mask):
+    r = a - b
+    if angle_mask.any():
+        r[..., angle_mask] = _wrap(r[..., angle_mask])
+    return r
+
+
+def _apply(f, sigmas):
+    n, s, k = sigmas.shape
+    out = np.asarray(f(sigmas.reshape(n * s, k)), dtype=float)
+    return out.reshape(n, s, -1)
+
+
+def _ut_predict(fx, Q, x, P, Wm, Wc, lam):
+    sig = _apply(fx, sigma_points(x, P, lam))
+    xm = np.einsum("s,nsk->nk", Wm, sig)
+    dx = sig - xm[:, None]
+    Pm = _sym(np.einsum("s,nsa,nsb->nab", Wc, dx, dx) + Q)
+    return xm, Pm
+
+
+def _ut_update(hx, R, angle_mask, x, P, z, mask, Wm, Wc, lam):
+    """One unscented update; returns x, P, zp, S_full, residual (0 where missing), S_masked."""
+    d = R.shape[0]
+    sig = sigma_points(x, P, lam)
+    sh = _apply(hx, sig)
+    zp = _z_mean(sh, Wm, angle_mask)
+    dz = _z_residual(sh, zp[:, None], angle_mask)
+    S = _sym(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
+    dx = sig - x[:, None]
+    Pxz = np.einsum("s,nsa,nsb->nab", Wc, dx, dz)
+    r = np.where(mask, _z_residual(np.where(mask, z, zp), zp, angle_mask), 0.0)
+    both = mask[:, :, None] & mask[:, None, :]
+    Sm = np.where(both, S, np.eye(d))
+    Pxz = Pxz * mask[:, None, :]
+    KT = np.linalg.solve(Sm, np.swapaxes(Pxz, -1, -2))       # K' (n, d, k)
+    K = np.swapaxes(KT, -1, -2)
+    x_new = x + np.einsum("ndk,nd->nk", KT, r)
+    P_new = _sym(P - K @ Sm @ KT)
+    return x_new, P_new, zp, S, r, Sm
+
+
+class UKFResult(NamedTuple):
+    predicted_mean: np.ndarray     # (n, T, k)
+    predicted_cov: np.ndarray      # (n, T, k, k)
+    filtered_mean: np.ndarray      # (n, T, k)
+    filtered_cov: np.ndarray       # (n, T, k, k)
+    predicted_measurement: np.ndarray      # (n, T, d)
+    predicted_measurement_cov: np.ndarray  # (n, T, d, d)
+    loglik: np.ndarray             # (n, T)
+
+
+def ukf_filter(model, Z, weights):
+    """Unscented Kalman filter over all sequences at once (filterpy's UKF equations).
+
+    For t = 1..T, with sigma points ``chi`` of (x, P) and filterpy's weights::
+
+        predict:  x^- = sum_i Wm_i f(chi_i),  P^- = sum_i Wc_i (f(chi_i) - x^-)(...)' + Q
+        update:   sigma points chi of (x^-, P^-),  zp = sum_i Wm_i h(chi_i)
+                  S = sum_i Wc_i (h(chi_i) - zp)(...)' + R,  Pxz = sum_i Wc_i (chi_i - x^-)(h(chi_i) - zp)'
+                  K = Pxz S^{-1},  x = x^- + K (z - zp),  P = P^- - K S K'
+
+    Parameters
+    ----------
+    model : UnscentedModel
+    Z : ndarray of shape (n, T, d), NaN where missing
+    weights : (Wm, Wc, lambda) from :func:`merwe_weights`
+
+    Returns
+    -------
+    UKFResult
+    """
+    Wm, Wc, lam = weights
+    n, T, d = Z.shape
+    k = model.x0.shape[0]
+    observed = ~np.isnan(Z)
+    x = np.broadcast_to(model.x0, (n, k)).astype(float)
+    P = np.broadcast_to(model.P0, (n, k, k)).astype(float)
+    out = UKFResult(np.empty((n, T, k)), np.empty((n, T, k, k)), np.empty((n, T, k)),
+                    np.empty((n, T, k, k)), np.empty((n, T, d)), np.empty((n, T, d, d)),
+                    np.empty((n, T)))
+    for t in range(T):
+        x, P = _ut_predict(model.fx, model.Q, x, P, Wm, Wc, lam)
+        out.predicted_mean[:, t], out.predicted_cov[:, t] = x, P
+        mask = observed[:, t]
+        x, P, zp, S, r, Sm = _ut_update(model.hx, model.R, model.angle_mask, x, P, Z[:, t], mask,
+                                        Wm, Wc, lam)
+        out.filtered_mean[:, t], out.filtered_cov[:, t] = x, P
+        out.predicted_measurement[:, t], out.predicted_measurement_cov[:, t] = zp, S
+        out.loglik[:, t] = innovations_loglik(r[:, None], Sm[:, None], mask[:, None])[:, 0]
+    return out
+
+
+def unscented_forecast(fx, hx, Q, R, angle_mask, x, P, horizon, weights):
+    """Propagate states ``horizon`` steps with the unscented transform; measurement moments.
+
+    Returns
+    -------
+    z_mean : ndarray of shape (n, horizon, d)
+    z_cov : ndarray of shape (n, horizon, d, d)
+    """
+    Wm, Wc, lam = weights
+    n, d = x.shape[0], R.shape[0]
+    z_mean, z_cov = np.empty((n, horizon, d)), np.empty((n, horizon, d, d))
+    for h in range(horizon):
+        x, P = _ut_predict(fx, Q, x, P, Wm, Wc, lam)
+        sh = _apply(hx, sigma_points(x, P, lam))
+        zp = _z_mean(sh, Wm, angle_mask)
+        dz = _z_residual(sh, zp[:, None], angle_mask)
+        z_mean[:, h] = zp
+        z_cov[:, h] = _sym(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
+    return z_mean, z_cov
+
+
+class IMMResult(NamedTuple):
+    filtered_mean: np.ndarray      # (n, T, k)  combined x_{t|t}
+    filtered_cov: np.ndarray       # (n, T, k, k)
+    mode_proba: np.ndarray         # (n, T, M)  P(mode_t = j | z_1..t)
+    predicted_measurement: np.ndarray      # (n, T, d) mixture mean of z_t given z_<t
+    predicted_measurement_cov: np.ndarray  # (n, T, d, d)
+    loglik: np.ndarray             # (n, T)     log p(z_t | z_<t)
+    last_mode_mean: np.ndarray     # (n, M, k)  per-mode state after the last step of the array
+    last_mode_cov: np.ndarray      # (n, M, k, k)
+
+
+def imm_filter(fxs, Qs, hx, R, angle_mask, x0, P0, mu0, transition, Z, weights, lengths=None):
+    """Interacting multiple model estimator with unscented mode filters (filterpy's IMM).
+
+    Each step (filterpy's ``IMMEstimator.predict`` then ``update``)::
+
+        cbar_j = sum_i M_ij mu_i,   omega_ij = M_ij mu_i / cbar_j
+        mixed:  x0_j = sum_i omega_ij x_i,  P0_j = sum_i omega_ij (P_i + (x_i - x0_j)(...)')
+        mode filters predict from (x0_j, P0_j) and update with z_t -> likelihoods L_j
+        mu_j = cbar_j L_j / sum_l cbar_l L_l   (computed in log space)
+        x = sum_j mu_j x_j,  P = sum_j mu_j (P_j + (x_j - x)(x_j - x)')
+
+    Parameters
+    ----------
+    fxs : list of M vectorised transition functions
+    Qs : ndarray of shape (M, k, k)
+    transition : ndarray of shape (M, M)
+        ``M_ij = P(mode_t = j | mode_{t-1} = i)``.
+    lengths : ndarray of int, optional
+        ``last_mode_*`` are taken at step ``lengths - 1`` (default: the last step).
+
+    Returns
+    -------
+    IMMResult
+    """
+    Wm, Wc, lam = weights
+    n, T, d = Z.shape
+    M, k = len(fxs), x0.shape[0]
+    observed = ~np.isnan(Z)
+    x = np.broadcast_to(x0, (n, M, k)).astype(float)
+    P = np.broadcast_to(P0, (n, M, k, k)).astype(float)
+    log_mu = np.broadcast_to(np.log(mu0), (n, M)).astype(float)
+    log_trans = np.log(np.maximum(transition, 1e-300))
+    lengths = np.full(n, T) if lengths is None else lengths
+    last_x, last_P = np.empty((n, M, k)), np.empty((n, M, k, k))
+    out = IMMResult(np.empty((n, T, k)), np.empty((n, T, k, k)), np.empty((n, T, M)),
+                    np.empty((n, T, d)), np.empty((n, T, d, d)), np.empty((n, T)), last_x, last_P)
+    for t in range(T):
+        log_joint = log_mu[:, :, None] + log_trans[None]                  # (n, i, j)
+        log_cbar = logsumexp(log_joint, axis=1)                            # (n, j)
+        omega = np.exp(log_joint - log_cbar[:, None, :])
+        xm = np.einsum("nij,nik->njk", omega, x)
+        dx = x[:, :, None, :] - xm[:, None, :, :]                          # (n, i, j, k)
+        Pm = np.einsum("nij,nijab->njab", omega, P[:, :, None] + dx[..., :, None] * dx[..., None, :])
+        xs, Ps = np.empty_like(xm), np.empty_like(Pm)
+        for j in range(M):
+            xs[:, j], Ps[:, j] = _ut_predict(fxs[j], Qs[j], xm[:, j], _sym(Pm[:, j]), Wm, Wc, lam)
+        mask = np.repeat(observed[:, t], M, axis=0)
+        zt = np.repeat(Z[:, t], M, axis=0)
+        xu, Pu, zp, S, r, Sm = _ut_update(hx, R, angle_mask, xs.reshape(n * M, k),
+                                          Ps.reshape(n * M, k, k), zt, mask, Wm, Wc, lam)
+        ll = innovations_loglik(r[:, None], Sm[:, None], mask[:, None])[:, 0].reshape(n, M)
+        x, P = xu.reshape(n, M, k), Pu.reshape(n, M, k, k)
+        zp, S = zp.reshape(n, M, d), S.reshape(n, M, d, d)
+        log_post = log_cbar + ll
+        out.loglik[:, t] = logsumexp(log_post, axis=1)
+        log_mu = log_post - out.loglik[:, t][:, None]
+        mu = np.exp(log_mu)
+        cbar = np.exp(log_cbar)
+        out.mode_proba[:, t] = mu
+        xc = np.einsum("nj,njk->nk", mu, x)
+        dxc = x - xc[:, None]
+        out.filtered_mean[:, t] = xc
+        out.filtered_cov[:, t] = _sym(np.einsum("nj,njab->nab", mu, P + dxc[..., :, None]
+                                                * dxc[..., None, :]))
+        zc = np.einsum("nj,njd->nd", cbar, zp)
+        dzc = zp - zc[:, None]
+        out.predicted_measurement[:, t] = zc
+        out.predicted_measurement_cov[:, t] = _sym(np.einsum(
+            "nj,njab->nab", cbar, S + dzc[..., :, None] * dzc[..., None, :]))
+        at_end = lengths - 1 == t
+        last_x[at_end], last_P[at_end] = x[at_end], P[at_end]
+    return out

@@ -1,0 +1,124 @@
+"""Named motion models: matrices built with filterpy's helpers.
+
+Every preset is per spatial axis and stacked block-diagonally, with filterpy's
+``order_by_dim=True`` state order ``[x, x', (x''), y, y', (y''), ...]``; the
+measurement is the position (level) on each axis. The process-noise matrix is the
+template for unit variance: the model's process noise is ``Q = q * template``
+(constant velocity / acceleration, a white-noise acceleration / jerk), or a free
+diagonal (local level, local linear trend).
+
+==========================  =====================================================
+name                        state per axis and transition
+==========================  =====================================================
+``local_level``             level;             l_t = l_{t-1} + w
+``local_linear_trend``      level, slope;      l_t = l_{t-1} + s_{t-1} + w1, s_t = s_{t-1} + w2
+``constant_velocity``       position, velocity (filterpy ``kinematic_kf(order=1)``,
+                            ``Q_discrete_white_noise(dim=2)``)
+``constant_acceleration``   position, velocity, acceleration (``order=2``, ``dim=3``)
+==========================  =====================================================
+"""
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise, kinematic_kf
+
+__all__ = ["MOTION_MODELS", "motion_model", "coordinated_turn_transition", "range_bearing"]
+
+MOTION_MODELS = ("local_level", "local_linear_trend", "constant_velocity",
+                 "constant_acceleration")
+
+_ORDER = {"local_level": 0, "local_linear_trend": 1, "constant_velocity": 1,
+          "constant_acceleration": 2}
+
+
+def motion_model(name, n_dims, dt=1.0):
+    """Matrices of a named motion model in ``n_dims`` spatial dimensions.
+
+    Parameters
+    ----------
+    name : {"local_level", "local_linear_trend", "constant_velocity", "constant_acceleration"}
+    n_dims : int
+        Number of measured axes (1, 2 or 3 for tracking; any for levels).
+    dt : float, default=1.0
+        Time step.
+
+    Returns
+    -------
+    F : ndarray of shape (k, k)
+    H : ndarray of shape (n_dims, k)
+        Picks the position (level) of each axis.
+    Q_template : ndarray of shape (k, k)
+        Process-noise covariance for unit variance.
+    Q_structure : {"diagonal", "scaled"}
+        How the process noise is learned: a free diagonal, or a scale of the template.
+
+    Examples
+    --------
+    >>> F, H, Q, structure = motion_model("constant_velocity", 2, dt=0.5)
+    >>> F.shape, H.shape, structure
+    ((4, 4), (2, 4), 'scaled')
+    """
+    if name not in _ORDER:
+        raise ValueError(f"model must be one of {('generic',) + MOTION_MODELS}; got {name!r}.")
+    if not (np.isscalar(dt) and np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive number; got {dt!r}.")
+    order = _ORDER[name]
+    kf = kinematic_kf(n_dims, order, dt=float(dt), order_by_dim=True)
+    F = np.array(kf.F, dtype=float)
+    # filterpy 1.4.5's kinematic_kf puts every axis's position in each row of H
+    # (H = [1 0 1 0] in 2-D); the measurement of axis i is its own position only.
+    H = np.zeros((n_dims, F.shape[0]))
+    H[np.arange(n_dims), np.arange(n_dims) * (order + 1)] = 1.0
+    if name == "local_linear_trend":
+        F = np.kron(np.eye(n_dims), np.array([[1.0, dt], [0.0, 1.0]]))
+    if name in ("local_level", "local_linear_trend"):
+        return F, H, np.eye(F.shape[0]), "diagonal"
+    Q = Q_discrete_white_noise(dim=order + 1, dt=float(dt), var=1.0, block_size=n_dims,
+                               order_by_dim=True)
+    return F, H, np.asarray(Q, dtype=float), "scaled"
+
+
+def coordinated_turn_transition(states, dt):
+    """Coordinated-turn motion in the plane, vectorised over rows.
+
+    State ``[x, vx, y, vy, omega]`` (omega: turn rate, rad per unit time)::
+
+        x'  = x + sin(w dt)/w vx - (1 - cos(w dt))/w vy
+        vx' = cos(w dt) vx - sin(w dt) vy
+        y'  = y + (1 - cos(w dt))/w vx + sin(w dt)/w vy
+        vy' = sin(w dt) vx + cos(w dt) vy
+        w'  = w
+
+    with the limits ``sin(w dt)/w -> dt``, ``(1 - cos(w dt))/w -> 0`` at w = 0.
+
+    Parameters
+    ----------
+    states : ndarray of shape (..., 5)
+    dt : float
+
+    Returns
+    -------
+    ndarray of shape (..., 5)
+    """
+    x, vx, y, vy, w = np.moveaxis(states, -1, 0)
+    wt = w * dt
+    small = np.abs(wt) < 1e-6
+    safe_w = np.where(small, 1.0, w)
+    sin_w = np.where(small, dt * (1.0 - wt**2 / 6.0), np.sin(wt) / safe_w)
+    cos_w = np.where(small, dt * wt / 2.0, (1.0 - np.cos(wt)) / safe_w)
+    c, s = np.cos(wt), np.sin(wt)
+    return np.stack([x + sin_w * vx - cos_w * vy, c * vx - s * vy,
+                     y + cos_w * vx + sin_w * vy, s * vx + c * vy, w], axis=-1)
+
+
+def range_bearing(states, radar=(0.0, 0.0)):
+    """Range and bearing of the position ``(states[..., 0], states[..., 2])`` from a radar.
+
+    ``r = sqrt((x - x_r)^2 + (y - y_r)^2)``, ``theta = atan2(y - y_r, x - x_r)``.
+
+    Returns
+    -------
+    ndarray of shape (..., 2)
+    """
+    dx = states[..., 0] - radar[0]
+    dy = states[..., 2] - radar[1]
+    return np.stack([np.hypot(dx, dy), np.arctan2(dy, dx)], axis=-1)

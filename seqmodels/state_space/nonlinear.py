@@ -1,0 +1,744 @@
+"""UnscentedKalmanFilter and InteractingMultipleModel: nonlinear tracking filters.
+
+Thin estimators over :mod:`._nonlinear` (filterpy's sigma points and UKF / IMM
+equations, vectorised across sequences). Both learn their noise variances by
+maximum likelihood of the measurements (``scipy.optimize``), forecast, and track in
+supervised mode (X = measurements, y = true positions or states).
+"""
+
+import numbers
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from scipy import linalg, optimize
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import SequenceEstimator
+from . import _nonlinear as nl
+from .kalman import restore_cov
+from .motion import coordinated_turn_transition, motion_model, range_bearing
+
+__all__ = ["UnscentedKalmanFilter", "InteractingMultipleModel"]
+
+
+# -- tracking setup shared by both estimators ------------------------------------------
+
+
+class _Linear:
+    """Picklable vectorised linear map ``s -> s F'``."""
+
+    def __init__(self, F):
+        self.FT = np.ascontiguousarray(np.asarray(F, dtype=float).T)
+
+    def __call__(self, s):
+        return s @ self.FT
+
+
+class _CoordinatedTurn:
+    def __init__(self, dt):
+        self.dt = dt
+
+    def __call__(self, s):
+        return coordinated_turn_transition(s, self.dt)
+
+
+class _Select:
+    def __init__(self, index):
+        self.index = np.asarray(index)
+
+    def __call__(self, s):
+        return s[:, self.index]
+
+
+class _RangeBearing:
+    def __init__(self, radar):
+        self.radar = tuple(float(v) for v in radar)
+
+    def __call__(self, s):
+        return range_bearing(s, self.radar)
+
+
+class _UserTransition:
+    def __init__(self, fx, dt):
+        self.fx, self.dt = fx, dt
+
+    def __call__(self, s):
+        return self.fx(s, self.dt)
+
+
+def _positions_from_measurements(values, measurement, radar):
+    if measurement == "range_bearing":
+        r, th = values[..., 0], values[..., 1]
+        return np.stack([radar[0] + r * np.cos(th), radar[1] + r * np.sin(th)], axis=-1)
+    return values
+
+
+def _motion(name, n_pos, dt, turn_rate_var, with_turn):
+    """(fx, Q template for unit process variance, fixed Q part, k, position indices)."""
+    if name == "coordinated_turn" and n_pos != 2:
+        raise ValueError(f"the coordinated-turn model moves in the plane; it needs 2 spatial "
+                         f"dimensions, got {n_pos}.")
+    F, _, Qt, _ = motion_model("constant_velocity", n_pos, dt)
+    pos = np.arange(n_pos) * 2
+    if not with_turn:
+        return _Linear(F), Qt, np.zeros_like(Qt), 2 * n_pos, pos
+    Qt5 = linalg.block_diag(Qt, 0.0)
+    Qfix = np.zeros((5, 5))
+    Qfix[4, 4] = turn_rate_var * dt
+    if name == "coordinated_turn":
+        return _CoordinatedTurn(dt), Qt5, Qfix, 5, pos
+    F5 = linalg.block_diag(F, 1.0)
+    return _Linear(F5), Qt5, Qfix, 5, pos
+
+
+def _measurement(name, n_features, pos, radar):
+    if name == "position":
+        return _Select(pos), np.zeros(n_features, dtype=bool)
+    if name == "range_bearing":
+        if n_features != 2:
+            raise ValueError(f"range_bearing measurements have 2 features (range, bearing); "
+                             f"X has {n_features}.")
+        return _RangeBearing(radar), np.array([False, True])
+    raise ValueError(f"measurement must be 'position' or 'range_bearing'; got {name!r}.")
+
+
+def _check_positive(value, name, size=None):
+    arr = np.asarray(value, dtype=float)
+    if size is not None:
+        arr = np.broadcast_to(arr, (size,)).copy() if arr.ndim <= 1 and arr.size in (1, size) \
+            else arr
+        if arr.shape != (size,):
+            raise ValueError(f"{name} must be a scalar or have {size} entries; got shape "
+                             f"{np.shape(value)}.")
+    if not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
+        raise ValueError(f"{name} must be positive; got {value!r}.")
+    return arr
+
+
+def _check_int(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+
+
+def _default_prior(values, measurement, radar, k, pos, dt, with_turn):
+    """x0: mean first position (velocity 0); P0: diagonal, from the data's spread.
+
+    Position variance: the spread of the first positions across sequences plus four
+    mean squared steps; velocity variance: four mean squared steps per dt^2.
+    """
+    positions = _positions_from_measurements(values, measurement, radar)
+    first = positions[:, 0]
+    first = first[np.isfinite(first).all(1)]
+    steps = np.diff(positions, axis=1)
+    msd = float(np.nanmean(steps**2)) if np.isfinite(steps).any() else 1.0
+    msd = max(msd, 1e-6)
+    spread = float(first.var(axis=0).mean()) if len(first) > 1 else 0.0
+    x0 = np.zeros(k)
+    if len(first):
+        x0[pos] = first.mean(0)
+    diag = np.full(k, 4.0 * msd / dt**2)
+    diag[pos] = spread + 4.0 * msd
+    if with_turn:
+        diag[4] = 0.01 / dt**2
+    return x0, np.diag(diag)
+
+
+def _readout_matrix(readout, n_targets, k, pos):
+    """C for 'state' / 'position' readouts (None for 'linear')."""
+    if readout == "auto":
+        if n_targets == k:
+            readout = "state"
+        elif pos is not None and n_targets == len(pos):
+            readout = "position"
+        else:
+            readout = "linear"
+    if readout == "state":
+        if n_targets != k:
+            raise ValueError(f"readout='state' needs y with {k} targets (the state); "
+                             f"got {n_targets}.")
+        return readout, np.eye(k)
+    if readout == "position":
+        if pos is None or n_targets != len(pos):
+            raise ValueError("readout='position' needs a motion model and y with one target "
+                             "per spatial dimension.")
+        C = np.zeros((n_targets, k))
+        C[np.arange(n_targets), pos] = 1.0
+        return readout, C
+    if readout == "linear":
+        return readout, None
+    raise ValueError(f"readout must be 'auto', 'state', 'position' or 'linear'; got {readout!r}.")
+
+
+class _Tracking:
+    """Plain helper functions shared by the two estimators (not a base class)."""
+
+    @staticmethod
+    def fit_readout(est, X, y, mean, cov):
+        est.readout_kind_, C = _readout_matrix(est.readout, y.n_features, mean.shape[-1],
+                                               est._positions)
+        if C is not None:
+            est.readout_, est.readout_intercept_ = C, np.zeros(y.n_features)
+            est.readout_noise_ = np.zeros(y.n_features)
+            return
+        rows = X.mask & np.isfinite(y.values).all(-1)
+        design = np.hstack([mean[rows], np.ones((rows.sum(), 1))])
+        B, *_ = np.linalg.lstsq(design, y.values[rows], rcond=None)
+        est.readout_, est.readout_intercept_ = B[:-1].T, B[-1]
+        resid = y.values[rows] - design @ B
+        est.readout_noise_ = np.maximum(resid.var(axis=0), 1e-12)
+
+    @staticmethod
+    def supervised_output(est, mean, cov, return_std):
+        C = est.readout_
+        out = mean @ C.T + est.readout_intercept_
+        if not return_std:
+            return out
+        var = np.diagonal(C @ cov @ C.T, axis1=-2, axis2=-1) + est.readout_noise_
+        return out, np.sqrt(np.clip(var, 1e-300, None))
+
+    @staticmethod
+    def supervised_loglik(est, X, y, mean, cov):
+        m, s = _Tracking.supervised_output(est, mean, cov, True)
+        ok = X.mask[..., None] & np.isfinite(y.values)
+        z = np.where(ok, (y.values - m) / s, 0.0)
+        ll = -0.5 * (np.log(2 * np.pi) + 2 * np.log(s) + z**2)
+        return np.where(ok, ll, 0.0).sum(axis=(1, 2))
+
+    @staticmethod
+    def initial_noise(values, measurement, radar, dt):
+        diffs = np.diff(values, axis=1).reshape(-1, values.shape[-1])
+        if measurement == "range_bearing":
+            diffs[:, 1] = (diffs[:, 1] + np.pi) % (2 * np.pi) - np.pi
+        v = np.nanvar(diffs, axis=0) if np.isfinite(diffs).any() else np.ones(values.shape[-1])
+        v = np.where(np.isfinite(v) & (v > 0), v, 1.0)
+        pos = _positions_from_measurements(values, measurement, radar)
+        pd = np.nanvar(np.diff(pos, axis=1).reshape(-1, pos.shape[-1]), axis=0)
+        q = float(np.nanmean(pd)) if np.isfinite(pd).any() else 1.0
+        return max(q, 1e-6) / dt**2 * 0.5, 0.5 * v
+
+
+# -- UnscentedKalmanFilter -----------------------------------------------------------------
+
+
+class UnscentedKalmanFilter(SequenceEstimator):
+    """Unscented Kalman filter (filterpy's UKF and scaled sigma points), vectorised.
+
+    State-space model with nonlinear transition f and measurement h::
+
+        x_t = f(x_{t-1}) + w_t,   w_t ~ N(0, Q)
+        z_t = h(x_t)     + v_t,   v_t ~ N(0, R)
+
+    The unscented transform propagates filterpy's Merwe scaled sigma points
+    (``alpha``, ``beta``, ``kappa``) through f and h (see
+    :func:`seqmodels.state_space._nonlinear.ukf_filter` for the equations). Presets:
+    ``motion="constant_velocity"`` (any number of axes) or ``"coordinated_turn"``
+    (state ``[x, vx, y, vy, omega]``), ``measurement="position"`` or
+    ``"range_bearing"`` (``[range, bearing]`` from ``radar``; the bearing residual and
+    mean are wrapped). ``Q = process_var * Q_white_noise (+ turn_rate_var dt on
+    omega)``, ``R = diag(measurement_var)``; the variances not given are learned by
+    maximum likelihood (L-BFGS-B over their logarithms), in both modes.
+
+    **Forecasting mode**: ``predict`` is the one-step predicted measurement ``zp_t``
+    with std from ``S_t``; ``forecast`` propagates the unscented transform;
+    ``log_likelihood = sum_t log N(z_t; zp_t, S_t)``. **Supervised (tracking)
+    mode**: ``predict(X)[i, t] = C x_{t|t}`` estimates ``y[i, t]``, with the readout
+    ``C`` picking the positions (y = positions), the identity (y = state), or
+    fitted by least squares on the training filtered states (``readout="linear"``).
+
+    Parameters
+    ----------
+    motion : {"constant_velocity", "coordinated_turn"}, default="constant_velocity"
+    measurement : {"position", "range_bearing"}, default="position"
+    fx, hx : callable, optional
+        User functions, *vectorised over rows*: ``fx(states, dt)`` maps ``(m, k)`` to
+        ``(m, k)``, ``hx(states)`` maps ``(m, k)`` to ``(m, d)``. They replace the
+        presets; then ``x0`` (or ``Q``) fixes k and ``Q`` is the process-noise
+        template (default identity).
+    dt : float, default=1.0
+    process_var, measurement_var : float or array-like, optional
+        Given noise variances (not learned). ``measurement_var`` may have one entry
+        per measurement component.
+    turn_rate_var : float, default=1e-4
+        Variance per unit time of the turn-rate random walk (coordinated turn).
+    Q, x0, P0 : array-like, optional
+        Process-noise template and prior; the prior defaults to the mean first
+        position (velocity 0) with a wide diagonal covariance.
+    radar : tuple of 2 floats, default=(0.0, 0.0)
+    alpha, beta, kappa : float, default=(0.5, 2.0, 0.0)
+        Sigma-point parameters (filterpy's ``MerweScaledSigmaPoints``).
+    learn : {"auto", "none"}, default="auto"
+    readout : {"auto", "position", "state", "linear"}, default="auto"
+    n_iter : int, default=30
+        Maximum optimiser iterations.
+
+    Attributes
+    ----------
+    Q_, R_, x0_, P0_ : ndarray
+    process_var_ : float
+    measurement_var_ : ndarray of shape (d,)
+    readout_ : ndarray of shape (n_targets, k)
+    history_ : list of float
+        Training log-likelihood per optimiser iteration.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqmodels import UnscentedKalmanFilter
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.cumsum(rng.normal(size=(5, 60, 2)), axis=1)
+    >>> X = truth + rng.normal(scale=0.5, size=truth.shape)
+    >>> ukf = UnscentedKalmanFilter(n_iter=5).fit(X, truth)
+    >>> ukf.predict(X).shape
+    (5, 60, 2)
+    """
+
+    causal = True
+    handles_missing = True
+
+    def __init__(self, motion="constant_velocity", measurement="position", fx=None, hx=None,
+                 dt=1.0, process_var=None, measurement_var=None, turn_rate_var=1e-4, Q=None,
+                 x0=None, P0=None, radar=(0.0, 0.0), alpha=0.5, beta=2.0, kappa=0.0,
+                 learn="auto", readout="auto", n_iter=30):
+        self.motion = motion
+        self.measurement = measurement
+        self.fx = fx
+        self.hx = hx
+        self.dt = dt
+        self.process_var = process_var
+        self.measurement_var = measurement_var
+        self.turn_rate_var = turn_rate_var
+        self.Q = Q
+        self.x0 = x0
+        self.P0 = P0
+        self.radar = radar
+        self.alpha = alpha
+        self.beta = beta
+        self.kappa = kappa
+        self.learn = learn
+        self.readout = readout
+        self.n_iter = n_iter
+
+    @classmethod
+    def _unit_test_params(cls):
+        return {"n_iter": 3}
+
+    def _min_fit_length(self):
+        return 2
+
+    def _setup(self, X):
+        d = X.n_features
+        _check_positive(self.dt, "dt")
+        _check_int(self.n_iter, "n_iter", 0)
+        if self.learn not in ("auto", "none"):
+            raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
+        dt = float(self.dt)
+        if (self.fx is None) != (self.hx is None):
+            raise ValueError("give both fx and hx, or neither (presets).")
+        if self.fx is not None:
+            if not (callable(self.fx) and callable(self.hx)):
+                raise TypeError("fx and hx must be callables.")
+            if self.x0 is None and self.Q is None:
+                raise ValueError("with user functions fx, hx give x0 or Q to fix the state "
+                                 "dimension.")
+            k = len(np.asarray(self.x0 if self.x0 is not None else self.Q, dtype=float))
+            fx, hx = _UserTransition(self.fx, dt), self.hx
+            Qt = np.eye(k) if self.Q is None else np.asarray(self.Q, dtype=float)
+            Qfix, pos, with_turn = np.zeros((k, k)), None, False
+            angle = np.zeros(d, dtype=bool)
+            if self.measurement == "range_bearing":
+                angle = np.array([False, True])
+        else:
+            if self.motion not in ("constant_velocity", "coordinated_turn"):
+                raise ValueError(f"motion must be 'constant_velocity' or 'coordinated_turn'; "
+                                 f"got {self.motion!r}.")
+            n_pos = 2 if self.measurement == "range_bearing" else d
+            with_turn = self.motion == "coordinated_turn"
+            _check_positive(self.turn_rate_var, "turn_rate_var")
+            fx, Qt, Qfix, k, pos = _motion(self.motion, n_pos, dt, float(self.turn_rate_var),
+                                           with_turn)
+            if self.Q is not None:
+                Qt = np.asarray(self.Q, dtype=float)
+            hx, angle = _measurement(self.measurement, d, pos, self.radar)
+        if Qt.shape != (k, k):
+            raise ValueError(f"Q must have shape ({k}, {k}); got {Qt.shape}.")
+        self._positions = pos
+        return fx, hx, Qt, Qfix, angle, k, with_turn
+
+    def _weights(self, k):
+        return nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
+
+    def _model(self):
+        fx, hx, _, _, angle, _, _ = self._setup_cache
+        return nl.UnscentedModel(fx, hx, self.Q_, self.R_, self.x0_, self.P0_, angle)
+
+    def _fit(self, X, y):
+        if self.classes_ is not None:
+            raise ValueError("y holds integers (class labels); the UKF estimates continuous "
+                             "states. Pass y.astype(float).")
+        fx, hx, Qt, Qfix, angle, k, with_turn = self._setup(X)
+        self._setup_cache = (fx, hx, Qt, Qfix, angle, k, with_turn)
+        d = X.n_features
+        dt = float(self.dt)
+        if self.x0 is None or self.P0 is None:
+            if self._positions is None:
+                raise ValueError("with user functions give x0 and P0.")
+            x0, P0 = _default_prior(X.values, self.measurement, self.radar, k, self._positions,
+                                    dt, with_turn)
+        x0 = np.asarray(self.x0, dtype=float) if self.x0 is not None else x0
+        P0 = np.asarray(self.P0, dtype=float) if self.P0 is not None else P0
+        if x0.shape != (k,) or P0.shape != (k, k):
+            raise ValueError(f"x0 must have shape ({k},) and P0 ({k}, {k}); got {x0.shape} "
+                             f"and {P0.shape}.")
+        q_init, r_init = _Tracking.initial_noise(X.values, self.measurement, self.radar, dt)
+        q = q_init if self.process_var is None else float(_check_positive(self.process_var,
+                                                                          "process_var"))
+        r = r_init if self.measurement_var is None else _check_positive(self.measurement_var,
+                                                                        "measurement_var", d)
+        weights = self._weights(k)
+        learn_q = self.process_var is None and self.learn == "auto"
+        learn_r = self.measurement_var is None and self.learn == "auto"
+
+        def build(theta):
+            qq = np.exp(theta[0]) if learn_q else q
+            rr = np.exp(theta[int(learn_q):]) if learn_r else r
+            return nl.UnscentedModel(fx, hx, qq * Qt + Qfix, np.diag(rr), x0, P0, angle), qq, rr
+
+        theta0 = np.concatenate([[np.log(q)] if learn_q else [], np.log(r) if learn_r else []])
+        self.history_ = []
+        if theta0.size and self.n_iter > 0:
+            def objective(theta):
+                if np.any(np.abs(theta) > 700):
+                    return np.inf
+                try:
+                    ll = nl.ukf_filter(build(theta)[0], X.values, weights).loglik.sum()
+                except np.linalg.LinAlgError:
+                    return np.inf
+                return -ll if np.isfinite(ll) else np.inf
+
+            opt = optimize.minimize(objective, theta0, method="L-BFGS-B",
+                                    callback=self._record,
+                                    options=dict(maxiter=self.n_iter))
+            theta0 = opt.x
+        model, self.process_var_, self.measurement_var_ = build(theta0)
+        self.Q_, self.R_, self.x0_, self.P0_ = model.Q, model.R, model.x0, model.P0
+        self.process_var_ = float(self.process_var_)
+        self.n_params_ = int(learn_q) + (d if learn_r else 0) or 1
+        if y is not None:
+            res = nl.ukf_filter(model, X.values, weights)
+            _Tracking.fit_readout(self, X, y, res.filtered_mean, res.filtered_cov)
+            if self.readout_kind_ == "linear":
+                self.n_params_ += self.readout_.size + y.n_features
+
+    def _record(self, intermediate_result):
+        self.history_.append(-float(intermediate_result.fun))
+
+    def _run(self, X):
+        return nl.ukf_filter(self._model(), X.values, self._weights(self.x0_.shape[0]))
+
+    def _predict(self, X, return_std):
+        res = self._run(X)
+        if self.mode_ == "supervised":
+            return _Tracking.supervised_output(self, res.filtered_mean, res.filtered_cov,
+                                               return_std)
+        mean = res.predicted_measurement
+        if not return_std:
+            return mean
+        var = np.diagonal(res.predicted_measurement_cov, axis1=-2, axis2=-1)
+        return mean, np.sqrt(np.clip(var, 1e-300, None))
+
+    def _log_likelihood(self, X, y):
+        res = self._run(X)
+        if y is None:
+            return res.loglik.sum(axis=1)
+        return _Tracking.supervised_loglik(self, X, y, res.filtered_mean, res.filtered_cov)
+
+    def _forecast(self, X, horizon, return_std):
+        res = self._run(X)
+        idx = (np.arange(X.n_sequences), X.lengths - 1)
+        model = self._model()
+        mean, cov = nl.unscented_forecast(model.fx, model.hx, model.Q, model.R, model.angle_mask,
+                                          res.filtered_mean[idx], res.filtered_cov[idx], horizon,
+                                          self._weights(self.x0_.shape[0]))
+        if not return_std:
+            return mean
+        return mean, np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300, None))
+
+    def filter(self, X):
+        """Filtered states and covariances (causal); forms as ``KalmanFilter.filter``."""
+        check_is_fitted(self, "n_features_in_")
+        batch = self._check_X(X)
+        res = self._run(batch)
+        return batch.restore(res.filtered_mean), restore_cov(batch, res.filtered_cov)
+
+
+# -- InteractingMultipleModel -------------------------------------------------------------
+
+_MODES = ("constant_velocity", "maneuver", "coordinated_turn")
+
+
+class InteractingMultipleModel(SequenceEstimator):
+    """Interacting multiple model estimator (filterpy's ``IMMEstimator``), vectorised.
+
+    A Markov chain switches between motion modes with transition matrix ``M``
+    (``transition_prob`` on the diagonal, the rest spread evenly); each mode runs
+    an unscented filter and the IMM mixes them every step (equations in
+    :func:`seqmodels.state_space._nonlinear.imm_filter`). Modes:
+    ``"constant_velocity"`` (process variance ``q_cv``), ``"maneuver"`` (constant
+    velocity with ``maneuver_ratio * q_cv``) and ``"coordinated_turn"`` (``q_ct``;
+    state ``[x, vx, y, vy, omega]``, shared by every mode, the turn rate held constant
+    in the straight-line modes). Default modes: constant velocity and coordinated
+    turn in 2-D, constant velocity and maneuver otherwise. The variances not given
+    are learned by maximum likelihood of the measurements (L-BFGS-B).
+
+    ``predict_mode_proba(X)`` returns the filtered mode probabilities
+    ``P(mode_t = j | z_1..t)``. Forecasting and supervised (tracking) modes as in
+    :class:`UnscentedKalmanFilter`; the forecast propagates each mode's last state
+    with its own dynamics and mixes them with the mode probabilities carried
+    forward by ``M`` (mixing inside the horizon is neglected).
+
+    Parameters
+    ----------
+    modes : tuple of str, optional
+    measurement : {"position", "range_bearing"}, default="position"
+    dt : float, default=1.0
+    process_var : dict or float, optional
+        Given variances per mode family ``{"constant_velocity": q_cv,
+        "coordinated_turn": q_ct}`` (a float sets both); not learned.
+    measurement_var : float or array-like, optional
+    maneuver_ratio : float, default=100.0
+    turn_rate_var : float, default=1e-4
+    transition_prob : float, default=0.95
+    x0, P0 : array-like, optional
+    radar : tuple, default=(0.0, 0.0)
+    alpha, beta, kappa : float
+    learn : {"auto", "none"}, default="auto"
+    readout : {"auto", "position", "state", "linear"}, default="auto"
+    n_iter : int, default=30
+
+    Attributes
+    ----------
+    modes_ : tuple of str
+    transition_matrix_ : ndarray of shape (n_modes, n_modes)
+    Qs_ : ndarray of shape (n_modes, k, k)
+    R_, x0_, P0_ : ndarray
+    history_ : list of float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqmodels import InteractingMultipleModel
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.cumsum(rng.normal(size=(4, 50, 2)), axis=1)
+    >>> X = truth + rng.normal(scale=0.5, size=truth.shape)
+    >>> imm = InteractingMultipleModel(n_iter=3).fit(X, truth)
+    >>> imm.predict_mode_proba(X).shape
+    (4, 50, 2)
+    """
+
+    causal = True
+    handles_missing = True
+
+    def __init__(self, modes=None, measurement="position", dt=1.0, process_var=None,
+                 measurement_var=None, maneuver_ratio=100.0, turn_rate_var=1e-4,
+                 transition_prob=0.95, x0=None, P0=None, radar=(0.0, 0.0), alpha=0.5, beta=2.0,
+                 kappa=0.0, learn="auto", readout="auto", n_iter=30):
+        self.modes = modes
+        self.measurement = measurement
+        self.dt = dt
+        self.process_var = process_var
+        self.measurement_var = measurement_var
+        self.maneuver_ratio = maneuver_ratio
+        self.turn_rate_var = turn_rate_var
+        self.transition_prob = transition_prob
+        self.x0 = x0
+        self.P0 = P0
+        self.radar = radar
+        self.alpha = alpha
+        self.beta = beta
+        self.kappa = kappa
+        self.learn = learn
+        self.readout = readout
+        self.n_iter = n_iter
+
+    @classmethod
+    def _unit_test_params(cls):
+        return {"n_iter": 2}
+
+    def _min_fit_length(self):
+        return 2
+
+    def _setup(self, X):
+        d = X.n_features
+        _check_positive(self.dt, "dt")
+        _check_positive(self.maneuver_ratio, "maneuver_ratio")
+        _check_positive(self.turn_rate_var, "turn_rate_var")
+        _check_int(self.n_iter, "n_iter", 0)
+        if self.learn not in ("auto", "none"):
+            raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
+        p = self.transition_prob
+        if not (isinstance(p, numbers.Real) and 0 < p < 1):
+            raise ValueError(f"transition_prob must be in (0, 1); got {p!r}.")
+        n_pos = 2 if self.measurement == "range_bearing" else d
+        modes = self.modes
+        if modes is None:
+            modes = ("constant_velocity", "coordinated_turn") if n_pos == 2 else \
+                ("constant_velocity", "maneuver")
+        modes = tuple(modes)
+        if len(modes) < 2 or any(m not in _MODES for m in modes):
+            raise ValueError(f"modes must be at least two names among {_MODES}; got {modes!r}.")
+        with_turn = "coordinated_turn" in modes
+        dt = float(self.dt)
+        fxs, templates, families = [], [], []
+        for m in modes:
+            fx, Qt, Qfix, k, pos = _motion("coordinated_turn" if m == "coordinated_turn"
+                                           else "constant_velocity", n_pos, dt,
+                                           float(self.turn_rate_var), with_turn)
+            ratio = float(self.maneuver_ratio) if m == "maneuver" else 1.0
+            fxs.append(fx)
+            templates.append((ratio * Qt, Qfix))
+            families.append("coordinated_turn" if m == "coordinated_turn" else "constant_velocity")
+        hx, angle = _measurement(self.measurement, d, pos, self.radar)
+        M = len(modes)
+        trans = np.full((M, M), (1 - p) / (M - 1))
+        np.fill_diagonal(trans, p)
+        self._positions = pos
+        return modes, fxs, templates, families, hx, angle, k, pos, with_turn, trans
+
+    def _fit(self, X, y):
+        if self.classes_ is not None:
+            raise ValueError("y holds integers (class labels); the IMM estimates continuous "
+                             "states. Pass y.astype(float).")
+        modes, fxs, templates, families, hx, angle, k, pos, with_turn, trans = self._setup(X)
+        d = X.n_features
+        dt = float(self.dt)
+        x0, P0 = _default_prior(X.values, self.measurement, self.radar, k, pos, dt, with_turn)
+        if self.x0 is not None:
+            x0 = np.asarray(self.x0, dtype=float)
+        if self.P0 is not None:
+            P0 = np.asarray(self.P0, dtype=float)
+        if x0.shape != (k,) or P0.shape != (k, k):
+            raise ValueError(f"x0 must have shape ({k},) and P0 ({k}, {k}).")
+        q_init, r_init = _Tracking.initial_noise(X.values, self.measurement, self.radar, dt)
+        fams = sorted(set(families))
+        given = self.process_var
+        if given is not None and not isinstance(given, dict):
+            given = {f: given for f in fams}
+        given = given or {}
+        learn_auto = self.learn == "auto"
+        q_learn = [f for f in fams if f not in given and learn_auto]
+        q_fixed = {f: float(_check_positive(given.get(f, q_init), f"process_var[{f!r}]"))
+                   for f in fams}
+        r = r_init if self.measurement_var is None else _check_positive(self.measurement_var,
+                                                                        "measurement_var", d)
+        learn_r = self.measurement_var is None and learn_auto
+        weights = nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
+        mu0 = np.full(len(modes), 1.0 / len(modes))
+
+        def build(theta):
+            q = dict(q_fixed)
+            for i, f in enumerate(q_learn):
+                q[f] = np.exp(theta[i])
+            rr = np.exp(theta[len(q_learn):]) if learn_r else r
+            Qs = np.stack([q[f] * Qt + Qfix for f, (Qt, Qfix) in zip(families, templates)])
+            return Qs, np.diag(rr), q
+
+        def run(theta, Z, lengths=None):
+            Qs, R, _ = build(theta)
+            return nl.imm_filter(fxs, Qs, hx, R, angle, x0, P0, mu0, trans, Z, weights, lengths)
+
+        theta0 = np.concatenate([np.log([q_fixed[f] for f in q_learn]),
+                                 np.log(r) if learn_r else []])
+        self.history_ = []
+        if theta0.size and self.n_iter > 0:
+            def objective(theta):
+                if np.any(np.abs(theta) > 700):
+                    return np.inf
+                try:
+                    ll = run(theta, X.values).loglik.sum()
+                except np.linalg.LinAlgError:
+                    return np.inf
+                return -ll if np.isfinite(ll) else np.inf
+
+            opt = optimize.minimize(objective, theta0, method="L-BFGS-B",
+                                    callback=self._record,
+                                    options=dict(maxiter=self.n_iter))
+            theta0 = opt.x
+        self.Qs_, self.R_, q = build(theta0)
+        self.process_var_ = {f: float(v) for f, v in q.items()}
+        self.measurement_var_ = np.diag(self.R_).copy()
+        self.x0_, self.P0_, self.transition_matrix_ = x0, P0, trans
+        self.modes_ = modes
+        self._cache = (fxs, hx, angle, weights, mu0)
+        self.n_params_ = len(q_learn) + (d if learn_r else 0) or 1
+        if y is not None:
+            res = self._run(X)
+            _Tracking.fit_readout(self, X, y, res.filtered_mean, res.filtered_cov)
+            if self.readout_kind_ == "linear":
+                self.n_params_ += self.readout_.size + y.n_features
+
+    def _record(self, intermediate_result):
+        self.history_.append(-float(intermediate_result.fun))
+
+    def _run(self, X):
+        fxs, hx, angle, weights, mu0 = self._cache
+        return nl.imm_filter(fxs, self.Qs_, hx, self.R_, angle, self.x0_, self.P0_, mu0,
+                             self.transition_matrix_, X.values, weights, X.lengths)
+
+    def _predict(self, X, return_std):
+        res = self._run(X)
+        if self.mode_ == "supervised":
+            return _Tracking.supervised_output(self, res.filtered_mean, res.filtered_cov,
+                                               return_std)
+        mean = res.predicted_measurement
+        if not return_std:
+            return mean
+        var = np.diagonal(res.predicted_measurement_cov, axis1=-2, axis2=-1)
+        return mean, np.sqrt(np.clip(var, 1e-300, None))
+
+    def _log_likelihood(self, X, y):
+        res = self._run(X)
+        if y is None:
+            return res.loglik.sum(axis=1)
+        return _Tracking.supervised_loglik(self, X, y, res.filtered_mean, res.filtered_cov)
+
+    def _forecast(self, X, horizon, return_std):
+        fxs, hx, angle, weights, _ = self._cache
+        res = self._run(X)
+        n = X.n_sequences
+        mu = res.mode_proba[np.arange(n), X.lengths - 1]
+        means, covs = [], []
+        for j, fx in enumerate(fxs):
+            m, c = nl.unscented_forecast(fx, hx, self.Qs_[j], self.R_, angle,
+                                         res.last_mode_mean[:, j], res.last_mode_cov[:, j],
+                                         horizon, weights)
+            means.append(m)
+            covs.append(c)
+        means, covs = np.stack(means, 2), np.stack(covs, 2)        # (n, h, M, ...)
+        probs = np.empty((n, horizon, len(fxs)))
+        for h in range(horizon):
+            mu = mu @ self.transition_matrix_
+            probs[:, h] = mu
+        mean = np.einsum("nhj,nhjd->nhd", probs, means)
+        if not return_std:
+            return mean
+        dev = means - mean[:, :, None]
+        var = np.einsum("nhj,nhjd->nhd", probs, np.diagonal(covs, axis1=-2, axis2=-1) + dev**2)
+        return mean, np.sqrt(np.clip(var, 1e-300, None))
+
+    def predict_mode_proba(self, X):
+        """Filtered mode probabilities ``P(mode_t = j | z_1..t)`` (causal).
+
+        Returns
+        -------
+        same container form as X, with ``len(modes_)`` features
+        """
+        check_is_fitted(self, "n_features_in_")
+        batch = self._check_X(X)
+        return batch.restore(self._run(batch).mode_proba)
+
+    def filter(self, X):
+        """Combined filtered states and covariances (causal); forms as ``KalmanFilter.filter``."""
+        check_is_fitted(self, "n_features_in_")
+        batch = self._check_X(X)
+        res = self._run(batch)
+        return batch.restore(res.filtered_mean), restore_cov(batch, res.filtered_cov)

@@ -1,0 +1,240 @@
+"""KalmanFilter and the vectorised linear-Gaussian core, against filterpy and published figures."""
+
+import numpy as np
+import pytest
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import KalmanFilter as FilterpyKF
+
+from seqmodels import KalmanFilter
+from seqmodels.state_space import _core
+from seqmodels.state_space.motion import motion_model
+
+
+def _random_model(rng, k=4, d=2):
+    A = rng.normal(size=(k, k))
+    F = 0.95 * A / np.max(np.abs(np.linalg.eigvals(A)))
+    H = rng.normal(size=(d, k))
+    L = rng.normal(size=(k, k))
+    Q = L @ L.T / k
+    L = rng.normal(size=(d, d))
+    R = L @ L.T / d + 0.1 * np.eye(d)
+    return _core.StateSpaceParams(F, H, Q, R, rng.normal(size=k), 2.0 * np.eye(k), np.zeros(k),
+                                  np.zeros(d))
+
+
+def _filterpy_run(p, z_seq):
+    """filterpy's predict/update loop; partial rows update with the observed rows of H and R."""
+    k, d = p.F.shape[0], p.H.shape[0]
+    kf = FilterpyKF(dim_x=k, dim_z=d)
+    kf.F, kf.H, kf.Q, kf.R = p.F, p.H, p.Q, p.R
+    kf.x, kf.P = p.x0.copy(), p.P0.copy()
+    out = {key: [] for key in ("xp", "Pp", "xf", "Pf", "ll")}
+    for z in z_seq:
+        kf.predict()
+        out["xp"].append(kf.x.copy())
+        out["Pp"].append(kf.P.copy())
+        seen = ~np.isnan(z)
+        if seen.all():
+            kf.update(z)
+            out["ll"].append(kf.log_likelihood)
+        elif seen.any():
+            kf.update(z[seen], R=p.R[np.ix_(seen, seen)], H=p.H[seen])
+            out["ll"].append(kf.log_likelihood)
+        else:
+            kf.update(None)
+            out["ll"].append(0.0)
+        out["xf"].append(kf.x.copy())
+        out["Pf"].append(kf.P.copy())
+    return {key: np.array(val) for key, val in out.items()}, kf
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_filter_equals_filterpy_loop_with_missing_values(seed):
+    rng = np.random.default_rng(seed)
+    p = _random_model(rng, k=3 + seed, d=2 + seed % 2)
+    _, Z = _core.sample_states(p, 4, 60, rng)
+    Z[1, 5] = np.nan                       # whole row missing: no update
+    Z[2, 7, 0] = np.nan                    # partly observed row
+    Z[3, 40:] = np.nan                     # a shorter sequence (padding)
+    res = _core.kalman_filter(p, Z)
+    assert res.filtered_cov.shape[0] == 4  # patterns differ: one covariance per sequence
+    for i in range(4):
+        ref, _ = _filterpy_run(p, Z[i])
+        np.testing.assert_allclose(res.predicted_mean[i], ref["xp"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.predicted_cov[i], ref["Pp"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.filtered_mean[i], ref["xf"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.filtered_cov[i], ref["Pf"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.loglik[i], ref["ll"], rtol=1e-9, atol=1e-9)
+
+
+def test_shared_covariance_path_and_steady_state_equal_filterpy():
+    rng = np.random.default_rng(3)
+    p = _random_model(rng)
+    _, Z = _core.sample_states(p, 5, 300, rng)
+    res = _core.kalman_filter(p, Z)
+    assert res.filtered_cov.shape[0] == 1  # one covariance recursion for all sequences
+    for i in (0, 4):
+        ref, _ = _filterpy_run(p, Z[i])
+        np.testing.assert_allclose(res.filtered_mean[i], ref["xf"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.filtered_cov[0], ref["Pf"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.loglik[i], ref["ll"], rtol=1e-9, atol=1e-9)
+
+
+def test_smoother_equals_filterpy_rts_smoother():
+    rng = np.random.default_rng(4)
+    p = _random_model(rng)
+    _, Z = _core.sample_states(p, 3, 80, rng)
+    res = _core.kalman_filter(p, Z)
+    sm = _core.rts_smoother(p, res)
+    for i in range(3):
+        ref, kf = _filterpy_run(p, Z[i])
+        xs, Ps, _, _ = kf.rts_smoother(ref["xf"], ref["Pf"])
+        np.testing.assert_allclose(sm.mean[i], xs, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(sm.cov[0], Ps, rtol=1e-9, atol=1e-9)
+
+
+def test_estimator_methods_match_core_and_filterpy():
+    rng = np.random.default_rng(5)
+    p = _random_model(rng, k=2, d=2)
+    _, Z = _core.sample_states(p, 3, 40, rng)
+    model = KalmanFilter(F=p.F, H=p.H, Q=p.Q, R=p.R, x0=p.x0, P0=p.P0).fit(Z)
+    assert model.learned_ == () and model.history_ == [] and model.n_params_ == 0
+    np.testing.assert_array_equal(model.F_, p.F)
+    ref, _ = _filterpy_run(p, Z[1])
+    mean, std = model.predict(Z, return_std=True)
+    np.testing.assert_allclose(mean[1], ref["xp"] @ p.H.T, rtol=1e-9, atol=1e-9)
+    S = p.H @ ref["Pp"] @ p.H.T + p.R
+    np.testing.assert_allclose(std[1], np.sqrt(np.diagonal(S, axis1=1, axis2=2)), rtol=1e-9)
+    np.testing.assert_allclose(model.log_likelihood(Z)[1], ref["ll"].sum(), rtol=1e-9)
+    means, covs = model.filter(Z)
+    np.testing.assert_allclose(means[1], ref["xf"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(covs[1], ref["Pf"], rtol=1e-9, atol=1e-9)
+    # forecasting = predicting through missing measurements
+    f_mean, f_std = model.forecast(Z, 5, return_std=True)
+    padded = np.concatenate([Z, np.full((3, 5, 2), np.nan)], axis=1)
+    p_mean, p_std = model.predict(padded, return_std=True)
+    np.testing.assert_allclose(f_mean, p_mean[:, 40:], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(f_std, p_std[:, 40:], rtol=1e-9, atol=1e-9)
+    # smoothing is non-causal: the last step equals the filter, earlier steps differ
+    s_means, _ = model.smooth(Z)
+    np.testing.assert_allclose(s_means[:, -1], means[:, -1], rtol=1e-9, atol=1e-12)
+    assert not np.allclose(s_means[:, :-1], means[:, :-1])
+
+
+def test_nile_local_level_mle_matches_durbin_koopman():
+    from seqmodels.datasets.real import read_table  # verifies the file's SHA-256
+
+    flow = np.array(read_table("nile.csv")["flow"], dtype=float)
+    assert flow.shape == (100,)
+    model = KalmanFilter(model="local_level", method="mle").fit(flow)
+    # Durbin & Koopman (2012), section 2.10: sigma2_eps = 15099, sigma2_eta = 1469.1
+    assert model.R_[0, 0] == pytest.approx(15099, rel=0.02)
+    assert model.Q_[0, 0] == pytest.approx(1469.1, rel=0.02)
+    em = KalmanFilter(model="local_level", n_iter=400, tol=1e-9).fit(flow)
+    assert em.R_[0, 0] == pytest.approx(15099, rel=0.02)
+    assert em.Q_[0, 0] == pytest.approx(1469.1, rel=0.02)
+    assert np.all(np.diff(em.history_) >= -1e-8)
+    assert em.predict(flow).shape == (100,) and em.forecast(flow, 3).shape == (3,)
+
+
+def _cv_truth(q=0.5, r=4.0):
+    F, H, Qt, _ = motion_model("constant_velocity", 2, dt=1.0)
+    return KalmanFilter(model="constant_velocity", Q=q * Qt, R=r * np.eye(2), x0=np.zeros(4),
+                        P0=np.diag([100.0, 10.0, 100.0, 10.0])).fit(np.zeros((1, 2, 2)))
+
+
+def test_cv_tracks_em_learns_q_and_r_near_the_true_model():
+    truth = _cv_truth()
+    states, X = truth.sample(200, 100, random_state=0)
+    states_te, X_te = truth.sample(200, 100, random_state=1)
+    fitted = KalmanFilter(model="constant_velocity", x0=np.zeros(4), P0=truth.P0_,
+                          n_iter=100, tol=1e-7).fit(X)
+    assert np.all(np.diff(fitted.history_) >= -1e-6)
+    ll_true = truth.log_likelihood(X_te).sum()
+    ll_fit = fitted.log_likelihood(X_te).sum()
+    assert abs(ll_fit - ll_true) <= 0.01 * abs(ll_true)
+    pos = [0, 2]
+    rmse = {name: np.sqrt(np.mean((m.filter(X_te)[0][..., pos] - states_te[..., pos]) ** 2))
+            for name, m in (("true", truth), ("fit", fitted))}
+    assert rmse["fit"] <= 1.02 * rmse["true"]
+    assert fitted.Q_[1, 1] == pytest.approx(0.5, rel=0.1)
+    assert fitted.R_[0, 0] == pytest.approx(4.0, rel=0.1)
+
+
+def test_finite_and_psd_over_100k_steps_with_missing_values():
+    F, H, Qt, _ = motion_model("constant_acceleration", 2, dt=0.1)
+    p = _core.StateSpaceParams(F, H, 1e-2 * Qt, 1e-4 * np.eye(2), np.zeros(6), 1e4 * np.eye(6),
+                               np.zeros(6), np.zeros(2))
+    rng = np.random.default_rng(6)
+    _, Z = _core.sample_states(p, 1, 100_000, rng)
+    Z[0, rng.random(100_000) < 0.05] = np.nan
+    Z[0, rng.random(100_000) < 0.05, 1] = np.nan
+    res = _core.kalman_filter(p, Z)
+    for covs in (res.predicted_cov, res.filtered_cov):
+        assert np.isfinite(covs).all()
+        np.testing.assert_array_equal(covs, np.swapaxes(covs, -1, -2))
+        assert np.linalg.eigvalsh(covs).min() > 0
+    assert np.isfinite(res.filtered_mean).all() and np.isfinite(res.loglik).all()
+
+
+def test_em_with_missing_data_is_monotone_and_generic_model_learns():
+    rng = np.random.default_rng(7)
+    p = _random_model(rng, k=2, d=3)
+    _, Z = _core.sample_states(p, 10, 60, rng)
+    Z[rng.random(Z.shape) < 0.1] = np.nan
+    Z[:, 10] = np.nan
+    model = KalmanFilter(n_dim_state=2, n_iter=30, tol=0.0).fit(Z)
+    assert len(model.history_) == 30
+    assert np.all(np.diff(model.history_) >= -1e-7 * abs(model.history_[-1]))
+    truth = KalmanFilter(F=p.F, H=p.H, Q=p.Q, R=p.R, x0=p.x0, P0=p.P0).fit(Z)
+    gap = (truth.log_likelihood(Z).sum() - model.log_likelihood(Z).sum()) / np.isfinite(Z).sum()
+    assert gap < 0.02  # nats per observed value
+
+
+def test_supervised_least_squares_recovers_parameters():
+    rng = np.random.default_rng(8)
+    p = _random_model(rng, k=2, d=3)
+    states, Z = _core.sample_states(p, 50, 200, rng)
+    model = KalmanFilter().fit(Z, states)
+    np.testing.assert_allclose(model.F_, p.F, atol=0.02)
+    np.testing.assert_allclose(model.H_, p.H, atol=0.03)
+    np.testing.assert_allclose(model.Q_, p.Q, rtol=0.05, atol=0.02)
+    np.testing.assert_allclose(model.R_, p.R, rtol=0.05, atol=0.02)
+    means, _ = model.filter(Z)
+    np.testing.assert_allclose(model.predict(Z), means @ model.readout_.T)
+    oracle = KalmanFilter(F=p.F, H=p.H, Q=p.Q, R=p.R, x0=p.x0, P0=p.P0).fit(Z)
+    err = np.sqrt(np.mean((model.predict(Z) - states) ** 2))
+    err_oracle = np.sqrt(np.mean((oracle.filter(Z)[0] - states) ** 2))
+    assert err <= 1.02 * err_oracle
+
+
+def test_supervised_positions_with_motion_model():
+    truth = _cv_truth()
+    states, X = truth.sample(50, 80, random_state=2)
+    y = states[..., [0, 2]]
+    model = KalmanFilter(model="constant_velocity", n_iter=50).fit(X, y)
+    assert model.R_[0, 0] == pytest.approx(4.0, rel=0.1)
+    err = np.sqrt(np.mean((model.predict(X) - y) ** 2))
+    assert err < 0.8 * np.sqrt(np.mean((X - y) ** 2))
+    assert model.score(X, y) > 0.99
+
+
+def test_sample_is_reproducible_and_bad_hyperparameters_raise():
+    truth = _cv_truth()
+    a = truth.sample(3, 10, random_state=4)
+    b = truth.sample(3, 10, random_state=4)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[0].shape == (3, 10, 4) and a[1].shape == (3, 10, 2)
+    X = a[1]
+    with pytest.raises(ValueError, match="model must be one of"):
+        KalmanFilter(model="brownian").fit(X)
+    with pytest.raises(ValueError, match="method"):
+        KalmanFilter(method="newton").fit(X)
+    with pytest.raises(ValueError, match="H must have shape"):
+        KalmanFilter(F=np.eye(3), H=np.eye(2)).fit(X)
+    with pytest.raises(ValueError, match="Q must be positive semi-definite"):
+        KalmanFilter(Q=-np.eye(2)).fit(X)
+    with pytest.raises(ValueError, match="learn names unknown"):
+        KalmanFilter(learn=["G"]).fit(X)
+    with pytest.raises(ValueError, match="learns the noise covariances Q and R only"):
+        KalmanFilter(method="mle").fit(X)

@@ -1,0 +1,167 @@
+"""UnscentedKalmanFilter and InteractingMultipleModel against filterpy's UKF and IMMEstimator."""
+
+import numpy as np
+import pytest
+from filterpy.kalman import IMMEstimator, MerweScaledSigmaPoints
+from filterpy.kalman import UnscentedKalmanFilter as FilterpyUKF
+
+from seqmodels import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
+from seqmodels.state_space import _nonlinear as nl
+from seqmodels.state_space.motion import coordinated_turn_transition, range_bearing
+
+DT = 1.0
+Q = np.diag([0.1, 0.2, 0.1, 0.2, 1e-3])
+X0 = np.array([100.0, 1.0, 50.0, -1.0, 0.02])
+P0 = np.diag([10.0, 1.0, 10.0, 1.0, 1e-3])
+
+
+def ct(s):
+    return coordinated_turn_transition(s, DT)
+
+
+def cv(s):
+    out = s.copy()
+    out[:, 0] += DT * s[:, 1]
+    out[:, 2] += DT * s[:, 3]
+    return out
+
+
+def _simulate(rng, n, T, hx, R):
+    Z = np.empty((n, T, R.shape[0]))
+    for i in range(n):
+        s = X0.copy()
+        for t in range(T):
+            s = ct(s[None])[0] + rng.normal(size=5) * np.sqrt(np.diag(Q))
+            Z[i, t] = hx(s[None])[0] + rng.normal(size=R.shape[0]) * np.sqrt(np.diag(R))
+    return Z
+
+
+def _bearing_residual(a, b):
+    r = a - b
+    r[1] = (r[1] + np.pi) % (2 * np.pi) - np.pi
+    return r
+
+
+def _bearing_mean(sigmas, Wm):
+    return np.array([Wm @ sigmas[:, 0],
+                     np.arctan2(Wm @ np.sin(sigmas[:, 1]), Wm @ np.cos(sigmas[:, 1]))])
+
+
+def test_ukf_core_equals_filterpy_ukf_coordinated_turn_range_bearing():
+    rng = np.random.default_rng(1)
+    R = np.diag([1.0, 1e-4])
+    Z = _simulate(rng, 3, 40, range_bearing, R)
+    Z[1, 4] = np.nan
+    model = nl.UnscentedModel(ct, range_bearing, Q, R, X0, P0, np.array([False, True]))
+    res = nl.ukf_filter(model, Z, nl.merwe_weights(5, 0.5, 2.0, 0.0))
+    for i in range(3):
+        ukf = FilterpyUKF(5, 2, DT, hx=lambda s: range_bearing(s[None])[0],
+                          fx=lambda s, dt: ct(s[None])[0],
+                          points=MerweScaledSigmaPoints(5, 0.5, 2.0, 0.0),
+                          residual_z=_bearing_residual, z_mean_fn=_bearing_mean)
+        ukf.x, ukf.P, ukf.Q, ukf.R = X0.copy(), P0.copy(), Q, R
+        xs, Ps, ll = [], [], []
+        for z in Z[i]:
+            ukf.predict()
+            if np.isnan(z).any():
+                ukf.update(None)
+                ll.append(0.0)
+            else:
+                ukf.update(z)
+                ll.append(ukf.log_likelihood)
+            xs.append(ukf.x.copy())
+            Ps.append(ukf.P.copy())
+        np.testing.assert_allclose(res.filtered_mean[i], xs, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.filtered_cov[i], Ps, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.loglik[i], ll, rtol=1e-9, atol=1e-9)
+
+
+def test_imm_core_equals_filterpy_imm_estimator():
+    rng = np.random.default_rng(2)
+    hp = lambda s: s[:, [0, 2]]  # noqa: E731
+    R = np.eye(2)
+    Z = _simulate(rng, 3, 40, hp, R)
+    Qs = np.stack([0.1 * Q, Q])
+    M = np.array([[0.95, 0.05], [0.1, 0.9]])
+    mu0 = np.array([0.5, 0.5])
+    res = nl.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z,
+                        nl.merwe_weights(5, 0.5, 2.0, 0.0))
+    for i in range(3):
+        filters = []
+        for j, f in enumerate((cv, ct)):
+            ukf = FilterpyUKF(5, 2, DT, hx=lambda s: s[[0, 2]],
+                              fx=(lambda f: lambda s, dt: f(s[None])[0])(f),
+                              points=MerweScaledSigmaPoints(5, 0.5, 2.0, 0.0))
+            ukf.x, ukf.P, ukf.Q, ukf.R = X0.copy(), P0.copy(), Qs[j], R
+            filters.append(ukf)
+        imm = IMMEstimator(filters, mu0.copy(), M)
+        xs, Ps, mus = [], [], []
+        for z in Z[i]:
+            imm.predict()
+            imm.update(z)
+            xs.append(imm.x.copy())
+            Ps.append(imm.P.copy())
+            mus.append(imm.mu.copy())
+        np.testing.assert_allclose(res.filtered_mean[i], xs, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.filtered_cov[i], Ps, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.mode_proba[i], mus, rtol=1e-9, atol=1e-9)
+
+
+def test_ukf_on_a_linear_model_equals_the_kalman_filter():
+    truth = KalmanFilter(model="constant_velocity", Q=0.3 * np.eye(4), R=2.0 * np.eye(2),
+                         x0=np.zeros(4), P0=10 * np.eye(4)).fit(np.zeros((1, 2, 2)))
+    states, X = truth.sample(4, 50, random_state=0)
+    Qt = truth.Q_ / 0.3
+    ukf = UnscentedKalmanFilter(process_var=0.3, measurement_var=2.0, Q=Qt, x0=np.zeros(4),
+                                P0=10 * np.eye(4)).fit(X)
+    np.testing.assert_allclose(ukf.predict(X), truth.predict(X), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(ukf.log_likelihood(X), truth.log_likelihood(X), rtol=1e-9)
+    np.testing.assert_allclose(ukf.filter(X)[0], truth.filter(X)[0], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(ukf.forecast(X, 3, return_std=True)[1],
+                               truth.forecast(X, 3, return_std=True)[1], rtol=1e-8)
+
+
+def _turning_tracks(n, T, seed):
+    """Straight, then a coordinated turn, then straight: positions and noisy measurements."""
+    rng = np.random.default_rng(seed)
+    s = np.tile([0.0, 10.0, 0.0, 0.0, 0.0], (n, 1))
+    s[:, 1] += rng.normal(size=n)
+    states = np.empty((n, T, 5))
+    for t in range(T):
+        s[:, 4] = 0.15 if T // 3 <= t < 2 * T // 3 else 0.0
+        s = coordinated_turn_transition(s, DT)
+        s[:, [1, 3]] += rng.normal(scale=0.05, size=(n, 2))
+        states[:, t] = s
+    pos = states[..., [0, 2]]
+    return pos, pos + rng.normal(scale=3.0, size=pos.shape)
+
+
+def test_ukf_range_bearing_tracking_beats_raw_conversion():
+    pos, _ = _turning_tracks(8, 60, seed=3)
+    rng = np.random.default_rng(4)
+    radar = (-200.0, -100.0)
+    rb = range_bearing(np.stack([pos[..., 0], 0 * pos[..., 0], pos[..., 1]], -1), radar)
+    X = rb + rng.normal(size=rb.shape) * [3.0, 0.01]
+    ukf = UnscentedKalmanFilter(measurement="range_bearing", radar=radar, n_iter=15).fit(X, pos)
+    raw = np.stack([radar[0] + X[..., 0] * np.cos(X[..., 1]),
+                    radar[1] + X[..., 0] * np.sin(X[..., 1])], -1)
+    err = np.sqrt(np.mean((ukf.predict(X)[:, 10:] - pos[:, 10:]) ** 2))
+    err_raw = np.sqrt(np.mean((raw[:, 10:] - pos[:, 10:]) ** 2))
+    assert err < 0.85 * err_raw
+    assert ukf.measurement_var_[1] == pytest.approx(1e-4, rel=0.5)
+
+
+def test_imm_tracks_a_maneuver_and_exposes_mode_probabilities():
+    pos, X = _turning_tracks(10, 90, seed=5)
+    imm = InteractingMultipleModel(n_iter=10).fit(X, pos)
+    assert imm.modes_ == ("constant_velocity", "coordinated_turn")
+    proba = imm.predict_mode_proba(X)
+    assert proba.shape == (10, 90, 2)
+    np.testing.assert_allclose(proba.sum(-1), 1.0)
+    turn = proba[:, 40:58, 1].mean()
+    straight = proba[:, 75:, 1].mean()
+    assert turn > straight + 0.2
+    kf = KalmanFilter(model="constant_velocity").fit(X, pos)
+    err_imm = np.sqrt(np.mean((imm.predict(X) - pos) ** 2))
+    err_kf = np.sqrt(np.mean((kf.predict(X) - pos) ** 2))
+    assert err_imm < err_kf
