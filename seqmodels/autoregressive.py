@@ -229,6 +229,20 @@ def stack_predictors(predictors, order, n_features):
     return intercepts, coefs, covs
 
 
+def _per_order(orders, array, main):
+    """Apply ``main`` (order p) to every step, then redo the start-up steps with their order.
+
+    ``array`` has time on axis 1; ``main(k, part)`` maps a slice to the result for order k.
+    Only the first few steps (fewer than p past values) use a lower order, so this costs
+    one vectorised pass plus p small ones.
+    """
+    order = orders.max(initial=0)
+    out = main(order, array)
+    for t in np.flatnonzero(orders < order):
+        out[:, t] = main(orders[t], array[:, t : t + 1])[:, 0]
+    return out
+
+
 def predict_steps(values, stacked, order, offset):
     """Per-step predictive means, and the order used at each step.
 
@@ -238,7 +252,7 @@ def predict_steps(values, stacked, order, offset):
     intercepts, coefs, _ = stacked
     k = effective_orders(values.shape[1], order, offset)
     lags = lag_tensor(values, order, offset)
-    mean = intercepts[k][None] + np.einsum("tmq,ntq->ntm", coefs[k], lags)
+    mean = _per_order(k, lags, lambda o, part: intercepts[o] + part @ coefs[o].T)
     return mean, k
 
 
@@ -248,7 +262,8 @@ def gaussian_log_density(residuals, covs, orders, observed):
     chol = np.linalg.cholesky(covs)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
     inv_chol = np.linalg.inv(chol)
-    z = np.einsum("tab,ntb->nta", inv_chol[orders], np.where(observed[..., None], residuals, 0.0))
+    clean = np.where(observed[..., None], residuals, 0.0)
+    z = _per_order(orders, clean, lambda o, part: part @ inv_chol[o].T)
     per_step = -0.5 * (m * _LOG_2PI + logdet[orders][None] + np.sum(z**2, axis=-1))
     return np.where(observed, per_step, 0.0).sum(axis=1)
 
