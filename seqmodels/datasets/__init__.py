@@ -3,7 +3,7 @@
 ``load(name, **params)`` builds a :class:`Dataset`; ``list_datasets()`` lists them.
 """
 
-from . import memory, real, synthetic  # noqa: F401  (importing registers the generators)
+from . import memory, real, synthetic, tracking  # noqa: F401  (importing registers them)
 from ._record import Dataset
 from ._registry import list_datasets, load
 
