@@ -91,3 +91,18 @@ def test_tracking_oracle_is_calibrated_and_beats_the_raw_measurements(name, n_di
     filtered = np.sqrt(((data.y_test[..., position] - mean[..., position]) ** 2).mean())
     raw = np.sqrt(((data.y_test[..., position] - data.X_test) ** 2).mean())
     assert filtered < 0.75 * raw
+
+
+@pytest.mark.parametrize("name", ["maneuvering", "projectile", "orbit"])
+def test_approximate_oracles_track_well_and_say_they_are_approximate(name):
+    data = load(name, n_train=30, n_test=30, random_state=2)
+    assert "approximate" in data.description
+    mean, std = data.oracle.predict(data.X_test, return_std=True)
+    assert mean.shape == data.y_test.shape
+    z2 = (((data.y_test - mean) / std) ** 2)[:, 5:].mean(axis=(0, 1))
+    assert np.all((0.5 < z2) & (z2 < 3.0))  # roughly calibrated, not exact
+    baseline = AutoRegressive(order=3).fit(data.X_train, data.y_train).predict(data.X_test)
+    position = [0, 2]
+    oracle_error = np.sqrt(((data.y_test - mean)[..., position] ** 2).mean())
+    baseline_error = np.sqrt(((data.y_test - baseline)[..., position] ** 2).mean())
+    assert oracle_error < 0.8 * baseline_error

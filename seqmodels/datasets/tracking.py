@@ -8,13 +8,16 @@ interacting-multiple-model filter with the true parameters), which the descripti
 says.
 """
 
+from functools import partial
+
 import numpy as np
+from scipy import special
 from sklearn.utils import check_random_state
 
 from ._record import Dataset
 from ._registry import register
 
-__all__ = ["constant_velocity", "constant_acceleration"]
+__all__ = ["constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
 
 
 def _size(name, value, minimum=1):
@@ -109,6 +112,20 @@ def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
                       random_state)
 
 
+def _white_noise_acceleration(acceleration_std, dt, n, rng):
+    """Discrete white-noise acceleration on ``[x, vx, y, vy]``: ``a ~ N(0, std²)`` per axis moves
+    the position by ``a dt²/2`` and the velocity by ``a dt`` (filterpy's
+    ``Q_discrete_white_noise`` covariance)."""
+    a = acceleration_std * rng.standard_normal((n, 2))
+    return np.stack([0.5 * dt**2 * a[:, 0], dt * a[:, 0], 0.5 * dt**2 * a[:, 1], dt * a[:, 1]],
+                    axis=-1)
+
+
+def position_xy(states):
+    """Measurement function: the planar position ``(x, y)`` of ``[x, vx, y, vy, ...]`` rows."""
+    return states[..., [0, 2]]
+
+
 def _coordinated_turn_paths(n, n_timesteps, dt, speed_range, turn_rate, switch_probability,
                             acceleration_std, rng):
     """Targets that switch between straight flight and coordinated turns (a Markov chain).
@@ -138,7 +155,7 @@ def _coordinated_turn_paths(n, n_timesteps, dt, speed_range, turn_rate, switch_p
         mode = np.where(jump, (mode + rng.randint(1, 3, size=n)) % 3, mode)
         state[:, 4] = rates[mode]
         state = coordinated_turn_transition(state, dt)
-        state[:, [1, 3]] += acceleration_std * dt * rng.standard_normal((n, 2))
+        state[:, :4] += _white_noise_acceleration(acceleration_std, dt, n, rng)
         states[:, t], modes[:, t] = state, mode
     return states, modes
 
@@ -147,21 +164,23 @@ def _coordinated_turn_paths(n, n_timesteps, dt, speed_range, turn_rate, switch_p
 def maneuvering(n_train=100, n_test=50, n_timesteps=120, dt=1.0, speed_range=(100.0, 250.0),
                 turn_rate=0.05, switch_probability=0.05, acceleration_std=1.0,
                 measurement_std=50.0, random_state=None):
-    """Maneuvering aircraft: straight flight and coordinated turns, positions measured in noise.
+    """Maneuvering aircraft (straight flight and coordinated turns); oracle: IMM, approximate.
 
     The target switches (a Markov chain, ``switch_probability`` per step) between
     straight flight and coordinated turns at ``±turn_rate`` rad/s (0.05 rad/s is about a
     standard 3°/s turn); speeds in m/s, positions in m. Measurements are the positions
-    plus ``N(0, measurement_std²)``; y is the true ``[x, vx, y, vy]``.
+    plus ``N(0, measurement_std²)``; y is the true ``[x, vx, y, vy, omega]``.
 
-    No finite filter is exact for a switching system; the truth (``truth["modes"]``,
-    the turn rates, noise levels) lets an interacting-multiple-model filter with the true
-    parameters serve as an approximate oracle.
+    No finite filter is exact for a switching system: the oracle is an
+    :class:`~seqmodels.InteractingMultipleModel` (constant velocity + coordinated turn,
+    the turn rate a random walk whose variance matches the switching) with the true noise
+    levels and switching probability -- approximate, and the description says so.
 
     Returns
     -------
     Dataset
-        Task "regression"; X (n, n_timesteps, 2), y (n, n_timesteps, 4).
+        Task "regression"; X (n, n_timesteps, 2), y (n, n_timesteps, 5) as
+        ``[x, vx, y, vy, omega]``.
     """
     n_train, n_test = _size("n_train", n_train), _size("n_test", n_test)
     n_timesteps = _size("n_timesteps", n_timesteps)
@@ -173,23 +192,41 @@ def maneuvering(n_train=100, n_test=50, n_timesteps=120, dt=1.0, speed_range=(10
     states, modes = _coordinated_turn_paths(n_train + n_test, n_timesteps, dt, speed_range,
                                             turn_rate, switch_probability, acceleration_std, rng)
     X = states[..., [0, 2]] + measurement_std * rng.standard_normal(states[..., :2].shape)
-    y = states[..., :4]
     truth = {"dt": dt, "turn_rate": turn_rate, "switch_probability": switch_probability,
              "acceleration_std": acceleration_std, "measurement_std": measurement_std,
              "modes": modes, "turn_rates": np.array([0.0, turn_rate, -turn_rate])}
+    oracle = _maneuvering_oracle(truth, speed_range).fit(X[:n_train], states[:n_train])
     return Dataset(
-        name="maneuvering", X_train=X[:n_train], y_train=y[:n_train], X_test=X[n_train:],
-        y_test=y[n_train:], task="regression", truth=truth, oracle=None,
+        name="maneuvering", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
+        y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
         description=(
             "Maneuvering aircraft switching between straight flight and coordinated turns "
             f"(±{turn_rate} rad/s), positions measured with noise std {measurement_std} m; "
-            "y is the true position and velocity. Switching dynamics have no exact finite "
-            "filter."),
+            "y is the true state [x, vx, y, vy, turn rate]. Switching dynamics have no exact "
+            "finite filter: the oracle, an interacting-multiple-model filter (constant velocity "
+            "+ coordinated turn) with the true noise levels and switching rate, is approximate."),
         params=dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, dt=dt,
                     speed_range=tuple(speed_range), turn_rate=turn_rate,
                     switch_probability=switch_probability, acceleration_std=acceleration_std,
                     measurement_std=measurement_std, random_state=random_state),
     )
+
+
+def _maneuvering_oracle(truth, speed_range):
+    from ..state_space import InteractingMultipleModel
+
+    dt, rate, p = truth["dt"], truth["turn_rate"], truth["switch_probability"]
+    low, high = speed_range
+    velocity_var = (low**2 + low * high + high**2) / 6.0  # E[s²]/2 for a uniform heading
+    accel_var = truth["acceleration_std"] ** 2
+    return InteractingMultipleModel(
+        modes=("constant_velocity", "coordinated_turn"), dt=dt,
+        process_var={"constant_velocity": accel_var, "coordinated_turn": accel_var},
+        measurement_var=truth["measurement_std"] ** 2,
+        turn_rate_var=max(2.0 / 3.0 * rate**2 * p / dt, 1e-12),
+        transition_prob=1.0 - p, x0=np.zeros(5),
+        P0=np.diag([1.0, velocity_var, 1.0, velocity_var, 2.0 / 3.0 * rate**2 * p]),
+        learn="none", readout="state")
 
 
 GRAVITY = 9.81
@@ -247,23 +284,46 @@ def projectile(n_train=100, n_test=50, n_timesteps=50, dt=0.5, drag=1e-4,
     states = np.empty((n, n_timesteps, 4))
     for t in range(n_timesteps):
         state = projectile_transition(state, dt, drag)
-        state[:, [1, 3]] += acceleration_std * dt * rng.standard_normal((n, 2))
+        state += _white_noise_acceleration(acceleration_std, dt, n, rng)
         states[:, t] = state
     X = states[..., [0, 2]] + measurement_std * rng.standard_normal((n, n_timesteps, 2))
     truth = {"dt": dt, "drag": drag, "gravity": GRAVITY, "acceleration_std": acceleration_std,
              "measurement_std": measurement_std}
+    oracle = _projectile_oracle(truth, speed_range, angle_range).fit(X[:n_train],
+                                                                     states[:n_train])
     return Dataset(
         name="projectile", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
-        y_test=states[n_train:], task="regression", truth=truth, oracle=None,
+        y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
         description=(
             f"Projectile with quadratic drag ({drag} /m), positions measured with noise std "
             f"{measurement_std} m every {dt} s; y is the true position and velocity. Nonlinear "
-            "dynamics: no exact finite filter."),
+            "dynamics: no exact finite filter; the oracle, an unscented Kalman filter with the "
+            "true dynamics and noise levels, is approximate."),
         params=dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, dt=dt, drag=drag,
                     speed_range=tuple(speed_range), angle_range=tuple(angle_range),
                     acceleration_std=acceleration_std, measurement_std=measurement_std,
                     random_state=random_state),
     )
+
+
+def _projectile_oracle(truth, speed_range, angle_range):
+    from filterpy.common import Q_discrete_white_noise
+
+    from ..state_space import UnscentedKalmanFilter
+
+    # Prior moments of the launch velocity (uniform speed and elevation), on a fine grid.
+    speed = np.linspace(*speed_range, 101)[:, None]
+    angle = np.radians(np.linspace(*angle_range, 101))[None, :]
+    vx, vy = (speed * np.cos(angle)).ravel(), (speed * np.sin(angle)).ravel()
+    P0 = np.zeros((4, 4))
+    P0[np.ix_([1, 3], [1, 3])] = np.cov(np.stack([vx, vy]))
+    P0[0, 0] = P0[2, 2] = 1.0
+    Q = Q_discrete_white_noise(dim=2, dt=truth["dt"], var=1.0, block_size=2, order_by_dim=True)
+    return UnscentedKalmanFilter(
+        fx=partial(projectile_transition, drag=truth["drag"]), hx=position_xy, dt=truth["dt"],
+        process_var=truth["acceleration_std"] ** 2, measurement_var=truth["measurement_std"] ** 2,
+        Q=Q, x0=np.array([0.0, vx.mean(), 0.0, vy.mean()]), P0=P0, learn="none",
+        readout="state")
 
 
 def gravity_derivative(state):
@@ -283,15 +343,40 @@ def orbit_transition(states, dt, substeps=10):
     return states
 
 
+def _periapsis_states(eccentricity, angle):
+    """``[x, vx, y, vy]`` at periapsis of orbits with semi-major axis 1 (vis-viva), rotated."""
+    r0 = 1 - eccentricity
+    v0 = np.sqrt((1 + eccentricity) / (1 - eccentricity))
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([r0 * c, -v0 * s, r0 * s, v0 * c], axis=-1)
+
+
+def _orbit_oracle(truth, eccentricity_max, orientation_std):
+    from ..state_space import UnscentedKalmanFilter
+    from ..state_space.motion import range_bearing
+
+    # Prior of the initial state: moments of the periapsis states over the generator's
+    # eccentricity and orientation distributions (a fine deterministic grid).
+    e = np.linspace(0, eccentricity_max, 41)[:, None]
+    angle = orientation_std * np.sqrt(2) * special.erfinv(np.linspace(-0.99, 0.99, 41))[None, :]
+    grid = _periapsis_states(e, angle).reshape(-1, 4)
+    return UnscentedKalmanFilter(
+        fx=orbit_transition, hx=range_bearing, measurement="range_bearing", dt=truth["dt"],
+        process_var=1e-12, measurement_var=[truth["range_std"] ** 2, truth["bearing_std"] ** 2],
+        Q=np.eye(4), x0=grid.mean(axis=0), P0=np.cov(grid.T) + 1e-9 * np.eye(4), learn="none",
+        readout="state")
+
+
 @register("orbit")
 def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3,
-          range_std=0.01, bearing_std=0.01, random_state=None):
+          orientation_std=0.2, range_std=0.01, bearing_std=0.01, random_state=None):
     """A planet on a Kepler orbit observed by noisy range and bearing (nonlinear measurement).
 
-    Units with ``GM = 1`` and mean orbital radius 1 (one orbit takes about 2 pi). Each
-    orbit has a random orientation, phase and eccentricity in ``[0, eccentricity_max]``;
-    the observer sits at the central body and measures ``r = |position|`` and
-    ``theta = atan2(y, x)`` with Gaussian noise. y is the true ``[x, vx, y, vy]``.
+    Units with ``GM = 1`` and semi-major axis 1 (one orbit takes 2 pi). Each orbit has
+    an eccentricity drawn in ``[0, eccentricity_max]`` and starts at its periapsis, rotated
+    from the +x axis by ``N(0, orientation_std²)`` radians; the observer sits at the
+    central body and measures ``r = |position|`` and ``theta = atan2(y, x)`` with Gaussian
+    noise. y is the true ``[x, vx, y, vy]``.
 
     Both the dynamics and the measurement are nonlinear: an unscented Kalman filter with
     the true model is an approximate oracle. Bearings are not unwrapped: they jump at ±pi.
@@ -303,19 +388,15 @@ def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3
     """
     n_train, n_test = _size("n_train", n_train), _size("n_test", n_test)
     n_timesteps = _size("n_timesteps", n_timesteps)
-    _positive(dt=dt, range_std=range_std, bearing_std=bearing_std)
+    _positive(dt=dt, range_std=range_std, bearing_std=bearing_std,
+              orientation_std=orientation_std)
     if not 0 <= eccentricity_max < 1:
         raise ValueError(f"eccentricity_max must lie in [0, 1); got {eccentricity_max!r}.")
     rng = check_random_state(random_state)
     n = n_train + n_test
     e = rng.uniform(0, eccentricity_max, size=n)
-    # Start at periapsis of an orbit with semi-major axis 1, then rotate.
-    r0, v0 = 1 - e, np.sqrt((1 + e) / (1 - e))
-    angle = rng.uniform(0, 2 * np.pi, size=n)
-    c, s = np.cos(angle), np.sin(angle)
-    state = np.stack([r0 * c, -v0 * s, r0 * s, v0 * c], axis=-1)
-    phase = rng.uniform(0, 2 * np.pi)  # advance every orbit by a random time
-    state = orbit_transition(state, phase, substeps=int(np.ceil(phase / 0.005)))
+    angle = orientation_std * rng.standard_normal(n)
+    state = _periapsis_states(e, angle)
     states = np.empty((n, n_timesteps, 4))
     for t in range(n_timesteps):
         state = orbit_transition(state, dt)
@@ -326,14 +407,18 @@ def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3
                                                                              bearing_std]
     truth = {"dt": dt, "GM": 1.0, "range_std": range_std, "bearing_std": bearing_std,
              "eccentricity": e}
+    oracle = _orbit_oracle(truth, eccentricity_max, orientation_std).fit(X[:n_train],
+                                                                        states[:n_train])
     return Dataset(
         name="orbit", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
-        y_test=states[n_train:], task="regression", truth=truth, oracle=None,
+        y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
         description=(
             "Kepler orbits (GM = 1) observed from the central body by range and bearing with "
             f"noise std {range_std} and {bearing_std} rad; y is the true position and "
-            "velocity. Nonlinear dynamics and measurement: no exact finite filter."),
+            "velocity. Nonlinear dynamics and measurement: no exact finite filter; the oracle, "
+            "an unscented Kalman filter with the true dynamics and noise levels, is approximate."),
         params=dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, dt=dt,
-                    eccentricity_max=eccentricity_max, range_std=range_std,
+                    eccentricity_max=eccentricity_max, orientation_std=orientation_std,
+                    range_std=range_std,
                     bearing_std=bearing_std, random_state=random_state),
     )
