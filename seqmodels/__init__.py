@@ -7,12 +7,14 @@ n_features)``, a list of 2-D arrays, or a 1-D array, and follows one contract:
 
 from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
+from .hmm import HiddenMarkovModel
 from .state_space import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoRegressive",
+    "HiddenMarkovModel",
     "InteractingMultipleModel",
     "KalmanFilter",
     "SequenceEstimator",
@@ -23,6 +25,7 @@ __all__ = [
 # name -> class, in the order reports list them.  A family registers here when it lands.
 _REGISTRY = {
     "AutoRegressive": AutoRegressive,
+    "HiddenMarkovModel": HiddenMarkovModel,
     "KalmanFilter": KalmanFilter,
     "UnscentedKalmanFilter": UnscentedKalmanFilter,
     "InteractingMultipleModel": InteractingMultipleModel,

@@ -1,0 +1,481 @@
+"""HiddenMarkovModel against hmmlearn, closed forms and known generating models."""
+
+import numpy as np
+import pytest
+from hmmlearn import hmm as hl
+from sklearn.base import clone
+
+from seqmodels import HiddenMarkovModel
+from seqmodels import _hmm_core as core
+from seqmodels.hmm import compare_to_truth, match_states
+
+K, D, M, S = 3, 2, 2, 4
+
+
+def _dist(rng, *shape):
+    a = rng.random(shape) + 0.2
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+def _spd(rng, *lead):
+    A = rng.normal(size=lead + (D, D))
+    return A @ np.swapaxes(A, -1, -2) + 0.5 * np.eye(D)
+
+
+def _random_parameters(emission, covariance_type, seed=0):
+    rng = np.random.default_rng(seed)
+    p = {"startprob": _dist(rng, K), "transmat": _dist(rng, K, K)}
+    if emission == "gaussian":
+        p["means"] = 2.0 * rng.normal(size=(K, D))
+        p["covars"] = {"full": _spd(rng, K), "diag": rng.random((K, D)) + 0.3,
+                       "spherical": rng.random(K) + 0.3, "tied": _spd(rng)}[covariance_type]
+    elif emission == "gmm":
+        p["means"] = 2.0 * rng.normal(size=(K, M, D))
+        p["weights"] = _dist(rng, K, M)
+        p["covars"] = {"full": _spd(rng, K, M), "diag": rng.random((K, M, D)) + 0.3,
+                       "spherical": rng.random((K, M)) + 0.3, "tied": _spd(rng, K)}[covariance_type]
+    else:
+        p["emissionprob"] = _dist(rng, K, S)
+    return p
+
+
+def _hmmlearn_model(emission, covariance_type, p, implementation="log"):
+    """An hmmlearn model built directly from the parameters (the reference)."""
+    common = dict(n_components=K, init_params="", params="", implementation=implementation)
+    if emission == "gaussian":
+        model = hl.GaussianHMM(covariance_type=covariance_type, **common)
+    elif emission == "gmm":
+        model = hl.GMMHMM(n_mix=M, covariance_type=covariance_type, **common)
+        model.weights_ = p["weights"]
+    else:
+        model = hl.CategoricalHMM(n_features=S, **common)
+        model.emissionprob_ = p["emissionprob"]
+    model.startprob_, model.transmat_ = p["startprob"], p["transmat"]
+    if emission != "categorical":
+        model.means_, model.covars_ = p["means"], p["covars"]
+    return model
+
+
+def _oracle(emission="gaussian", covariance_type="diag", seed=0, **extra):
+    p = _random_parameters(emission, covariance_type, seed)
+    model = HiddenMarkovModel(n_states=K, emission=emission, covariance_type=covariance_type,
+                              n_mix=M, **p, **extra)
+    d = 1 if emission == "categorical" else D
+    return model.fit(np.zeros((1, 1, d))), p
+
+
+CASES = [("gaussian", c) for c in ("full", "diag", "spherical", "tied")] + \
+        [("gmm", c) for c in ("full", "diag", "spherical", "tied")] + [("categorical", "diag")]
+
+
+# -- the forward core against hmmlearn ------------------------------------------------------
+
+
+@pytest.mark.parametrize("emission, covariance_type", CASES)
+def test_log_likelihood_equals_hmmlearn_score(emission, covariance_type):
+    model, p = _oracle(emission, covariance_type)
+    X, _ = model.sample(4, 60, random_state=1)
+    sequences = [X[0, :60], X[1, :17], X[2, :1], X[3, :45]]  # unequal lengths, one of 1 step
+    ll = model.log_likelihood(sequences)
+    for implementation in ("log", "scaling"):
+        ref = _hmmlearn_model(emission, covariance_type, p, implementation)
+        expected = np.array([ref.score(np.asarray(x, dtype=int) if emission == "categorical"
+                                       else x) for x in sequences])
+        np.testing.assert_allclose(ll, expected, rtol=1e-8)
+
+
+@pytest.mark.parametrize("emission, covariance_type", [CASES[0], CASES[5], CASES[-1]])
+def test_smoothing_and_viterbi_equal_hmmlearn(emission, covariance_type):
+    model, p = _oracle(emission, covariance_type, seed=3)
+    X, _ = model.sample(3, 40, random_state=2)
+    sequences = [X[0], X[1, :25], X[2, :9]]
+    ref = _hmmlearn_model(emission, covariance_type, p)
+    as_input = (lambda x: x.astype(int)) if emission == "categorical" else (lambda x: x)
+    smooth = model.predict_state_proba(sequences, method="smooth")
+    viterbi = model.predict_states(sequences, method="viterbi")
+    for x, g, v in zip(sequences, smooth, viterbi):
+        np.testing.assert_allclose(g, ref.predict_proba(as_input(x)), atol=1e-10)
+        np.testing.assert_array_equal(v, ref.predict(as_input(x)))
+
+
+def test_filtering_equals_hmmlearn_posterior_of_each_prefix():
+    """p(z_t | x_1..t) is hmmlearn's smoothed posterior at the last step of the prefix x_1..t."""
+    model, p = _oracle("gaussian", "full", seed=4)
+    X, _ = model.sample(1, 30, random_state=3)
+    ref = _hmmlearn_model("gaussian", "full", p)
+    filtered = model.predict_state_proba(X)[0]
+    expected = np.stack([ref.predict_proba(X[0, : t + 1])[-1] for t in range(30)])
+    np.testing.assert_allclose(filtered, expected, atol=1e-10)
+    np.testing.assert_array_equal(model.predict_states(X)[0], expected.argmax(axis=1))
+
+
+def test_predictive_mean_and_std_closed_form():
+    """E[x_t | x_<t] and Var from the predicted state mixture, built from hmmlearn's posteriors."""
+    model, p = _oracle("gaussian", "full", seed=5)
+    X, _ = model.sample(1, 25, random_state=4)
+    ref = _hmmlearn_model("gaussian", "full", p)
+    mean, std = model.predict(X, return_std=True)
+    covs = p["covars"]
+    for t in range(25):
+        state = p["startprob"] if t == 0 else ref.predict_proba(X[0, :t])[-1] @ p["transmat"]
+        mu = state @ p["means"]
+        second = np.einsum("k,kd->d", state, np.diagonal(covs, axis1=1, axis2=2) + p["means"] ** 2)
+        np.testing.assert_allclose(mean[0, t], mu, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(std[0, t], np.sqrt(second - mu**2), rtol=1e-9)
+
+
+def test_forecast_propagates_the_filtered_distribution():
+    model, p = _oracle("gaussian", "diag", seed=6)
+    X, _ = model.sample(3, 20, random_state=5)
+    mean, std = model.forecast(X, 50, return_std=True)
+    last = model.predict_state_proba(X)[:, -1]
+    for h in (1, 4, 50):
+        state = last @ np.linalg.matrix_power(p["transmat"], h)
+        np.testing.assert_allclose(mean[:, h - 1], state @ p["means"], rtol=1e-10)
+    # one step ahead is the prediction of the next step of a longer sequence
+    longer = np.concatenate([X, np.zeros((3, 1, D))], axis=1)
+    np.testing.assert_allclose(mean[:, 0], model.predict(longer)[:, -1], rtol=1e-10)
+    np.testing.assert_allclose(std[:, 0], model.predict(longer, return_std=True)[1][:, -1])
+    # far ahead: the stationary distribution
+    w, v = np.linalg.eig(p["transmat"].T)
+    stationary = np.real(v[:, np.argmin(np.abs(w - 1))])
+    stationary /= stationary.sum()
+    np.testing.assert_allclose(mean[:, -1], np.tile(stationary @ p["means"], (3, 1)), atol=1e-8)
+
+
+def test_stable_over_100000_steps():
+    model = HiddenMarkovModel(startprob=[0.5, 0.5], transmat=[[0.99, 0.01], [0.02, 0.98]],
+                              means=[[0.0], [1.5]], covars=[[1.0], [0.5]])
+    model.fit(np.zeros((1, 1, 1)))
+    X, _ = model.sample(1, 100_000, random_state=0)
+    ll = model.log_likelihood(X)
+    assert np.isfinite(ll).all() and ll[0] < -1e5  # far below exp's underflow threshold
+    np.testing.assert_allclose(ll[0], model.to_hmmlearn("log").score(X[0]), rtol=1e-9)
+    proba = model.predict_state_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=-1), 1.0, rtol=1e-12)
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_impossible_observation_gives_minus_infinity_not_nan():
+    model = HiddenMarkovModel(emission="categorical", startprob=[1.0, 0.0],
+                              transmat=[[1.0, 0.0], [0.0, 1.0]],
+                              emissionprob=[[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    model.fit(np.zeros((1, 1, 1)))
+    ll = model.log_likelihood(np.array([[[0], [2], [1]], [[1], [0], [1]]]))
+    assert ll[0] == -np.inf
+    np.testing.assert_allclose(ll[1], 3 * np.log(0.5))
+
+
+# -- causality ----------------------------------------------------------------------------------
+
+
+def test_predict_is_causal_while_hmmlearn_predict_proba_looks_ahead():
+    # a sticky chain with overlapping emissions: the future says much about the present
+    p = {"startprob": np.array([0.5, 0.3, 0.2]),
+         "transmat": np.array([[0.90, 0.05, 0.05], [0.10, 0.80, 0.10], [0.05, 0.15, 0.80]]),
+         "means": np.array([[0.0, 0.0], [1.0, 0.5], [-1.0, 1.0]]),
+         "covars": np.array([[0.5, 0.5], [1.0, 1.0], [1.0, 0.7]])}
+    model = HiddenMarkovModel(n_states=3, **p).fit(np.zeros((1, 1, 2)))
+    X, _ = model.sample(4, 50, random_state=6)
+    s = 20
+    changed = X.copy()
+    changed[:, s:] += np.random.default_rng(0).normal(scale=3.0, size=changed[:, s:].shape)
+    before, after = model.predict(X), model.predict(changed)
+    np.testing.assert_array_equal(after[:, : s + 1], before[:, : s + 1])
+    assert not np.allclose(after[:, s + 1:], before[:, s + 1:])
+    np.testing.assert_array_equal(model.predict_state_proba(changed)[:, :s],
+                                  model.predict_state_proba(X)[:, :s])
+    # hmmlearn's posteriors (and our smoother) before s move when the future changes
+    ref = _hmmlearn_model("gaussian", "diag", p)
+    moved = np.abs(ref.predict_proba(changed[0])[:s] - ref.predict_proba(X[0])[:s]).max()
+    assert moved > 1e-3
+    smooth_moved = np.abs(model.predict_state_proba(changed, "smooth")[:, :s]
+                          - model.predict_state_proba(X, "smooth")[:, :s]).max()
+    assert smooth_moved > 1e-3
+
+
+# -- learning -----------------------------------------------------------------------------------
+
+THREE_STATE = dict(
+    startprob=np.array([0.5, 0.3, 0.2]),
+    transmat=np.array([[0.90, 0.05, 0.05], [0.10, 0.80, 0.10], [0.05, 0.15, 0.80]]),
+    means=np.array([[0.0, 0.0], [3.0, 1.0], [-2.0, 3.0]]),
+    covars=np.array([np.eye(2) * 0.5, np.eye(2), [[1.0, 0.3], [0.3, 0.7]]]),
+)
+
+
+@pytest.fixture(scope="module")
+def three_state_data():
+    truth = HiddenMarkovModel(n_states=3, covariance_type="full", **THREE_STATE)
+    truth.fit(np.zeros((1, 1, 2)))
+    X_train, _ = truth.sample(100, 200, random_state=10)
+    X_test, _ = truth.sample(50, 200, random_state=11)
+    return truth, X_train, X_test
+
+
+def test_three_state_gaussian_recovers_the_truth(three_state_data):
+    truth, X_train, X_test = three_state_data
+    model = HiddenMarkovModel(n_states=3, covariance_type="full", n_init=2, random_state=0)
+    model.fit(X_train)
+    oracle_ll = truth.log_likelihood(X_test).sum()
+    model_ll = model.log_likelihood(X_test).sum()
+    assert abs(model_ll - oracle_ll) / abs(oracle_ll) < 0.01
+    errors = compare_to_truth(model, truth)
+    assert errors["means"] < 0.1
+    assert errors["transmat"] < 0.03
+    assert sorted(errors["permutation"]) == [0, 1, 2]
+    # restarts: each recorded, the best kept, EM's history non-decreasing
+    assert model.restart_log_likelihoods_.shape == (2,)
+    np.testing.assert_allclose(model.log_likelihood(X_train).sum(),
+                               model.restart_log_likelihoods_.max(), rtol=1e-12)
+    assert len(model.history_) >= 2 and np.all(np.diff(model.history_) > -1e-6)
+    # the fit is hmmlearn's: its score of our parameters equals ours
+    np.testing.assert_allclose(model.to_hmmlearn().score(X_test.reshape(-1, 2), [200] * 50),
+                               model_ll, rtol=1e-10)
+
+
+def test_supervised_counting_on_three_state_data(three_state_data):
+    truth, _, _ = three_state_data
+    X, z = truth.sample(100, 200, random_state=12)
+    model = HiddenMarkovModel(covariance_type="full").fit(X, z[..., None])
+    assert model.history_ == [] and model.n_states_ == 3
+    errors = compare_to_truth(model, truth)
+    np.testing.assert_array_equal(errors["permutation"], [0, 1, 2])  # labels are the states
+    assert errors["means"] < 0.05 and errors["transmat"] < 0.02
+    # counting, exactly
+    first = np.bincount(z[:, 0], minlength=3) / 100
+    np.testing.assert_allclose(model.startprob_, first)
+    pairs = np.zeros((3, 3))
+    np.add.at(pairs, (z[:, :-1].ravel(), z[:, 1:].ravel()), 1)
+    np.testing.assert_allclose(model.transmat_, pairs / pairs.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(model.means_[1], X[z == 1].mean(axis=0))
+    np.testing.assert_allclose(model.covars_[2], np.cov(X[z == 2].T, bias=True) + 1e-3 * np.eye(2))
+    # tagging: filtered probabilities, scored by accuracy; the oracle does better than chance
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba, model.predict_state_proba(X))
+    np.testing.assert_array_equal(model.predict(X)[..., 0], proba.argmax(axis=-1))
+    assert model.score(X, z[..., None]) > 0.85
+    expected = np.log(np.take_along_axis(proba, z[..., None], axis=2)[..., 0]).sum(axis=1)
+    np.testing.assert_allclose(model.log_likelihood(X, z[..., None]), expected)
+
+
+DIE = dict(startprob=np.array([0.5, 0.5]),
+           transmat=np.array([[0.95, 0.05], [0.10, 0.90]]),
+           emissionprob=np.array([[1 / 6] * 6, [0.1] * 5 + [0.5]]))
+
+
+def test_fair_and_loaded_die():
+    truth = HiddenMarkovModel(emission="categorical", **DIE).fit(np.zeros((1, 1, 1)))
+    X, z = truth.sample(100, 500, random_state=20)
+    model = HiddenMarkovModel(emission="categorical", n_init=2, random_state=0).fit(X)
+    assert model.n_symbols_ == 6 and model.n_params_ == 1 + 2 + 2 * 5
+    errors = compare_to_truth(model, truth)
+    assert errors["emissionprob"] < 0.05
+    assert errors["transmat"] < 0.05
+    # supervised counting on the same rolls is closer still
+    counted = HiddenMarkovModel(emission="categorical").fit(X, z[..., None])
+    errors = compare_to_truth(counted, DIE)
+    assert errors["emissionprob"] < 0.02 and errors["transmat"] < 0.02
+    # next-roll distribution: a mixture of the dice; its mean is predict's "mean"
+    nxt = model.predict_next_proba(X[:3])
+    np.testing.assert_allclose(nxt.sum(axis=-1), 1.0)
+    np.testing.assert_allclose(model.predict(X[:3])[..., 0], nxt @ np.arange(6.0))
+
+
+def test_restarts_reproducible_and_best_kept():
+    truth, _ = _oracle("gaussian", "diag", seed=8)
+    X, _ = truth.sample(10, 60, random_state=7)
+    a = HiddenMarkovModel(n_states=3, n_init=3, random_state=4).fit(X)
+    b = clone(a).fit(X)
+    np.testing.assert_array_equal(a.restart_log_likelihoods_, b.restart_log_likelihoods_)
+    np.testing.assert_array_equal(a.means_, b.means_)
+    assert a.restart_log_likelihoods_.shape == (3,)
+    np.testing.assert_allclose(a.log_likelihood(X).sum(), a.restart_log_likelihoods_.max())
+    # one restart with the same seed path: the first restart of the three
+    one = HiddenMarkovModel(n_states=3, n_init=1, random_state=4).fit(X)
+    np.testing.assert_allclose(one.restart_log_likelihoods_[0], a.restart_log_likelihoods_[0])
+
+
+def test_scaling_and_log_implementations_fit_alike():
+    truth, _ = _oracle("gaussian", "full", seed=9)
+    X, _ = truth.sample(10, 80, random_state=8)
+    fits = [HiddenMarkovModel(n_states=3, covariance_type="full", random_state=1,
+                              implementation=impl).fit(X) for impl in ("scaling", "log")]
+    np.testing.assert_allclose(fits[0].means_, fits[1].means_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fits[0].history_, fits[1].history_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_em_fits_every_covariance_type_like_hmmlearn(covariance_type):
+    truth, _ = _oracle("gaussian", covariance_type, seed=10)
+    X, _ = truth.sample(8, 50, random_state=9)
+    model = HiddenMarkovModel(n_states=3, covariance_type=covariance_type, random_state=2,
+                              n_iter=30).fit(X)
+    seed = np.random.RandomState(2).randint(np.iinfo(np.int32).max)
+    ref = hl.GaussianHMM(3, covariance_type=covariance_type, random_state=int(seed), n_iter=30,
+                         implementation="scaling").fit(X.reshape(-1, D), [50] * 8)
+    np.testing.assert_allclose(model.means_, ref.means_, rtol=1e-10)
+    np.testing.assert_allclose(model.history_, list(ref.monitor_.history), rtol=1e-12)
+    full = model._expand_covars(model.covars_, 3, D)
+    np.testing.assert_allclose(full, ref.covars_[:3] if covariance_type != "spherical"
+                               else ref.covars_.reshape(3, D, D, D)[:, 0], rtol=1e-10)
+    np.testing.assert_allclose(model.aic(X), ref.aic(X.reshape(-1, D), [50] * 8), rtol=1e-10)
+    np.testing.assert_allclose(model.bic(X), ref.bic(X.reshape(-1, D), [50] * 8), rtol=1e-10)
+
+
+def test_gmm_emissions_fit_and_supervised_mixtures():
+    truth, p = _oracle("gmm", "diag", seed=11)
+    X, z = truth.sample(6, 60, random_state=10)
+    model = HiddenMarkovModel(n_states=3, emission="gmm", n_mix=2, n_iter=20,
+                              random_state=0).fit(X)
+    assert model.means_.shape == (3, 2, 2) and model.weights_.shape == (3, 2)
+    assert model.n_params_ == 2 + 6 + 3 * 1 + 3 * 2 * 2 + 3 * 2 * 2
+    ll = model.log_likelihood(X)
+    np.testing.assert_allclose(ll, [model.to_hmmlearn().score(x) for x in X], rtol=1e-8)
+    sup = HiddenMarkovModel(emission="gmm", n_mix=2, random_state=0).fit(X, z[..., None])
+    assert sup.history_ == [] and sup.weights_.shape == (3, 2)
+    np.testing.assert_allclose(sup.weights_.sum(axis=1), 1.0)
+
+
+# -- oracles, given parameters, labels -------------------------------------------------------------
+
+
+def test_oracle_learns_nothing():
+    model, p = _oracle("gaussian", "tied", seed=12)
+    X, _ = model.sample(5, 30, random_state=0)
+    model.fit(X)
+    assert model.history_ == [] and model.restart_log_likelihoods_.size == 0
+    for name in ("startprob", "transmat", "means", "covars"):
+        np.testing.assert_array_equal(getattr(model, name + "_"), p[name])
+
+
+def test_given_parameters_are_held_fixed():
+    truth, p = _oracle("gaussian", "diag", seed=13)
+    X, _ = truth.sample(10, 60, random_state=1)
+    model = HiddenMarkovModel(n_states=3, transmat=p["transmat"], n_iter=15,
+                              random_state=0).fit(X)
+    np.testing.assert_array_equal(model.transmat_, p["transmat"])
+    assert not np.allclose(model.means_, 0.0) and len(model.history_) >= 2
+
+
+def test_supervised_with_arbitrary_labels():
+    truth, _ = _oracle("gaussian", "diag", seed=14)
+    X, z = truth.sample(8, 40, random_state=2)
+    y = [lab[:, None] for lab in np.array([3.0, 7.0, 11.0])[z]]  # floats: not labels
+    with pytest.raises(ValueError, match="integer state labels"):
+        HiddenMarkovModel().fit(list(X), y)
+    y_int = np.array([3, 7, 11])[z][..., None]
+    model = HiddenMarkovModel().fit(X, y_int)
+    np.testing.assert_array_equal(model.classes_, [3, 7, 11])
+    assert set(np.unique(model.predict(X))) <= {3, 7, 11}
+    assert set(np.unique(model.predict_states(X, "viterbi"))) <= {3, 7, 11}
+    sample_X, sample_y = model.sample(2, 10, random_state=0)
+    assert set(np.unique(sample_y)) <= {3, 7, 11}
+    with pytest.raises(ValueError, match="label 5"):
+        model.log_likelihood(X, np.full_like(y_int, 5))
+
+
+# -- sampling, helpers, errors ----------------------------------------------------------------
+
+
+def test_sample_statistics_and_reproducibility():
+    truth, p = _oracle("gaussian", "full", seed=15)
+    X1, z1 = truth.sample(200, 100, random_state=3)
+    X2, z2 = truth.sample(200, 100, random_state=3)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(z1, z2)
+    assert X1.shape == (200, 100, D) and z1.shape == (200, 100)
+    np.testing.assert_allclose(np.bincount(z1[:, 0], minlength=K) / 200, p["startprob"], atol=0.08)
+    pairs = np.zeros((K, K))
+    np.add.at(pairs, (z1[:, :-1].ravel(), z1[:, 1:].ravel()), 1)
+    np.testing.assert_allclose(pairs / pairs.sum(axis=1, keepdims=True), p["transmat"], atol=0.02)
+    for k in range(K):
+        np.testing.assert_allclose(X1[z1 == k].mean(axis=0), p["means"][k], atol=0.05)
+        np.testing.assert_allclose(np.cov(X1[z1 == k].T), p["covars"][k], atol=0.1)
+
+
+def test_match_states_and_compare_to_truth():
+    np.testing.assert_array_equal(match_states([[0.0], [5.0], [9.0]], [[9.1], [0.2], [4.7]]),
+                                  [1, 2, 0])
+    with pytest.raises(ValueError, match="same shape"):
+        match_states([[0.0]], [[0.0], [1.0]])
+    truth, p = _oracle("gaussian", "diag", seed=16)
+    perm = np.array([2, 0, 1])
+    shuffled = HiddenMarkovModel(
+        n_states=3, startprob=p["startprob"][perm], transmat=p["transmat"][np.ix_(perm, perm)],
+        means=p["means"][perm], covars=p["covars"][perm]).fit(np.zeros((1, 1, D)))
+    errors = compare_to_truth(shuffled, truth)
+    inverse = np.argsort(perm)
+    np.testing.assert_array_equal(errors["permutation"], inverse)
+    for name in ("startprob", "transmat", "means", "covars"):
+        assert errors[name] < 1e-15
+
+
+def test_predict_states_container_forms():
+    truth, _ = _oracle("gaussian", "diag", seed=17)
+    X, _ = truth.sample(3, 20, random_state=4)
+    assert truth.predict_states(X).shape == (3, 20)
+    assert [s.shape for s in truth.predict_states([X[0], X[1, :7]], "smooth")] == [(20,), (7,)]
+    uni = HiddenMarkovModel(startprob=[1.0, 0.0], transmat=[[0.5, 0.5], [0.5, 0.5]],
+                            means=[[0.0], [1.0]], covars=[[1.0], [1.0]]).fit(np.zeros(3))
+    assert uni.predict_states(np.arange(5.0), "viterbi").shape == (5,)
+    assert uni.predict_state_proba(np.arange(5.0)).shape == (5, 2)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"emission": "poisson"}, "emission must be one of"),
+    ({"covariance_type": "banded"}, "covariance_type must be one of"),
+    ({"n_states": 0}, "n_states must be an integer >= 1"),
+    ({"n_init": 1.5}, "n_init must be an integer"),
+    ({"implementation": "fast"}, "implementation must be one of"),
+    ({"tol": -1.0}, "tol must be a non-negative number"),
+    ({"emissionprob": [[1.0]]}, "emissionprob is given but emission='gaussian'"),
+    ({"n_states": 3, "startprob": [0.5, 0.5]}, "pass n_states=2"),
+    ({"startprob": [0.6, 0.6]}, "startprob must sum to 1"),
+    ({"means": [[0.0], [1.0]]}, r"means must be a finite array of shape \(2, 2\)"),
+    ({"covars": [[1.0, -1.0], [1.0, 1.0]], "startprob": [0.5, 0.5],
+      "transmat": [[0.5, 0.5], [0.5, 0.5]], "means": [[0.0, 0.0], [1.0, 1.0]]},
+     "positive definite"),
+])
+def test_bad_hyperparameters(params, message):
+    X = np.random.default_rng(0).normal(size=(2, 10, 2))
+    with pytest.raises(ValueError, match=message):
+        HiddenMarkovModel(**params).fit(X)
+
+
+def test_bad_categorical_input():
+    with pytest.raises(ValueError, match="sequence 0, timestep 2.*non-negative integer"):
+        HiddenMarkovModel(emission="categorical").fit(np.array([[[0], [1], [1.5]]]))
+    with pytest.raises(ValueError, match="one feature of integer symbols"):
+        HiddenMarkovModel(emission="categorical").fit(np.zeros((2, 5, 2)))
+    model = HiddenMarkovModel(emission="categorical", random_state=0, n_iter=5)
+    model.fit(np.array([[[0], [1], [2], [1]]]))
+    with pytest.raises(ValueError, match="below n_symbols=3"):
+        model.predict(np.array([[[0], [3]]]))
+    with pytest.raises(ValueError, match="emission='categorical'"):
+        HiddenMarkovModel(random_state=0).fit(np.arange(6.0)).predict_next_proba(np.zeros(4))
+    with pytest.raises(ValueError, match="method must be"):
+        model.predict_states(np.array([[[0], [1]]]), method="posterior")
+
+
+def test_core_counting_handles_unseen_rows():
+    states = np.array([[0, 0, 1, -1], [0, 0, 0, 0]])
+    startprob, transmat = core.count_chain(states, 3)
+    np.testing.assert_allclose(startprob, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(transmat[0], [4 / 5, 1 / 5, 0.0])
+    np.testing.assert_allclose(transmat[1:], 1 / 3)  # never left: uniform
+
+
+def test_log_likelihood_many_features_equals_hmmlearn():
+    rng = np.random.default_rng(21)
+    d = 6
+    A = rng.normal(size=(2, d, d))
+    p = {"startprob": np.array([0.3, 0.7]), "transmat": np.array([[0.8, 0.2], [0.3, 0.7]]),
+         "means": rng.normal(size=(2, d)), "covars": A @ A.transpose(0, 2, 1) + np.eye(d)}
+    model = HiddenMarkovModel(covariance_type="full", **p).fit(np.zeros((1, 1, d)))
+    X, _ = model.sample(3, 40, random_state=0)
+    ref = hl.GaussianHMM(2, covariance_type="full", init_params="", params="")
+    ref.startprob_, ref.transmat_, ref.means_, ref.covars_ = (p[k] for k in
+                                                              ("startprob", "transmat", "means",
+                                                               "covars"))
+    np.testing.assert_allclose(model.log_likelihood(X), [ref.score(x) for x in X], rtol=1e-10)
