@@ -365,7 +365,8 @@ class AutoRegressive(SequenceEstimator):
     startup_ : list of (intercept, coef, noise_cov)
         The lower-order predictors used at the first steps, indexed by order.
     n_params_ : int
-        ``p d m`` coefficients + ``m`` intercepts + ``m (m + 1) / 2`` covariance entries.
+        Parameters estimated from the data: ``p d m`` coefficients + ``m`` intercepts +
+        ``m (m + 1) / 2`` covariance entries, less those given (0 for an oracle).
     history_ : list
         Empty: the fit is closed-form.
 
@@ -439,7 +440,9 @@ class AutoRegressive(SequenceEstimator):
                                     bool(self.fit_intercept))
         self.intercept_, self.coef_, self.noise_cov_ = predictors[p]
         self.startup_ = predictors[:p]
-        self.n_params_ = p * d * m + (m if self.fit_intercept else 0) + m * (m + 1) // 2
+        self.n_params_ = (0 if self.coef is not None else p * d * m
+                          + (m if self.fit_intercept else 0)) + (
+            0 if self.noise_cov is not None else m * (m + 1) // 2)
 
     def _given_predictors(self, X, y, p, d):
         if y is not None:

@@ -191,8 +191,10 @@ def test_given_parameters_learn_nothing(var2_data):
     model = AutoRegressive(order=2, coef=A_TRUE, intercept=C_TRUE, noise_cov=S_TRUE).fit(X_train)
     np.testing.assert_array_equal(model.coef_, A_TRUE)
     np.testing.assert_array_equal(model.noise_cov_, S_TRUE)
+    assert model.n_params_ == 0
     only_coef = AutoRegressive(order=2, coef=A_TRUE, intercept=C_TRUE).fit(X_train)
     np.testing.assert_allclose(only_coef.noise_cov_, S_TRUE, atol=0.05)
+    assert only_coef.n_params_ == 3  # the noise covariance only
 
 
 @pytest.mark.parametrize(

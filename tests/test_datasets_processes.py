@@ -106,3 +106,11 @@ def test_approximate_oracles_track_well_and_say_they_are_approximate(name):
     oracle_error = np.sqrt(((data.y_test - mean)[..., position] ** 2).mean())
     baseline_error = np.sqrt(((data.y_test - baseline)[..., position] ** 2).mean())
     assert oracle_error < 0.8 * baseline_error
+
+
+@pytest.mark.parametrize("name", ["var", "ar", "lds", "noisy_sine", "hmm_regimes",
+                                  "constant_velocity", "constant_acceleration"])
+def test_exact_oracles_learn_nothing(name):
+    data = load(name, n_train=3, n_test=2, random_state=0)
+    assert data.oracle.n_params_ == 0
+    assert "approximate" not in data.description
