@@ -8,15 +8,18 @@ n_features)``, a list of 2-D arrays, or a 1-D array, and follows one contract:
 from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
 from .hmm import HiddenMarkovModel
+from .neural import FeedForwardNetwork, RecurrentNetwork
 from .state_space import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoRegressive",
+    "FeedForwardNetwork",
     "HiddenMarkovModel",
     "InteractingMultipleModel",
     "KalmanFilter",
+    "RecurrentNetwork",
     "SequenceEstimator",
     "UnscentedKalmanFilter",
     "all_estimators",
@@ -29,6 +32,8 @@ _REGISTRY = {
     "KalmanFilter": KalmanFilter,
     "UnscentedKalmanFilter": UnscentedKalmanFilter,
     "InteractingMultipleModel": InteractingMultipleModel,
+    "RecurrentNetwork": RecurrentNetwork,
+    "FeedForwardNetwork": FeedForwardNetwork,
 }
 
 

@@ -1,0 +1,13 @@
+"""Neural sequence models (Keras 3, TensorFlow backend) behind the seqmodels contract.
+
+:class:`RecurrentNetwork` (SimpleRNN, LSTM, GRU, peephole LSTM, CIFG LSTM, leaky
+integrator units) and :class:`FeedForwardNetwork` (an MLP over a fixed window, the
+memoryless baseline). Keras is imported only when a network is fitted or loaded,
+so importing this package does not load TensorFlow; the custom cells live in
+:mod:`seqmodels.neural.cells` and the graphs in :mod:`seqmodels.neural.networks`
+(both import Keras).
+"""
+
+from .estimators import FeedForwardNetwork, RecurrentNetwork
+
+__all__ = ["RecurrentNetwork", "FeedForwardNetwork"]

@@ -1,0 +1,233 @@
+"""Custom Keras 3 recurrent cells: the classic LSTM variants and leaky integrator units.
+
+Each cell computes one step ``(x_t, state_{t-1}) -> (h_t, state_t)`` for a batch and
+is wrapped in ``keras.layers.RNN`` to run over a sequence. Shapes: ``x_t`` is
+``(batch, n_inputs)``, every state is ``(batch, units)``. ``sigma`` is the logistic
+sigmoid, ``*`` the element-wise product; ``W`` are input kernels, ``U`` recurrent
+kernels, ``b`` biases.
+
+This module imports Keras at import time; the estimators import it lazily, so
+``import seqmodels`` does not load TensorFlow.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+# The RNN layer resets cached dropout masks only for subclasses of this mixin
+# (an isinstance check in keras.layers.RNN), so the cells must inherit it.
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # noqa: E402
+
+__all__ = ["PeepholeLSTMCell", "CIFGLSTMCell", "LeakyCell", "CUSTOM_CELLS"]
+
+
+class _GatedCell(keras.layers.Layer, DropoutRNNCell):
+    """Shared plumbing: fused kernels for ``n_blocks`` gate blocks, dropout, config."""
+
+    n_blocks = 1
+    n_states = 1
+
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = [self.units] * self.n_states
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        n_in = input_shape[-1]
+        blocks = self.n_blocks * self.units
+        self.kernel = self.add_weight(shape=(n_in, blocks), initializer=self.kernel_initializer,
+                                      name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, blocks),
+                                                initializer=self.recurrent_initializer,
+                                                name="recurrent_kernel")
+        self.bias = self.add_weight(shape=(blocks,), initializer=self._bias_init, name="bias")
+
+    def _bias_init(self, shape, dtype=None):
+        return self.bias_initializer(shape, dtype=dtype)
+
+    def _preactivation(self, inputs, h_tm1, training):
+        """``W x_t + U h_{t-1} + b`` for all gate blocks at once, with variational dropout."""
+        if training and 0.0 < self.dropout < 1.0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        if training and 0.0 < self.recurrent_dropout < 1.0:
+            h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_tm1, self.recurrent_kernel)
+        return ops.split(z + self.bias, self.n_blocks, axis=-1)
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+                for _ in range(self.n_states)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "seed": self.seed,
+        })
+        return config
+
+
+def _forget_bias_one(units, n_blocks, forget_block, bias_initializer):
+    """Bias initialiser: ``bias_initializer`` everywhere, 1 on the forget-gate block."""
+
+    def init(shape, dtype=None):
+        bias = bias_initializer(shape, dtype=dtype)
+        ones = ops.concatenate([
+            ops.ones((units,), dtype=dtype) if k == forget_block else ops.zeros((units,), dtype=dtype)
+            for k in range(n_blocks)
+        ])
+        return bias + ones
+
+    return init
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class PeepholeLSTMCell(_GatedCell):
+    """LSTM cell with peephole connections (Gers & Schmidhuber, 2000).
+
+    The gates also see the cell state through diagonal weights ``p``::
+
+        i_t = sigma(W_i x_t + U_i h_{t-1} + p_i * c_{t-1} + b_i)
+        f_t = sigma(W_f x_t + U_f h_{t-1} + p_f * c_{t-1} + b_f)
+        c_t = f_t * c_{t-1} + i_t * tanh(W_c x_t + U_c h_{t-1} + b_c)
+        o_t = sigma(W_o x_t + U_o h_{t-1} + p_o * c_t + b_o)
+        h_t = o_t * tanh(c_t)
+
+    The output gate peeks at the *new* cell state ``c_t``, the input and forget
+    gates at the old one. State: ``[h, c]``. The forget bias starts at 1.
+
+    Parameters
+    ----------
+    units : int
+        Size of ``h`` and ``c``.
+    dropout, recurrent_dropout : float
+        Fraction of ``x_t`` / ``h_{t-1}`` entries dropped while training; one mask
+        per sequence (variational dropout).
+
+    Examples
+    --------
+    >>> import keras
+    >>> layer = keras.layers.RNN(PeepholeLSTMCell(8), return_sequences=True)
+    """
+
+    n_blocks = 4
+    n_states = 2
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.peephole = self.add_weight(shape=(3, self.units), initializer="zeros", name="peephole")
+
+    def _bias_init(self, shape, dtype=None):
+        return _forget_bias_one(self.units, 4, 1, self.bias_initializer)(shape, dtype)
+
+    def call(self, inputs, states, training=False):
+        h_tm1, c_tm1 = states[0], states[1]
+        z_i, z_f, z_c, z_o = self._preactivation(inputs, h_tm1, training)
+        i = ops.sigmoid(z_i + self.peephole[0] * c_tm1)
+        f = ops.sigmoid(z_f + self.peephole[1] * c_tm1)
+        c = f * c_tm1 + i * ops.tanh(z_c)
+        o = ops.sigmoid(z_o + self.peephole[2] * c)
+        h = o * ops.tanh(c)
+        return h, [h, c]
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class CIFGLSTMCell(_GatedCell):
+    """LSTM with coupled input and forget gates, CIFG (Greff et al., 2017).
+
+    The input gate is tied to the forget gate, ``i_t = 1 - f_t``: the cell state is a
+    convex mix of its past and the candidate. One gate fewer than the LSTM::
+
+        f_t = sigma(W_f x_t + U_f h_{t-1} + b_f)
+        c_t = f_t * c_{t-1} + (1 - f_t) * tanh(W_c x_t + U_c h_{t-1} + b_c)
+        o_t = sigma(W_o x_t + U_o h_{t-1} + b_o)
+        h_t = o_t * tanh(c_t)
+
+    State: ``[h, c]``; the forget bias starts at 1. Kernel blocks are ordered
+    ``(f, c, o)``.
+
+    Examples
+    --------
+    >>> import keras
+    >>> layer = keras.layers.RNN(CIFGLSTMCell(8), return_sequences=True)
+    """
+
+    n_blocks = 3
+    n_states = 2
+
+    def _bias_init(self, shape, dtype=None):
+        return _forget_bias_one(self.units, 3, 0, self.bias_initializer)(shape, dtype)
+
+    def call(self, inputs, states, training=False):
+        h_tm1, c_tm1 = states[0], states[1]
+        z_f, z_c, z_o = self._preactivation(inputs, h_tm1, training)
+        f = ops.sigmoid(z_f)
+        c = f * c_tm1 + (1.0 - f) * ops.tanh(z_c)
+        o = ops.sigmoid(z_o)
+        h = o * ops.tanh(c)
+        return h, [h, c]
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class LeakyCell(_GatedCell):
+    """Leaky integrator units (Jaeger et al., 2007)::
+
+        h_t = mu * h_{t-1} + (1 - mu) * tanh(W x_t + U h_{t-1} + b)
+
+    The fixed leak ``mu`` in [0, 1) slows the state down: ``mu = 0`` is the plain
+    (Elman) RNN, ``mu`` near 1 integrates over about ``1 / (1 - mu)`` steps.
+    State: ``[h]``.
+
+    Parameters
+    ----------
+    units : int
+    leak : float, default=0.5
+        The leak ``mu``.
+
+    Examples
+    --------
+    >>> import keras
+    >>> layer = keras.layers.RNN(LeakyCell(8, leak=0.9), return_sequences=True)
+    """
+
+    n_blocks = 1
+    n_states = 1
+
+    def __init__(self, units, leak=0.5, **kwargs):
+        super().__init__(units, **kwargs)
+        self.leak = float(leak)
+
+    def call(self, inputs, states, training=False):
+        h_tm1 = states[0]
+        (z,) = self._preactivation(inputs, h_tm1, training)
+        h = self.leak * h_tm1 + (1.0 - self.leak) * ops.tanh(z)
+        return h, [h]
+
+    def get_config(self):
+        config = super().get_config()
+        config["leak"] = self.leak
+        return config
+
+
+CUSTOM_CELLS = {
+    "peephole_lstm": PeepholeLSTMCell,
+    "cifg_lstm": CIFGLSTMCell,
+    "leaky": LeakyCell,
+}

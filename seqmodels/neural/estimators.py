@@ -1,0 +1,687 @@
+"""RecurrentNetwork and FeedForwardNetwork: Keras networks behind the sequence contract.
+
+The classes are thin: they validate hyperparameters, put the data in network form
+(standardised float32, NaN on padding and on missing targets), and hand the work
+to :mod:`seqmodels.neural.networks`. Keras (and TensorFlow) are imported only when
+a network is fitted or loaded, so ``import seqmodels`` stays light.
+
+Alignment (DESIGN section 3):
+
+* forecasting, ``fit(X)``: the network input at step t is ``x_{t-1}`` (step 0 sees
+  the start value 0, i.e. the training mean after standardising) and the target is
+  ``x_t``; ``forecast`` feeds each predicted mean back in as the next input;
+* supervised, ``fit(X, y)``: the input at step t is ``x_t`` and the target ``y_t``; a
+  unidirectional network's state summarises ``x_1..t``.
+"""
+
+import json
+import numbers
+import os
+import random
+import zipfile
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import SequenceEstimator
+
+__all__ = ["RecurrentNetwork", "FeedForwardNetwork"]
+
+CELLS = ("simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky")
+OUTPUTS = ("point", "gaussian")
+_META_NAME = "seqmodels.json"
+
+
+def _networks():
+    """Import the Keras side lazily (TensorFlow backend unless the user chose another)."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from . import networks
+
+    return networks
+
+
+# -- parameter checks -----------------------------------------------------------------
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}.")
+    return int(value)
+
+
+def _check_real(name, value, low, high, *, low_open=False, high_open=True, optional=False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise TypeError(f"{name} must be a real number; got {value!r}.")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value}.")
+    return value
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def _seed(random_state):
+    """An integer Keras seed from ``random_state`` (int, RandomState or None)."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= random_state < 2**32:
+            raise ValueError(f"random_state must be in [0, 2**32); got {random_state}.")
+        return int(random_state)
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    raise TypeError(f"random_state must be None, an int or a numpy RandomState; got {random_state!r}.")
+
+
+# -- data in network form -------------------------------------------------------------
+
+
+def _moments(values, observed):
+    """Per-feature mean and standard deviation over the observed entries (std 0 -> 1)."""
+    d = values.shape[-1]
+    mean, scale = np.zeros(d), np.ones(d)
+    for j in range(d):
+        column = values[..., j][observed[..., j]]
+        if column.size:
+            mean[j] = column.mean()
+            std = column.std()
+            scale[j] = std if std > 1e-12 else 1.0
+    return mean, scale
+
+
+def _shifted(standardised, lengths, extra=0):
+    """Forecasting inputs: ``out[:, 0] = 0`` (start value), ``out[:, t] = x[:, t-1]``.
+
+    Returns (n, T + extra, d): valid on ``t <= length - 1 + extra``, NaN after.
+    """
+    n, T, d = standardised.shape
+    out = np.full((n, T + extra, d), np.nan)
+    out[:, 0] = 0.0
+    out[:, 1:T + 1] = standardised[:, : T + extra - 1] if extra else standardised[:, : T - 1]
+    valid = np.arange(T + extra)[None, :] < (lengths + extra)[:, None]
+    out[~valid] = np.nan
+    return out
+
+
+def _softplus(raw):
+    return np.logaddexp(0.0, raw)
+
+
+def _encode(value):
+    """JSON form of a fitted attribute (arrays tagged with their dtype)."""
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value):
+    if isinstance(value, dict) and "__ndarray__" in value:
+        return np.asarray(value["__ndarray__"], dtype=value["dtype"])
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+# -- shared estimator code ------------------------------------------------------------
+
+
+class _NeuralNetwork(SequenceEstimator):
+    """Training, prediction, persistence shared by the two network estimators."""
+
+    # -- hooks of the contract -----------------------------------------------------
+
+    def _hook_available(self, hook):
+        if hook == "_log_likelihood":
+            return self.output == "gaussian" and getattr(self, "classes_", None) is None
+        return super()._hook_available(hook)
+
+    def _supports_std(self):
+        return self._hook_available("_log_likelihood")
+
+    # -- parameters ------------------------------------------------------------------
+
+    def _training_params(self, n_sequences):
+        fraction = _check_real("validation_fraction", self.validation_fraction, 0.0, 1.0)
+        patience = None
+        if self.patience is not None:
+            patience = _check_int("patience", self.patience, 1)
+            if fraction == 0.0:
+                raise ValueError("patience (early stopping) needs a validation set; set "
+                                 "validation_fraction > 0.")
+        if fraction > 0 and n_sequences - max(1, int(round(fraction * n_sequences))) < 1:
+            raise ValueError(f"validation_fraction={fraction} leaves no training sequence out of "
+                             f"{n_sequences}; use a smaller fraction or more sequences.")
+        return dict(
+            learning_rate=_check_real("learning_rate", self.learning_rate, 0.0, np.inf,
+                                      low_open=True),
+            clipnorm=_check_real("clipnorm", self.clipnorm, 0.0, np.inf, low_open=True,
+                                 optional=True),
+            clipvalue=_check_real("clipvalue", self.clipvalue, 0.0, np.inf, low_open=True,
+                                  optional=True),
+            epochs=_check_int("epochs", self.epochs, 1),
+            batch_size=_check_int("batch_size", self.batch_size, 1),
+            validation_fraction=fraction,
+            patience=patience,
+            verbose=_check_int("verbose", self.verbose, 0),
+        )
+
+    # -- data ------------------------------------------------------------------------
+
+    def _network_inputs(self, X, extra=0):
+        """Standardised inputs (n, T + extra, d), float32, NaN on padding."""
+        standardised = (X.values - self.x_mean_) / self.x_scale_
+        if self.mode_ == "forecast":
+            return _shifted(standardised, X.lengths, extra).astype(np.float32)
+        return standardised.astype(np.float32)
+
+    def _network_targets(self, X, y):
+        """Targets in network units: standardised values, or class indices; NaN = none."""
+        if y is None:
+            values = X.values
+        elif self.classes_ is not None:
+            values = y.values
+            index = np.searchsorted(self.classes_, np.nan_to_num(values, nan=self.classes_[0]))
+            return np.where(np.isfinite(values), index, np.nan).astype(np.float32)
+        else:
+            values = y.values
+        values = np.where(X.mask[..., None], values, np.nan)
+        return ((values - self.y_mean_) / self.y_scale_).astype(np.float32)
+
+    def _decode(self, out, return_std):
+        """Network outputs (n, T, width) -> mean (and std) in the targets' units."""
+        m = self.n_targets_
+        mean = out[..., :m] * self.y_scale_ + self.y_mean_
+        if not return_std:
+            return mean
+        variance = _softplus(out[..., m:]) + _networks().VARIANCE_FLOOR
+        return mean, np.sqrt(variance) * self.y_scale_
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def _fit(self, X, y):
+        training = self._training_params(X.n_sequences)
+        labels = self.classes_ is not None
+        if not labels:
+            _check_choice("output", self.output, OUTPUTS)
+        spec = self._architecture(X, y)
+        self.x_mean_, self.x_scale_ = _moments(X.values, np.broadcast_to(
+            X.mask[..., None], X.values.shape))
+        if y is None:
+            self.y_mean_, self.y_scale_ = self.x_mean_, self.x_scale_
+        elif labels:
+            self.y_mean_, self.y_scale_ = np.zeros(1), np.ones(1)
+        else:
+            observed = np.isfinite(y.values) & X.mask[..., None]
+            self.y_mean_, self.y_scale_ = _moments(y.values, observed)
+        spec.update(n_inputs=X.n_features,
+                    n_outputs=len(self.classes_) if labels else self.n_targets_,
+                    head="softmax" if labels else self.output)
+        inputs = self._network_inputs(X)
+        targets = self._network_targets(X, y)
+
+        nw = _networks()
+        seed = _seed(self.random_state)
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            # Seeds Python, NumPy, TensorFlow and Keras: initial weights, dropout
+            # masks and the shuffling order all follow from `seed`.
+            nw.keras.utils.set_random_seed(seed)
+            graphs = nw.build(spec)
+            history = nw.train(graphs["train"], spec, inputs, targets, seed=seed, **training)
+        finally:
+            # Leave the caller's global Python / NumPy streams as they were.
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+        self.network_spec_ = spec
+        self.model_ = graphs["train"]
+        self._graphs = graphs
+        self.n_params_ = nw.count_trainable(self.model_)
+        self.history_ = [float(v) for v in history.get("loss", [])]
+        self.validation_history_ = [float(v) for v in history.get("val_loss", [])]
+        self.n_epochs_ = len(self.history_)
+
+    def _graph(self, name):
+        """An inference graph sharing the trained weights (rebuilt after loading)."""
+        graphs = getattr(self, "_graphs", None)
+        if graphs is None:
+            nw = _networks()
+            graphs = nw.build(self.network_spec_)
+            graphs["train"].set_weights(self.model_.get_weights())
+            self._graphs = graphs
+        return graphs[name]
+
+    # -- prediction ------------------------------------------------------------------
+
+    def _outputs(self, X):
+        return _networks().run(self.model_, self._network_inputs(X))
+
+    def _predict(self, X, return_std):
+        return self._decode(self._outputs(X), return_std)
+
+    def _predict_proba(self, X):
+        logits = self._outputs(X)
+        logits = logits - logits.max(axis=-1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=-1, keepdims=True)
+
+    def _log_likelihood(self, X, y):
+        mean, std = self._decode(self._outputs(X), True)
+        target = X.values if y is None else y.values
+        observed = np.isfinite(target) & X.mask[..., None]
+        z = (np.where(observed, target, 0.0) - mean) / std
+        log_density = -0.5 * (np.log(2.0 * np.pi) + z**2) - np.log(std)
+        return np.where(observed, log_density, 0.0).sum(axis=(1, 2))
+
+    def _forecast(self, X, horizon, return_std):
+        out = self._forecast_network(X, horizon)
+        return self._decode(out, return_std)
+
+    # -- persistence -----------------------------------------------------------------
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_graphs", None)
+        if "model_" in state:
+            state["model_"] = _KerasBlob(_networks().model_to_bytes(state["model_"]))
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if isinstance(state.get("model_"), _KerasBlob):
+            state["model_"] = _networks().model_from_bytes(state["model_"].data)
+        super().__setstate__(state)
+
+    def save(self, path):
+        """Write the fitted estimator to a ``.keras`` file.
+
+        The file is a regular Keras archive (``keras.saving.load_model`` reads the
+        network) with one extra member, ``seqmodels.json``, holding the
+        hyperparameters and the fitted attributes (standardisation, classes,
+        history). Read it back with :meth:`load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Must end in ``.keras``.
+        """
+        check_is_fitted(self, "model_")
+        path = os.fspath(path)
+        if not str(path).endswith(".keras"):
+            raise ValueError(f"path must end in '.keras' (the Keras format); got {path!r}.")
+        params = self.get_params(deep=False)
+        for name, value in params.items():
+            try:
+                json.dumps(_encode(value))
+            except TypeError:
+                raise TypeError(f"cannot save parameter {name}={value!r}: only JSON-like values "
+                                "(numbers, strings, None) can be stored.") from None
+        fitted = {key: _encode(value) for key, value in vars(self).items()
+                  if key.endswith("_") and not key.startswith("_") and key != "model_"}
+        meta = {"format": 1, "class": type(self).__name__, "params": _encode(params),
+                "fitted": fitted}
+        self.model_.save(path)
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(_META_NAME, json.dumps(meta))
+
+    @classmethod
+    def load(cls, path):
+        """Read an estimator written by :meth:`save`.
+
+        Returns
+        -------
+        estimator : an instance of this class, fitted, predicting exactly as the saved one.
+        """
+        path = os.fspath(path)
+        with zipfile.ZipFile(path) as archive:
+            if _META_NAME not in archive.namelist():
+                raise ValueError(f"{path!r} is a Keras file but was not written by "
+                                 f"{cls.__name__}.save (no {_META_NAME} inside).")
+            meta = json.loads(archive.read(_META_NAME))
+        if meta["class"] != cls.__name__:
+            raise ValueError(f"{path!r} holds a {meta['class']}; load it with "
+                             f"{meta['class']}.load.")
+        estimator = cls(**_decode(meta["params"]))
+        for key, value in meta["fitted"].items():
+            setattr(estimator, key, _decode(value))
+        estimator.model_ = _networks().load_model(path)
+        return estimator
+
+
+class _KerasBlob:
+    """A model in Keras' ``.keras`` format, as bytes, inside a pickled estimator."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+class _CausalFlag:
+    """``causal`` of a RecurrentNetwork: False for bidirectional instances.
+
+    On the class it reads True (the default, unidirectional network).
+    """
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return True
+        return not bool(getattr(instance, "bidirectional", False))
+
+
+# -- public estimators ----------------------------------------------------------------
+
+
+class RecurrentNetwork(_NeuralNetwork):
+    """Recurrent neural network (Keras): SimpleRNN, LSTM, GRU and classic variants.
+
+    A stack of ``n_layers`` recurrent layers of ``units`` units reads the sequence;
+    a dense head maps each hidden state ``h_t`` to the output at t. Cells
+    (``W`` input kernels, ``U`` recurrent kernels, ``sigma`` the sigmoid):
+
+    * ``"simple"`` (Elman): ``h_t = tanh(W x_t + U h_{t-1} + b)``;
+    * ``"lstm"``: ``i, f, o = sigma(W x_t + U h_{t-1} + b)`` per gate,
+      ``c_t = f * c_{t-1} + i * tanh(W_c x_t + U_c h_{t-1} + b_c)``, ``h_t = o * tanh(c_t)``;
+    * ``"gru"``: ``z, r = sigma(...)``, ``n = tanh(W_n x_t + r * (U_n h_{t-1}) + b_n)``,
+      ``h_t = z * h_{t-1} + (1 - z) * n``;
+    * ``"peephole_lstm"``: the LSTM whose gates also see the cell state
+      (``+ p * c_{t-1}`` in i and f, ``+ p_o * c_t`` in o);
+    * ``"cifg_lstm"``: the LSTM with coupled input and forget gates, ``i_t = 1 - f_t``;
+    * ``"leaky"``: leaky integrator units,
+      ``h_t = mu h_{t-1} + (1 - mu) tanh(W x_t + U h_{t-1} + b)`` with ``mu = leak``.
+
+    Forecasting mode (``fit(X)``): the input at t is ``x_{t-1}`` (a start value of
+    0 at t = 0), the target ``x_t``; ``forecast`` feeds each predicted mean back as
+    the next input. Supervised mode (``fit(X, y)``): input ``x_t``, target ``y_t``;
+    integer ``y`` switches to tagging (softmax head, cross-entropy,
+    ``predict_proba``, accuracy score). Inputs and continuous targets are
+    standardised with the training mean and standard deviation.
+
+    Loss, averaged over the observed target entries (NaN targets skipped):
+    ``output="point"``: squared error ``(y - mu)^2``;
+    ``output="gaussian"``: a mean head ``mu_t`` and a variance head
+    ``v_t = softplus(a_t) + 1e-6`` trained by the Gaussian negative log-likelihood
+    ``0.5 (log(2 pi v_t) + (y_t - mu_t)^2 / v_t)``, so ``log_likelihood`` and
+    ``predict(..., return_std=True)`` are available. Optimiser: Adam.
+
+    Parameters
+    ----------
+    cell : {"simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky"}, default="lstm"
+    units : int, default=32
+        Hidden units per layer.
+    n_layers : int, default=1
+        Number of stacked recurrent layers.
+    bidirectional : bool, default=False
+        Also read the sequence backwards (``keras.layers.Bidirectional``). The
+        estimate at t then depends on the future: ``causal`` is False. Supervised
+        mode only; forecasting needs a causal network.
+    dropout, recurrent_dropout : float, default=0.0
+        Fractions of the inputs / recurrent state dropped while training.
+    leak : float, default=0.5
+        ``mu`` of the leaky integrator cell, in [0, 1).
+    learned_initial_state : bool, default=False
+        Learn ``h_0`` (and ``c_0``) instead of starting from zeros.
+    output : {"point", "gaussian"}, default="point"
+        Regression head (ignored for class labels).
+    learning_rate : float, default=0.003
+    epochs : int, default=100
+    batch_size : int, default=64
+        Sequences per gradient step.
+    clipnorm : float or None, default=1.0
+        Clip each gradient's norm to this value (``None``: no clipping).
+    clipvalue : float or None, default=None
+        Clip every gradient entry to ``[-clipvalue, clipvalue]``.
+    validation_fraction : float, default=0.0
+        Fraction of the sequences held out (at random) to report ``val_loss``.
+    patience : int or None, default=None
+        Early stopping: stop after ``patience`` epochs without a better validation
+        loss and restore the best weights (needs ``validation_fraction > 0``).
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights, dropout and shuffling; the same value gives the
+        same weights and predictions on CPU.
+    verbose : int, default=0
+        Keras' progress output.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network ``(n, T, n_features) -> (n, T, width)``.
+    network_spec_ : dict
+        The architecture, to rebuild the inference graphs.
+    n_params_ : int
+        Trainable parameters.
+    history_ : list of float
+        Training loss per epoch.
+    validation_history_ : list of float
+        Validation loss per epoch (empty without a validation set).
+    n_epochs_ : int
+        Epochs run (fewer than ``epochs`` after early stopping).
+    x_mean_, x_scale_, y_mean_, y_scale_ : ndarray
+        Standardisation of inputs and targets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqmodels import RecurrentNetwork
+    >>> X = np.sin(np.linspace(0, 20, 200))[None, :, None].repeat(4, axis=0)
+    >>> model = RecurrentNetwork(cell="gru", units=8, epochs=5, random_state=0).fit(X)
+    >>> model.predict(X).shape, model.forecast(X, horizon=10).shape
+    ((4, 200, 1), (4, 10, 1))
+    """
+
+    causal = _CausalFlag()
+
+    def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
+                 recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, output="point",
+                 learning_rate=0.003, epochs=100, batch_size=64, clipnorm=1.0, clipvalue=None,
+                 validation_fraction=0.0, patience=None, random_state=None, verbose=0):
+        self.cell = cell
+        self.units = units
+        self.n_layers = n_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.leak = leak
+        self.learned_initial_state = learned_initial_state
+        self.output = output
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def _unit_test_params(cls):
+        return {"units": 4, "epochs": 2, "batch_size": 4, "output": "gaussian", "random_state": 0}
+
+    @classmethod
+    def _unit_test_targets(cls):
+        return "continuous"
+
+    def _architecture(self, X, y):
+        if not isinstance(self.bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional must be True or False; got {self.bidirectional!r}.")
+        if self.bidirectional and y is None:
+            raise ValueError(
+                "bidirectional=True reads each sequence backwards too, so the estimate at t "
+                "depends on later steps; forecasting (fit without y) needs a causal network. "
+                "Use bidirectional=False, or pass y for supervised tagging / regression."
+            )
+        return dict(
+            kind="recurrent",
+            cell=_check_choice("cell", self.cell, CELLS),
+            units=_check_int("units", self.units, 1),
+            n_layers=_check_int("n_layers", self.n_layers, 1),
+            bidirectional=bool(self.bidirectional),
+            dropout=_check_real("dropout", self.dropout, 0.0, 1.0),
+            recurrent_dropout=_check_real("recurrent_dropout", self.recurrent_dropout, 0.0, 1.0),
+            leak=_check_real("leak", self.leak, 0.0, 1.0),
+            learned_initial_state=bool(self.learned_initial_state),
+        )
+
+    def _forecast_network(self, X, horizon):
+        """Run the history once (state at each sequence's end), then step, feeding means back."""
+        nw = _networks()
+        n = X.n_sequences
+        m = self.n_targets_
+        history = self._network_inputs(X, extra=1)
+        outputs, *states = nw.run(self._graph("state"), history)
+        current = outputs[np.arange(n), X.lengths]
+        steps = [current]
+        for _ in range(horizon - 1):
+            feed = current[:, None, :m].astype(np.float32)
+            outputs, *states = nw.run(self._graph("step"),
+                                      [feed, *[s.astype(np.float32) for s in states]])
+            current = outputs[:, 0]
+            steps.append(current)
+        return np.stack(steps, axis=1)
+
+    def gradient_norms(self, X, y=None):
+        """How far back the loss reaches: ``||d loss_T / d h_t||`` against the lag ``T - t``.
+
+        ``loss_T`` is each sequence's loss at its last step with a target (the
+        last step in forecasting mode); ``h_t`` is the first recurrent layer's
+        hidden state. Vanishing gradients show as norms that decay geometrically
+        with the lag (SimpleRNN); gated cells keep them up for longer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features)
+        y : array-like, optional
+            The targets (supervised mode), same form as ``X``.
+
+        Returns
+        -------
+        norms : ndarray of shape (max_lag + 1,)
+            ``norms[k]``: the mean over sequences of ``||d loss_T / d h_{T-k}||``
+            (over the sequences that have a step k before their ``T``).
+        """
+        check_is_fitted(self, "model_")
+        if self.bidirectional:
+            raise ValueError("gradient_norms needs a unidirectional network; this one has "
+                             "bidirectional=True.")
+        X_batch = self._check_X(X)
+        y_batch = self._require_y(y, X_batch)
+        inputs = self._network_inputs(X_batch)
+        targets = self._network_targets(X_batch, y_batch)
+        norms, last = _networks().hidden_gradient_norms(self.model_, self.network_spec_,
+                                                        inputs, targets)
+        n = norms.shape[0]
+        lags = np.arange(last.max() + 1)
+        steps = last[:, None] - lags[None, :]
+        valid = steps >= 0
+        values = np.where(valid, norms[np.arange(n)[:, None], steps.clip(min=0)], 0.0)
+        return values.sum(axis=0) / np.maximum(valid.sum(axis=0), 1)
+
+
+class FeedForwardNetwork(_NeuralNetwork):
+    """Memoryless baseline: a multilayer perceptron over a fixed window of steps.
+
+    The first hidden layer sees the last ``window`` inputs (a causal convolution of
+    kernel ``window`` computes it at every step at once)::
+
+        forecasting:  h_t = tanh(sum_{j=1..window} W_j x_{t-j} + b)
+        supervised:   h_t = tanh(sum_{j=0..window-1} W_j x_{t-j} + b)
+
+    followed by ``n_layers - 1`` dense tanh layers and the same heads, losses and
+    training controls as :class:`RecurrentNetwork`. Steps before the start of a
+    sequence read 0 (the training mean). Nothing older than the window can
+    influence the output: the contrast with a recurrent state.
+
+    Parameters
+    ----------
+    window : int, default=5
+        Past steps the network sees.
+    units : int, default=32
+    n_layers : int, default=1
+        Hidden layers (the first reads the window).
+    dropout : float, default=0.0
+        Dropout before each dense layer (training only).
+    output, learning_rate, epochs, batch_size, clipnorm, clipvalue,
+    validation_fraction, patience, random_state, verbose
+        As in :class:`RecurrentNetwork`.
+
+    Attributes
+    ----------
+    model_, network_spec_, n_params_, history_, validation_history_, n_epochs_
+        As in :class:`RecurrentNetwork`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqmodels import FeedForwardNetwork
+    >>> X = np.sin(np.linspace(0, 20, 200))[None, :, None].repeat(4, axis=0)
+    >>> model = FeedForwardNetwork(window=3, units=8, epochs=5, random_state=0).fit(X)
+    >>> model.forecast(X, horizon=10).shape
+    (4, 10, 1)
+    """
+
+    def __init__(self, window=5, units=32, n_layers=1, dropout=0.0, output="point",
+                 learning_rate=0.003, epochs=100, batch_size=64, clipnorm=1.0, clipvalue=None,
+                 validation_fraction=0.0, patience=None, random_state=None, verbose=0):
+        self.window = window
+        self.units = units
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.output = output
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def _unit_test_params(cls):
+        return {"window": 3, "units": 4, "epochs": 2, "batch_size": 4, "output": "gaussian",
+                "random_state": 0}
+
+    @classmethod
+    def _unit_test_targets(cls):
+        return "continuous"
+
+    def _architecture(self, X, y):
+        return dict(
+            kind="feedforward",
+            window=_check_int("window", self.window, 1),
+            units=_check_int("units", self.units, 1),
+            n_layers=_check_int("n_layers", self.n_layers, 1),
+            dropout=_check_real("dropout", self.dropout, 0.0, 1.0),
+        )
+
+    def _forecast_network(self, X, horizon):
+        """Slide the window: each predicted mean becomes the newest input."""
+        nw = _networks()
+        n, w, m = X.n_sequences, self.network_spec_["window"], self.n_targets_
+        standardised = (np.nan_to_num(X.values) - self.x_mean_) / self.x_scale_
+        index = X.lengths[:, None] - w + np.arange(w)[None, :]
+        window = np.where((index >= 0)[..., None],
+                          standardised[np.arange(n)[:, None], index.clip(min=0)], 0.0)
+        steps = []
+        for _ in range(horizon):
+            current = nw.run(self.model_, window.astype(np.float32))[:, -1]
+            steps.append(current)
+            window = np.concatenate([window[:, 1:], current[:, None, :m]], axis=1)
+        return np.stack(steps, axis=1)

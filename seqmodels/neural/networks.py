@@ -1,0 +1,451 @@
+"""The Keras graphs behind the neural estimators: layers, builders, losses, training.
+
+Everything here works on float32 arrays already in network form:
+
+* inputs ``(n_sequences, T, n_inputs)``, NaN on padded steps (the
+  :class:`PaddingMask` layer turns NaN rows into zeros plus a Keras mask);
+* targets ``(n_sequences, T, n_targets)``, NaN where there is no target (padding,
+  or a step without a label): the loss skips those entries.
+
+A network is described by a plain ``spec`` dict (see :func:`build`), so the same
+architecture can be rebuilt from the saved estimator, and the inference graphs
+(the state model and the one-step model used by ``forecast``) share the trained
+layers' weights.
+
+This module imports Keras at import time; the estimators import it lazily.
+"""
+
+import math
+import os
+import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from .cells import CUSTOM_CELLS, CIFGLSTMCell, LeakyCell, PeepholeLSTMCell  # noqa: E402
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+VARIANCE_FLOOR = 1e-6
+
+# Measured defaults (benchmarks/bench_neural.py): XLA compilation of the training step
+# does not pay on 2 CPU cores for these small recurrent graphs, and a compiled
+# (traced) train step pays back its ~1 s tracing cost after a few hundred batch-timesteps
+# (n_batches * n_timesteps), so tiny fits run eagerly.
+JIT_COMPILE = False
+EAGER_MAX_STEP_TIMESTEPS = 400
+
+
+# -- layers -----------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class PaddingMask(keras.layers.Layer):
+    """Read NaN rows as padding: zeros out NaN and masks the steps where any input is NaN.
+
+    ``(n, T, d)`` in, ``(n, T, d)`` out with the Keras mask ``(n, T)`` when
+    ``emit_mask`` (recurrent layers hold their state over masked steps). A causal
+    feed-forward net needs no mask: padding only follows the real steps.
+    """
+
+    def __init__(self, emit_mask=True, **kwargs):
+        super().__init__(**kwargs)
+        self.emit_mask = bool(emit_mask)
+        self.supports_masking = self.emit_mask
+
+    def call(self, inputs):
+        return ops.where(ops.isnan(inputs), ops.zeros_like(inputs), inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.emit_mask:
+            return None
+        return ops.logical_not(ops.any(ops.isnan(inputs), axis=-1))
+
+    def get_config(self):
+        config = super().get_config()
+        config["emit_mask"] = self.emit_mask
+        return config
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class StepMask(keras.layers.Layer):
+    """The padding mask as a tensor: ``(n, T, d)`` with NaN rows -> bool ``(n, T)``."""
+
+    def call(self, inputs):
+        return ops.logical_not(ops.any(ops.isnan(inputs), axis=-1))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(inputs.shape[:-1], dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class LearnedInitialState(keras.layers.Layer):
+    """Trainable initial states ``s_0`` (one vector per state), tiled over the batch.
+
+    Called on the sequence batch ``(n, T, d)``; returns a list of ``(n, size)`` tensors.
+    """
+
+    def __init__(self, state_sizes, **kwargs):
+        super().__init__(**kwargs)
+        self.state_sizes = [int(s) for s in state_sizes]
+
+    def build(self, input_shape):
+        self.initial = [self.add_weight(shape=(1, s), initializer="zeros", name=f"state_{k}")
+                        for k, s in enumerate(self.state_sizes)]
+
+    def call(self, inputs):
+        ones = ops.ones_like(inputs[:, 0, :1])
+        return [ones * s for s in self.initial]
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], s) for s in self.state_sizes]
+
+    def compute_mask(self, inputs, mask=None):
+        return [None] * len(self.state_sizes)
+
+    def get_config(self):
+        config = super().get_config()
+        config["state_sizes"] = self.state_sizes
+        return config
+
+
+CUSTOM_OBJECTS = {
+    "PaddingMask": PaddingMask,
+    "StepMask": StepMask,
+    "LearnedInitialState": LearnedInitialState,
+    "PeepholeLSTMCell": PeepholeLSTMCell,
+    "CIFGLSTMCell": CIFGLSTMCell,
+    "LeakyCell": LeakyCell,
+}
+
+
+# -- losses -----------------------------------------------------------------------------
+
+
+def per_entry_loss(head, y_true, y_pred):
+    """Loss per target entry, and where a target is observed.
+
+    ``head="point"``: ``(y - yhat)^2``. ``"gaussian"``: the negative log-density
+    ``0.5 (log(2 pi v) + (y - mu)^2 / v)`` with ``v = softplus(raw) + floor``.
+    ``"softmax"``: ``-log softmax(logits)[y]`` (``y`` a class index).
+
+    Returns
+    -------
+    loss, observed : tensors of shape (n, T, m) (``m = 1`` for softmax)
+    """
+    observed = ops.logical_not(ops.isnan(y_true))
+    y = ops.where(observed, y_true, ops.zeros_like(y_true))
+    if head == "point":
+        loss = ops.square(y_pred - y)
+    elif head == "gaussian":
+        m = ops.shape(y)[-1]
+        mean, raw = y_pred[..., :m], y_pred[..., m:]
+        var = ops.softplus(raw) + VARIANCE_FLOOR
+        loss = 0.5 * (_LOG_2PI + ops.log(var) + ops.square(y - mean) / var)
+    else:
+        labels = ops.cast(y[..., 0], "int32")
+        loss = ops.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)[..., None]
+    return ops.where(observed, loss, ops.zeros_like(loss)), observed
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class MaskedSequenceLoss(keras.losses.Loss):
+    """Mean loss over the observed target entries of a batch (NaN targets skipped).
+
+    ``L = sum_{i,t,j observed} loss_ij(t) / #observed``; padding is NaN in the targets,
+    so the Keras mask is not needed (and is ignored).
+    """
+
+    def __init__(self, head="point", name="masked_sequence_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.head = head
+
+    def call(self, y_true, y_pred):
+        loss, _ = per_entry_loss(self.head, y_true, y_pred)
+        return loss
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.convert_to_tensor(y_true, dtype="float32")
+        y_pred = ops.convert_to_tensor(y_pred, dtype="float32")
+        loss, observed = per_entry_loss(self.head, y_true, y_pred)
+        count = ops.sum(ops.cast(observed, "float32"))
+        return ops.divide_no_nan(ops.sum(loss), count)
+
+    def get_config(self):
+        return {"name": self.name, "head": self.head}
+
+
+# -- builders ---------------------------------------------------------------------------
+
+
+def state_sizes(spec):
+    """Sizes of the recurrent state of one layer (``[h]`` or ``[h, c]``)."""
+    two = spec["cell"] in ("lstm", "peephole_lstm", "cifg_lstm")
+    return [spec["units"]] * (2 if two else 1)
+
+
+def _recurrent_layer(spec, index):
+    kind = spec["cell"]
+    common = dict(return_sequences=True, return_state=not spec["bidirectional"],
+                  name=f"recurrent_{index}" + ("_core" if spec["bidirectional"] else ""))
+    drop = dict(dropout=spec["dropout"], recurrent_dropout=spec["recurrent_dropout"])
+    units = spec["units"]
+    if kind == "simple":
+        layer = keras.layers.SimpleRNN(units, **drop, **common)
+    elif kind == "lstm":
+        layer = keras.layers.LSTM(units, **drop, **common)
+    elif kind == "gru":
+        layer = keras.layers.GRU(units, **drop, **common)
+    else:
+        extra = {"leak": spec["leak"]} if kind == "leaky" else {}
+        layer = keras.layers.RNN(CUSTOM_CELLS[kind](units, **drop, **extra), **common)
+    if spec["bidirectional"]:
+        layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"recurrent_{index}")
+    return layer
+
+
+def _head_layers(spec):
+    if spec["head"] == "gaussian":
+        return [keras.layers.Dense(spec["n_outputs"], name="head_mean"),
+                keras.layers.Dense(spec["n_outputs"], name="head_variance")]
+    return [keras.layers.Dense(spec["n_outputs"], name="head")]
+
+
+def _apply_head(layers, x):
+    if len(layers) == 1:
+        return layers[0](x)
+    return keras.layers.Concatenate(axis=-1)([layer(x) for layer in layers])
+
+
+def build(spec):
+    """Build the training graph and, for unidirectional recurrent nets, the inference graphs.
+
+    Parameters
+    ----------
+    spec : dict
+        ``kind`` ("recurrent" or "feedforward"), ``n_inputs``, ``n_outputs`` (the
+        head width: targets, or classes), ``head`` ("point", "gaussian", "softmax"),
+        ``units``, ``n_layers``, ``dropout``; recurrent: ``cell``,
+        ``bidirectional``, ``recurrent_dropout``, ``leak``, ``learned_initial_state``;
+        feed-forward: ``window``.
+
+    Returns
+    -------
+    dict
+        ``train``: ``keras.Model`` mapping ``(n, T, n_inputs)`` to the head outputs
+        ``(n, T, width)`` (width ``2 m`` for the Gaussian head: mean, raw variance).
+        Recurrent, unidirectional only: ``state`` maps the inputs to
+        ``[outputs, *final_states]`` (the state at each sequence's last real step)
+        and ``step`` maps ``[x (n, 1, n_inputs), *states]`` to ``[output, *states]``.
+    """
+    if spec["kind"] == "feedforward":
+        return {"train": _build_feedforward(spec)}
+    return _build_recurrent(spec)
+
+
+def _build_feedforward(spec):
+    inputs = keras.Input((None, spec["n_inputs"]), name="inputs")
+    x = PaddingMask(emit_mask=False, name="padding")(inputs)
+    # A causal convolution with kernel `window` is the first dense layer of an MLP
+    # applied to every window (x_{t-window+1}, ..., x_t) at once; steps before the
+    # start see zeros (the start value).
+    x = keras.layers.Conv1D(spec["units"], spec["window"], padding="causal", activation="tanh",
+                            name="window_0")(x)
+    for k in range(1, spec["n_layers"]):
+        if spec["dropout"] > 0:
+            x = keras.layers.Dropout(spec["dropout"], name=f"dropout_{k}")(x)
+        x = keras.layers.Dense(spec["units"], activation="tanh", name=f"hidden_{k}")(x)
+    if spec["dropout"] > 0:
+        x = keras.layers.Dropout(spec["dropout"], name="dropout_head")(x)
+    outputs = _apply_head(_head_layers(spec), x)
+    return keras.Model(inputs, outputs, name="feedforward_network")
+
+
+def _build_recurrent(spec):
+    layers = [_recurrent_layer(spec, i) for i in range(spec["n_layers"])]
+    sizes = state_sizes(spec)
+    initial = []
+    if spec["learned_initial_state"]:
+        per_layer = sizes * (2 if spec["bidirectional"] else 1)
+        initial = [LearnedInitialState(per_layer, name=f"initial_state_{i}")
+                   for i in range(spec["n_layers"])]
+    head = _head_layers(spec)
+
+    inputs = keras.Input((None, spec["n_inputs"]), name="inputs")
+    x = PaddingMask(name="padding")(inputs)
+    # The mask is also passed explicitly: Keras drops the implicit one when an
+    # initial_state is given, and recurrent layers must hold their state (and the
+    # backward direction start) at each sequence's real end.
+    mask = StepMask(name="step_mask")(inputs)
+    finals = []
+    for i, layer in enumerate(layers):
+        if initial:
+            out = layer(x, initial_state=initial[i](x), mask=mask)
+        else:
+            out = layer(x, mask=mask)
+        if spec["bidirectional"]:
+            x = out
+        else:
+            x, states = out[0], list(out[1:])
+            finals.extend(states)
+    outputs = _apply_head(head, x)
+    train = keras.Model(inputs, outputs, name="recurrent_network")
+    graphs = {"train": train}
+    if spec["bidirectional"]:
+        return graphs
+    graphs["state"] = keras.Model(inputs, [outputs, *finals], name="state_model")
+
+    step_in = keras.Input((1, spec["n_inputs"]), name="step_inputs")
+    state_in = [keras.Input((s,), name=f"state_{i}_{k}")
+                for i in range(spec["n_layers"]) for k, s in enumerate(sizes)]
+    x, new_states = step_in, []
+    for i, layer in enumerate(layers):
+        out = layer(x, initial_state=state_in[i * len(sizes):(i + 1) * len(sizes)])
+        x = out[0]
+        new_states.extend(out[1:])
+    graphs["step"] = keras.Model([step_in, *state_in], [_apply_head(head, x), *new_states],
+                                 name="step_model")
+    return graphs
+
+
+def count_trainable(model):
+    """Number of trainable parameters (the ``n_params_`` teaching figure)."""
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, epochs, batch_size,
+          validation_fraction, patience, seed, verbose):
+    """Fit ``model`` with Adam on the masked loss; return the Keras history dict.
+
+    Sequences are split at random (seeded) into training and validation parts
+    when ``validation_fraction > 0``; with ``patience`` set, training stops when
+    the validation loss has not improved for ``patience`` epochs and the best
+    weights are restored.
+    """
+    n = inputs.shape[0]
+    validation = None
+    if validation_fraction > 0:
+        n_val = max(1, int(round(validation_fraction * n)))
+        order = np.random.default_rng(seed).permutation(n)
+        val, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+        validation = (inputs[val], targets[val])
+        inputs, targets = inputs[fit_rows], targets[fit_rows]
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm,
+                                      clipvalue=clipvalue)
+    n_steps = epochs * math.ceil(inputs.shape[0] / batch_size)
+    eager = n_steps * inputs.shape[1] <= EAGER_MAX_STEP_TIMESTEPS
+    model.compile(optimizer=optimizer, loss=MaskedSequenceLoss(spec["head"]),
+                  jit_compile=JIT_COMPILE and not eager, run_eagerly=eager)
+    callbacks = []
+    if patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                       restore_best_weights=True))
+    history = model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
+                        validation_data=validation, callbacks=callbacks, verbose=verbose)
+    return history.history
+
+
+def run(model, inputs, batch_size=2048):
+    """Evaluate ``model`` on ``inputs`` (an array or a list of arrays) in chunks, as float64."""
+    arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    n = arrays[0].shape[0]
+    chunks = []
+    for start in range(0, n, batch_size):
+        part = [ops.convert_to_tensor(a[start:start + batch_size]) for a in arrays]
+        out = model(part if len(part) > 1 else part[0], training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        chunks.append([ops.convert_to_numpy(o).astype(np.float64) for o in out])
+    merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+    return merged if len(merged) > 1 else merged[0]
+
+
+# -- persistence ------------------------------------------------------------------------
+
+
+def model_to_bytes(model):
+    """The model in Keras' ``.keras`` format, as bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def model_from_bytes(blob):
+    """Inverse of :func:`model_to_bytes`."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        with open(path, "wb") as handle:
+            handle.write(blob)
+        return load_model(path)
+
+
+def load_model(path):
+    return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+
+
+# -- gradient flow ------------------------------------------------------------------------
+
+
+def hidden_gradient_norms(model, spec, inputs, targets):
+    """``||d loss_T / d h_t||`` for every step t of the first recurrent layer.
+
+    ``loss_T`` is each sequence's loss at its last step with a target. The network
+    is unrolled step by step (a Python loop over time, vectorised over sequences)
+    so every hidden state ``h_t`` is a tensor the gradient can be taken against;
+    the derivative sums every path from ``h_t`` to the loss, through all later steps.
+
+    Returns
+    -------
+    norms : ndarray of shape (n_sequences, T)
+    last : ndarray of int of shape (n_sequences,)
+        Index of the step whose loss is differentiated, per sequence.
+    """
+    import tensorflow as tf
+
+    n, T, _ = inputs.shape
+    observed = np.isfinite(targets).any(axis=-1)
+    last = np.where(observed.any(axis=1), T - 1 - np.argmax(observed[:, ::-1], axis=1), -1)
+    x = tf.constant(np.nan_to_num(inputs, nan=0.0), dtype=tf.float32)
+    valid = tf.constant(~np.isnan(inputs).any(axis=-1))
+    layers = [model.get_layer(f"recurrent_{i}") for i in range(spec["n_layers"])]
+    head = [model.get_layer(name) for name in
+            (("head_mean", "head_variance") if spec["head"] == "gaussian" else ("head",))]
+    sizes = state_sizes(spec)
+    states = []
+    for i in range(spec["n_layers"]):
+        if spec["learned_initial_state"]:
+            states.append(list(model.get_layer(f"initial_state_{i}")(x)))
+        else:
+            states.append([tf.zeros((n, s)) for s in sizes])
+    with tf.GradientTape() as tape:
+        hidden, outputs = [], []
+        for t in range(T):
+            inp, keep = x[:, t], valid[:, t:t + 1]
+            for i, layer in enumerate(layers):
+                out, new = layer.cell(inp, states[i], training=False)
+                new = list(new) if isinstance(new, (list, tuple)) else [new]
+                states[i] = [tf.where(keep, a, b) for a, b in zip(new, states[i])]
+                if i == 0:
+                    hidden.append(out)
+                inp = out
+            outputs.append(inp)
+        seq = tf.stack(outputs, axis=1)
+        pred = head[0](seq) if len(head) == 1 else tf.concat([h(seq) for h in head], axis=-1)
+        loss, _ = per_entry_loss(spec["head"], tf.constant(targets, tf.float32), pred)
+        per_step = tf.reduce_sum(loss, axis=-1)
+        pick = np.zeros((n, T), dtype=np.float32)
+        has = last >= 0
+        pick[np.flatnonzero(has), last[has]] = 1.0
+        total = tf.reduce_sum(per_step * pick)
+    grads = tape.gradient(total, hidden, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    norms = np.stack([np.linalg.norm(g.numpy().astype(np.float64), axis=-1) for g in grads], axis=1)
+    return norms, last
