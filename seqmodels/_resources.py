@@ -6,7 +6,7 @@ checkout imported directly (or an editable install, which cannot map folders wit
 ``__init__.py``) the folders are read where they are.
 """
 
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 __all__ = ["resource_dir"]
@@ -19,8 +19,7 @@ def resource_dir(kind):
 
     Returns
     -------
-    importlib.resources.abc.Traversable
-        Supports ``/``, ``iterdir()``, ``read_text()`` and ``read_bytes()``.
+    pathlib.Path
 
     Raises
     ------
@@ -29,12 +28,14 @@ def resource_dir(kind):
     """
     if kind not in _PACKAGES:
         raise ValueError(f"kind must be one of {sorted(_PACKAGES)}; got {kind!r}.")
-    try:
-        return resources.files(_PACKAGES[kind])
-    except ModuleNotFoundError:
-        source = Path(__file__).resolve().parent.parent / kind
-        if source.is_dir():
-            return source
-        raise FileNotFoundError(
-            f"seqmodels is installed without its {kind}/ files; reinstall it with 'pip install .'."
-        ) from None
+    # The folders are namespace packages (no __init__.py), so ask for their location
+    # rather than importing them.
+    spec = importlib.util.find_spec(_PACKAGES[kind])
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    source = Path(__file__).resolve().parent.parent / kind
+    if source.is_dir():
+        return source
+    raise FileNotFoundError(
+        f"seqmodels is installed without its {kind}/ files; reinstall it with 'pip install .'."
+    )

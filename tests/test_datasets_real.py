@@ -38,7 +38,7 @@ def test_adsb_windows_are_plausible_aircraft_motion_and_split_by_flight():
 
 @pytest.fixture
 def copied_data(tmp_path, monkeypatch):
-    source = Path(str(real.resource_dir("data")))
+    source = real.resource_dir("data")
     target = tmp_path / "data"
     shutil.copytree(source, target)
     monkeypatch.setattr(real, "resource_dir", lambda kind: target)
@@ -59,7 +59,7 @@ def test_missing_file_is_refused_naming_it(copied_data):
 
 
 def test_every_manifest_entry_has_provenance():
-    folder = Path(str(real.resource_dir("data")))
+    folder = real.resource_dir("data")
     for filename in real._manifest():
         note = (folder / filename).with_suffix(".md").read_text()
         assert real._manifest()[filename]["sha256"] in note

@@ -36,6 +36,7 @@ _META_NAME = "seqmodels.json"
 def _networks():
     """Import the Keras side lazily (TensorFlow backend unless the user chose another)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
     from . import networks
 
     return networks
