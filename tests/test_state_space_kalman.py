@@ -238,3 +238,17 @@ def test_sample_is_reproducible_and_bad_hyperparameters_raise():
         KalmanFilter(learn=["G"]).fit(X)
     with pytest.raises(ValueError, match="learns the noise covariances Q and R only"):
         KalmanFilter(method="mle").fit(X)
+
+
+def test_supervised_motion_model_learns_the_prior_and_matches_the_oracle():
+    """With true states given, the learned constant-velocity filter equals the oracle."""
+    from seqmodels.datasets import load
+
+    data = load("constant_velocity", n_dims=2, n_train=200, n_test=50, random_state=0)
+    model = KalmanFilter(model="constant_velocity").fit(data.X_train, data.y_train)
+    assert set(model.learned_) == {"Q", "R", "x0", "P0"}
+    learned = model.log_likelihood(data.X_test, data.y_test).sum()
+    oracle = data.oracle.log_likelihood(data.X_test, data.y_test).sum()
+    assert abs(learned - oracle) / abs(oracle) < 0.002
+    assert model.score(data.X_test, data.y_test) == pytest.approx(
+        data.oracle.score(data.X_test, data.y_test), abs=0.002)

@@ -150,7 +150,8 @@ class KalmanFilter(SequenceEstimator):
     learn : "auto", "none" or iterable of str, default="auto"
         Names among ``F, H, Q, R, x0, P0, b, c`` (``b``, ``c``: transition and
         measurement offsets). ``"auto"``: generic model ``F, H, Q, R, x0, P0, c``;
-        motion models ``Q, R``; minus those given explicitly.
+        motion models ``Q, R`` (plus the prior ``x0, P0`` in supervised mode when
+        ``y`` is the full state); minus those given explicitly.
     method : {"em", "mle"}, default="em"
         ``"em"``: Shumway-Stoffer expectation-maximisation over all sequences at
         once (log-likelihood non-decreasing, recorded in ``history_``). ``"mle"``:
@@ -379,6 +380,10 @@ class KalmanFilter(SequenceEstimator):
                                                                                  k_state)
         k = params.F.shape[0]
         learn = self._learn_set(given)
+        if learn and self.learn == "auto" and y is not None and y.n_features == k:
+            # True states are given: the prior follows from them at no cost (see
+            # _supervised_prior) -- without it the first steps rest on a diffuse guess.
+            learn |= {"x0", "P0"} - given
         # the data-driven offsets are starting values for learning; unlearned offsets are 0
         params = params._replace(b=params.b if "b" in learn else np.zeros(k),
                                  c=params.c if "c" in learn else np.zeros(d))
