@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from seqmodels.compare import builtin_suites, compare, load_suite, report
 from seqmodels.compare.cli import main
@@ -102,3 +103,22 @@ def test_bad_suites_are_refused(tmp_path, replace, message):
     path.write_text(SMALL_SUITE.replace(replace, substitutes[message], 1))
     with pytest.raises(ValueError, match=message):
         load_suite(path)
+
+
+def test_history_steps_are_context_not_scored():
+    """For a real series only the held-out years count; log-likelihoods use the chain rule."""
+    from seqmodels import AutoRegressive
+    from seqmodels.compare import evaluate
+    from seqmodels.datasets import load
+    from seqmodels.metrics import r2_score
+
+    data = load("lynx")
+    row = evaluate(AutoRegressive(order=2), data)
+    model = AutoRegressive(order=2).fit(data.X_train)
+    h = data.n_history
+    tail = model.predict(data.X_test)[:, h:]
+    assert row["score"] == pytest.approx(r2_score(data.X_test[:, h:], tail))
+    # AR(2): log p(x_h..T | x_<h) is the sum of the one-step densities of the scored steps.
+    mean, std = model.predict(data.X_test, return_std=True)
+    direct = stats.norm(mean[0, h:, 0], std[0, h:, 0]).logpdf(data.X_test[0, h:, 0]).sum()
+    assert row["nll_per_step"] == pytest.approx(-direct / (data.X_test.shape[1] - h), rel=1e-9)

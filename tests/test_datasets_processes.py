@@ -1,4 +1,4 @@
-"""Synthetic processes and tracking scenarios: physics and statistics checked against closed forms."""
+"""Synthetic processes and tracking scenarios, checked against physics and closed forms."""
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter as FilterpyKF
 
 from seqmodels import KalmanFilter

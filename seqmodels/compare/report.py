@@ -77,7 +77,8 @@ def markdown(summary, title, description=""):
     ]
     for dataset, entries in summary.items():
         lines += [f"## {dataset}", "",
-                  "| model | estimator | score | gap | RMSE (accuracy) | NLL/step | excess | fit s | params |",
+                  "| model | estimator | score | gap | RMSE (accuracy) | NLL/step | excess "
+                  "| fit s | params |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for e in entries:
             error = e["rmse"] if np.isfinite(e["rmse"]) else e["accuracy"]

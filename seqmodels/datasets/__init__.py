@@ -5,6 +5,6 @@
 
 from . import memory, real, synthetic, tracking  # noqa: F401  (importing registers them)
 from ._record import Dataset
-from ._registry import list_datasets, load
+from ._registry import dataset_parameters, list_datasets, load
 
-__all__ = ["Dataset", "load", "list_datasets"]
+__all__ = ["Dataset", "load", "list_datasets", "dataset_parameters"]

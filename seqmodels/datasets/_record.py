@@ -33,6 +33,11 @@ class Dataset:
     baselines : dict
         Chance-level scores of predictors that ignore the input, e.g.
         ``{"accuracy": 0.5}`` or ``{"mse": 1/6}``.
+    n_history : int
+        The first ``n_history`` steps of every test sequence are context, not scored
+        (a single real series: the test sequence is the whole series and only the
+        held-out years count). Comparisons score ``[:, n_history:]``; the
+        log-likelihood of the scored part is ``log p(all) - log p(context)``.
     params : dict
         The arguments the generator was called with (sizes, noise, seed).
     """
@@ -48,6 +53,7 @@ class Dataset:
     description: str = ""
     baselines: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    n_history: int = 0
 
     def __post_init__(self):
         if self.task not in TASKS:

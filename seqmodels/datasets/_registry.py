@@ -2,7 +2,7 @@
 
 import inspect
 
-__all__ = ["register", "load", "list_datasets"]
+__all__ = ["register", "load", "list_datasets", "dataset_parameters"]
 
 _GENERATORS = {}
 
@@ -59,6 +59,13 @@ def load(name, **params):
             f"load({name!r}) got unexpected parameter(s) {unknown}; it accepts {sorted(accepted)}."
         )
     return generator(**params)
+
+
+def dataset_parameters(name):
+    """Names of the parameters the generator of dataset ``name`` accepts."""
+    if name not in _GENERATORS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_GENERATORS)}.")
+    return tuple(inspect.signature(_GENERATORS[name]).parameters)
 
 
 def list_datasets():

@@ -29,7 +29,7 @@ def _split(make, n_train, n_test, rng):
 
 @register("adding")
 def adding(n_train=1000, n_test=200, length=50, random_state=None):
-    """Adding problem (Hochreiter & Schmidhuber 1997): the sum of two marked numbers, given at the end.
+    """Adding problem (Hochreiter & Schmidhuber 1997): the sum of two marked numbers, at the end.
 
     Each step carries two features: a value ``u_t ~ U(0, 1)`` and a marker that is 1 at
     exactly two steps (one drawn in the first half of the sequence, one in the second)
@@ -124,7 +124,7 @@ def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, rand
 
 @register("delayed_xor")
 def delayed_xor(n_train=1000, n_test=200, length=40, lag=5, random_state=None):
-    """Temporal order / delayed XOR: label the XOR of the current bit and the bit ``lag`` steps back.
+    """Delayed XOR (temporal order): the XOR of the current bit and the bit ``lag`` steps back.
 
     Inputs are random bits ``b_t``; the label at step ``t >= lag`` is
     ``b_t XOR b_{t-lag}`` (-1, no target, before that). A model must hold the last

@@ -80,15 +80,18 @@ def _fraction(test_fraction):
 
 def _series_dataset(name, years, values, test_fraction, description, params):
     n_test = max(1, int(round(len(values) * _fraction(test_fraction))))
+    n_train = len(values) - n_test
     series = np.asarray(values, dtype=float)
     return Dataset(
         name=name,
-        X_train=series[:-n_test].reshape(1, -1, 1), y_train=None,
-        X_test=series[-n_test:].reshape(1, -1, 1), y_test=None,
+        X_train=series[:n_train].reshape(1, -1, 1), y_train=None,
+        X_test=series.reshape(1, -1, 1), y_test=None,
         task="forecast", truth={"years": np.asarray(years, dtype=int)}, oracle=None,
+        n_history=n_train,
         description=description + (
-            f" Train: {years[0]}-{years[-n_test - 1]}; test: {years[-n_test]}-{years[-1]} "
-            "(a separate sequence: its first steps are predicted without the training history). "
+            f" Train: {years[0]}-{years[n_train - 1]}. Test: one-step forecasts of "
+            f"{years[n_train]}-{years[-1]}, each from the whole history before it (X_test is "
+            "the whole series; n_history marks the training years as context). "
             "Real data: no oracle."),
         params=params,
     )
@@ -106,7 +109,8 @@ def nile(test_fraction=0.2):
     Returns
     -------
     Dataset
-        Task "forecast"; X arrays of shape (1, n_years, 1).
+        Task "forecast"; X_train (1, n_train_years, 1), X_test the whole series
+        (1, n_years, 1) with ``n_history = n_train_years``.
     """
     table = read_table("nile.csv")
     years = [int(y) for y in table["year"]]

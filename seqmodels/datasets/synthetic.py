@@ -267,8 +267,8 @@ def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
         return HiddenMarkovModel(n_states=n, covariance_type="full", **truth)
 
     rng = check_random_state(random_state)
-    X, regimes = make().fit(np.zeros((1, 2, 1))).sample(n_train + n_test, n_timesteps,
-                                                         random_state=_rng_seed(rng))
+    sampler = make().fit(np.zeros((1, 2, 1)))
+    X, regimes = sampler.sample(n_train + n_test, n_timesteps, random_state=_rng_seed(rng))
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps,
                   means=tuple(means), stds=tuple(stds), stay_probability=stay_probability,
                   random_state=random_state)
@@ -287,7 +287,7 @@ def _rk4(derivative, state, dt):
 
 
 def lorenz_derivative(state, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
-    """Lorenz-63 vector field ``(sigma (y - x), x (rho - z) - y, x y - beta z)``, rows vectorised."""
+    """Lorenz-63 vector field ``(sigma (y - x), x (rho - z) - y, x y - beta z)``, per row."""
     x, y, z = np.moveaxis(state, -1, 0)
     return np.stack([sigma * (y - x), x * (rho - z) - y, x * y - beta * z], axis=-1)
 

@@ -77,7 +77,7 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
 def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.0,
                       initial_speed=10.0, n_train=200, n_test=50, n_timesteps=100,
                       random_state=None):
-    """Constant-velocity targets in 1-3 D (white-noise acceleration); oracle: the exact Kalman filter.
+    """Constant-velocity targets in 1-3 D (white-noise acceleration); oracle: the exact filter.
 
     Per axis, state ``(p, v)``: ``p_t = p_{t-1} + dt v_{t-1} + w``, ``v_t = v_{t-1} + w'`` with
     the discrete white-noise-acceleration covariance ``acceleration_std² Q(dt)``
@@ -97,7 +97,7 @@ def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.
 def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
                           initial_speed=10.0, n_train=200, n_test=50, n_timesteps=100,
                           random_state=None):
-    """Constant-acceleration targets in 1-3 D (white-noise jerk); oracle: the exact Kalman filter.
+    """Constant-acceleration targets in 1-3 D (white-noise jerk); oracle: the exact filter.
 
     Per axis, state ``(p, v, a)`` with the discrete white-noise-jerk covariance
     ``jerk_std² Q(dt)``; measurements ``z_t = p_t + N(0, measurement_std²)``.
@@ -403,12 +403,12 @@ def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3
         states[:, t] = state
     from ..state_space.motion import range_bearing
 
-    X = range_bearing(states) + rng.standard_normal((n, n_timesteps, 2)) * [range_std,
-                                                                             bearing_std]
+    noise = rng.standard_normal((n, n_timesteps, 2)) * [range_std, bearing_std]
+    X = range_bearing(states) + noise
     truth = {"dt": dt, "GM": 1.0, "range_std": range_std, "bearing_std": bearing_std,
              "eccentricity": e}
-    oracle = _orbit_oracle(truth, eccentricity_max, orientation_std).fit(X[:n_train],
-                                                                        states[:n_train])
+    oracle = _orbit_oracle(truth, eccentricity_max, orientation_std)
+    oracle.fit(X[:n_train], states[:n_train])
     return Dataset(
         name="orbit", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,

@@ -128,7 +128,8 @@ def ukf_filter(model, Z, weights):
 
         predict:  x^- = sum_i Wm_i f(chi_i),  P^- = sum_i Wc_i (f(chi_i) - x^-)(...)' + Q
         update:   sigma points chi of (x^-, P^-),  zp = sum_i Wm_i h(chi_i)
-                  S = sum_i Wc_i (h(chi_i) - zp)(...)' + R,  Pxz = sum_i Wc_i (chi_i - x^-)(h(chi_i) - zp)'
+                  S = sum_i Wc_i (h(chi_i) - zp)(...)' + R,
+                  Pxz = sum_i Wc_i (chi_i - x^-)(h(chi_i) - zp)'
                   K = Pxz S^{-1},  x = x^- + K (z - zp),  P = P^- - K S K'
 
     Parameters
@@ -236,7 +237,8 @@ def imm_filter(fxs, Qs, hx, R, angle_mask, x0, P0, mu0, transition, Z, weights, 
         omega = np.exp(log_joint - log_cbar[:, None, :])
         xm = np.einsum("nij,nik->njk", omega, x)
         dx = x[:, :, None, :] - xm[:, None, :, :]                          # (n, i, j, k)
-        Pm = np.einsum("nij,nijab->njab", omega, P[:, :, None] + dx[..., :, None] * dx[..., None, :])
+        spread = P[:, :, None] + dx[..., :, None] * dx[..., None, :]
+        Pm = np.einsum("nij,nijab->njab", omega, spread)
         xs, Ps = np.empty_like(xm), np.empty_like(Pm)
         for j in range(M):
             xs[:, j], Ps[:, j] = _ut_predict(fxs[j], Qs[j], xm[:, j], _sym(Pm[:, j]), Wm, Wc, lam)

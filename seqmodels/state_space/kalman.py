@@ -144,7 +144,8 @@ class KalmanFilter(SequenceEstimator):
         Explicit parameters; they override the model's and are not learned under
         ``learn="auto"``. With F, H, Q, R given and nothing to learn the model is
         a ready oracle: ``fit`` only records the data's dimensions. Without
-        ``x0``/``P0`` the prior is ``x0 = 0`` and a diffuse ``P0 = kappa I``
+        ``x0``/``P0`` the prior is centred on the mean first measurement (levels /
+        positions; rates 0) with a diffuse ``P0 = kappa I``
         (``kappa = 1e6 * max(1, variance of the training data)``), except for the
         generic model, whose latent state has ``P0 = I`` initially.
     learn : "auto", "none" or iterable of str, default="auto"
@@ -304,8 +305,12 @@ class KalmanFilter(SequenceEstimator):
             v = np.where(np.isfinite(v) & (v > 0), v, 1.0)
             R = np.diag(0.5 * v)
             Q = 0.5 * float(np.mean(v)) * template_q / np.max(np.diag(template_q))
-            params = _core.StateSpaceParams(F, H, Q, R, np.zeros(k), diffuse_scale(values)
-                                            * np.eye(k), np.zeros(k), np.zeros(d))
+            # Prior mean: the levels / positions at the mean first measurement, rates 0.
+            first = np.nanmean(values[:, 0], axis=0) if np.isfinite(values[:, 0]).any() \
+                else np.zeros(d)
+            x0 = np.linalg.pinv(H) @ np.nan_to_num(first)
+            params = _core.StateSpaceParams(F, H, Q, R, x0, diffuse_scale(values) * np.eye(k),
+                                            np.zeros(k), np.zeros(d))
         over = {}
         shapes = dict(F=(k, k), H=(d, k), Q=(k, k), R=(d, d), x0=(k,), P0=(k, k))
         for name, shape in shapes.items():
@@ -328,7 +333,7 @@ class KalmanFilter(SequenceEstimator):
         return None
 
     def _generic_init(self, values, k):
-        """PCA initialisation: H spans the top principal directions, the latent has unit variance."""
+        """PCA initialisation: H spans the top principal directions; unit latent variance."""
         n, T, d = values.shape
         rows = values.reshape(-1, d)
         rows = rows[np.isfinite(rows).all(axis=1)]

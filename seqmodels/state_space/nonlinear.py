@@ -9,7 +9,6 @@ supervised mode (X = measurements, y = true positions or states).
 import numbers
 
 import numpy as np
-from filterpy.common import Q_discrete_white_noise
 from scipy import linalg, optimize
 from sklearn.utils.validation import check_is_fitted
 
