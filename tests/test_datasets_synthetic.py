@@ -54,3 +54,50 @@ def test_load_refuses_unknown_names_and_parameters():
         load("var", n_train=0)
     with pytest.raises(ValueError, match="unstable"):
         load("ar", coef=(1.2,))
+
+
+GENERATED = ["var", "ar", "lds", "noisy_sine", "hmm_regimes", "lorenz", "mackey_glass",
+             "adding", "copy_memory", "delayed_xor", "binary_addition", "parity",
+             "constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_every_generator_is_deterministic_given_random_state(name):
+    small = {"n_train": 3, "n_test": 2}
+    first, second = load(name, **small, random_state=5), load(name, **small, random_state=5)
+    for part in ("X_train", "y_train", "X_test", "y_test"):
+        a, b = getattr(first, part), getattr(second, part)
+        if a is None:
+            assert b is None
+        else:
+            np.testing.assert_array_equal(a, b)
+    assert len(first.X_train) == 3 and len(first.X_test) == 2
+    assert first.description and first.task in ("forecast", "regression", "tagging")
+
+
+def test_every_registered_dataset_is_covered():
+    assert set(list_datasets()) == set(GENERATED) | {"nile", "sunspots", "lynx", "adsb"}
+
+
+def test_hmm_oracle_beats_fitted_hmms_on_average():
+    from seqmodels import HiddenMarkovModel
+
+    gaps = []
+    for seed in range(3):
+        data = load("hmm_regimes", n_train=10, n_test=10, n_timesteps=100, random_state=seed)
+        fitted = HiddenMarkovModel(n_states=3, n_init=2, random_state=seed).fit(data.X_train)
+        gaps.append(data.oracle.log_likelihood(data.X_test).sum()
+                    - fitted.log_likelihood(data.X_test).sum())
+    assert np.mean(gaps) > 0
+
+
+def test_tracking_oracle_beats_a_learned_filter_on_average():
+    from seqmodels import KalmanFilter
+
+    gaps = []
+    for seed in range(3):
+        data = load("constant_velocity", n_train=10, n_test=20, random_state=seed)
+        fitted = KalmanFilter(model="constant_velocity").fit(data.X_train, data.y_train)
+        gaps.append(data.oracle.log_likelihood(data.X_test, data.y_test).sum()
+                    - fitted.log_likelihood(data.X_test, data.y_test).sum())
+    assert np.mean(gaps) > 0
