@@ -33,7 +33,7 @@ test: install
 	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest
 
 bench: install
-	for script in benchmarks/bench_*.py; do $(BIN)/python -P $$script || exit 1; done
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet flake8

@@ -10,21 +10,12 @@ coefficients per sequence (VARResults has no batched in-sample prediction for ne
 Prints ratios (anchor time / seqmodels time); > 1 means seqmodels is faster.
 """
 
-import time
 
 import numpy as np
+from _timing import best_of
 
 from seqmodels import AutoRegressive
 from seqmodels.autoregressive import simulate
-
-
-def best_of(function, repeat=5):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

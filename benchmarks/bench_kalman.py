@@ -11,22 +11,13 @@ Prints ratios (anchor time / seqmodels time); > 1 means seqmodels is faster.
 Needs the bench extra (simdkalman, statsmodels).
 """
 
-import time
 
 import numpy as np
+from _timing import best_of
 from filterpy.kalman import KalmanFilter as FilterpyKF
 
 from seqmodels.state_space import _core
 from seqmodels.state_space.motion import motion_model
-
-
-def best_of(function, repeat=3):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def cv_params():

@@ -9,20 +9,15 @@ accuracy is 1 (zero error for the adding problem).
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._checks import check_count
 from ._record import Dataset
 from ._registry import register
 
 __all__ = ["adding", "copy_memory", "delayed_xor", "binary_addition", "parity"]
 
 
-def _count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _split(make, n_train, n_test, rng):
-    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
     X, y = make(n_train + n_test, rng)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
@@ -51,7 +46,7 @@ def adding(n_train=1000, n_test=200, length=50, random_state=None):
     Dataset
         Task "regression"; X of shape (n, T, 2), y of shape (n, T, 1).
     """
-    length = _count("length", length, minimum=2)
+    length = check_count("length", length, minimum=2)
 
     def make(n, rng):
         values = rng.uniform(size=(n, length))
@@ -93,9 +88,9 @@ def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, rand
         Task "tagging"; X of shape (n, T, n_symbols + 2), y integer (n, T, 1), with
         ``T = 2 n_recall + lag``.
     """
-    n_symbols = _count("n_symbols", n_symbols, minimum=2)
-    n_recall = _count("n_recall", n_recall)
-    lag = _count("lag", lag, minimum=0)
+    n_symbols = check_count("n_symbols", n_symbols, minimum=2)
+    n_recall = check_count("n_recall", n_recall)
+    lag = check_count("lag", lag, minimum=0)
     T = 2 * n_recall + lag
     blank, cue = n_symbols, n_symbols + 1
 
@@ -137,8 +132,8 @@ def delayed_xor(n_train=1000, n_test=200, length=40, lag=5, random_state=None):
     Dataset
         Task "tagging"; X of shape (n, length, 1), y integer (n, length, 1).
     """
-    lag = _count("lag", lag)
-    length = _count("length", length, minimum=lag + 1)
+    lag = check_count("lag", lag)
+    length = check_count("length", length, minimum=lag + 1)
 
     def make(n, rng):
         bits = rng.randint(0, 2, size=(n, length))
@@ -180,12 +175,12 @@ def binary_addition(n_train=1000, n_test=200, n_bits_train=8, n_bits_test=16,
         Task "tagging"; X_train (n, n_bits_train + 1, 2), X_test (n, n_bits_test + 1, 2),
         y integer with one feature.
     """
-    n_bits_train = _count("n_bits_train", n_bits_train)
-    n_bits_test = _count("n_bits_test", n_bits_test)
+    n_bits_train = check_count("n_bits_train", n_bits_train)
+    n_bits_test = check_count("n_bits_test", n_bits_test)
     if max(n_bits_train, n_bits_test) > 62:
         raise ValueError("n_bits_train and n_bits_test must be at most 62.")
     rng = check_random_state(random_state)
-    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
 
     def make(n, n_bits):
         a = rng.randint(0, 2**n_bits, size=n, dtype=np.int64)
@@ -219,7 +214,7 @@ def parity(n_train=1000, n_test=200, length=30, random_state=None):
     Dataset
         Task "tagging"; X of shape (n, length, 1), y integer (n, length, 1).
     """
-    length = _count("length", length)
+    length = check_count("length", length)
 
     def make(n, rng):
         bits = rng.randint(0, 2, size=(n, length))

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..autoregressive import AutoRegressive, simulate
+from ._checks import check_count
 from ._record import Dataset
 from ._registry import register
 
@@ -17,12 +18,6 @@ DEFAULT_VAR = {
 }
 
 
-def _check_size(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _var_dataset(name, coef, intercept, noise_cov, n_train, n_test, n_timesteps, random_state,
                  description, params):
     coef = np.asarray(coef, dtype=float)
@@ -33,9 +28,9 @@ def _var_dataset(name, coef, intercept, noise_cov, n_train, n_test, n_timesteps,
         raise ValueError(f"coef must have shape (order, {d}, {d}); got {coef.shape}.")
     if noise_cov.shape != (d, d):
         raise ValueError(f"noise_cov must have shape ({d}, {d}); got {noise_cov.shape}.")
-    n_train = _check_size("n_train", n_train)
-    n_test = _check_size("n_test", n_test)
-    n_timesteps = _check_size("n_timesteps", n_timesteps, minimum=coef.shape[0] + 1)
+    n_train = check_count("n_train", n_train)
+    n_test = check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps, minimum=coef.shape[0] + 1)
     rng = check_random_state(random_state)
     X = simulate(intercept, coef, noise_cov, n_train + n_test, n_timesteps, rng)
     X_train, X_test = X[:n_train], X[n_train:]
@@ -169,9 +164,9 @@ def lds(n_train=50, n_test=20, n_timesteps=100, n_dim_state=4, n_dim_obs=2,
     """
     from ..state_space import KalmanFilter
 
-    n_train, n_test = _check_size("n_train", n_train), _check_size("n_test", n_test)
-    n_timesteps = _check_size("n_timesteps", n_timesteps)
-    k, d = _check_size("n_dim_state", n_dim_state), _check_size("n_dim_obs", n_dim_obs)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
+    k, d = check_count("n_dim_state", n_dim_state), check_count("n_dim_obs", n_dim_obs)
     if not 0 < spectral_radius < 1:
         raise ValueError(f"spectral_radius must lie in (0, 1); got {spectral_radius!r}.")
     for name, value in (("process_std", process_std), ("measurement_std", measurement_std)):
@@ -210,8 +205,8 @@ def noisy_sine(n_train=50, n_test=20, n_timesteps=100, period=20.0, amplitude=1.
     """
     from ..state_space import KalmanFilter
 
-    n_train, n_test = _check_size("n_train", n_train), _check_size("n_test", n_test)
-    n_timesteps = _check_size("n_timesteps", n_timesteps)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
     for name, value in (("period", period), ("amplitude", amplitude), ("noise_std", noise_std)):
         if not value > 0:
             raise ValueError(f"{name} must be positive; got {value!r}.")
@@ -249,8 +244,8 @@ def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
     """
     from ..hmm import HiddenMarkovModel
 
-    n_train, n_test = _check_size("n_train", n_train), _check_size("n_test", n_test)
-    n_timesteps = _check_size("n_timesteps", n_timesteps)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
     means = np.asarray(means, dtype=float)
     stds = np.asarray(stds, dtype=float)
     if means.ndim != 1 or means.shape != stds.shape or means.size < 2:
@@ -306,8 +301,8 @@ def lorenz(n_train=50, n_test=20, n_timesteps=200, sample_every=0.05, noise_std=
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, 3).
     """
-    n_train, n_test = _check_size("n_train", n_train), _check_size("n_test", n_test)
-    n_timesteps = _check_size("n_timesteps", n_timesteps)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
     if not (sample_every > 0 and noise_std >= 0):
         raise ValueError("sample_every must be positive and noise_std non-negative.")
     rng = check_random_state(random_state)
@@ -346,8 +341,8 @@ def mackey_glass(n_train=20, n_test=10, n_timesteps=300, tau=17.0, noise_std=0.0
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, 1).
     """
-    n_train, n_test = _check_size("n_train", n_train), _check_size("n_test", n_test)
-    n_timesteps = _check_size("n_timesteps", n_timesteps)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
     if not (tau > 0 and noise_std >= 0):
         raise ValueError("tau must be positive and noise_std non-negative.")
     rng = check_random_state(random_state)

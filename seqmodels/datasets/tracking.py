@@ -14,22 +14,11 @@ import numpy as np
 from scipy import special
 from sklearn.utils import check_random_state
 
+from ._checks import check_count, check_positive
 from ._record import Dataset
 from ._registry import register
 
 __all__ = ["constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
-
-
-def _size(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _positive(**values):
-    for name, value in values.items():
-        if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number; got {value!r}.")
 
 
 def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, initial_speed,
@@ -37,13 +26,13 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
     from ..state_space import KalmanFilter
     from ..state_space.motion import motion_model
 
-    n_dims = _size("n_dims", n_dims)
+    n_dims = check_count("n_dims", n_dims)
     if n_dims > 3:
         raise ValueError(f"n_dims must be 1, 2 or 3; got {n_dims}.")
-    n_train, n_test = _size("n_train", n_train), _size("n_test", n_test)
-    n_timesteps = _size("n_timesteps", n_timesteps)
-    _positive(dt=dt, measurement_std=measurement_std, initial_speed=initial_speed,
-              **{noise_label: noise})
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
+    check_positive(dt=dt, measurement_std=measurement_std, initial_speed=initial_speed,
+                   **{noise_label: noise})
     F, H, template, _ = motion_model(model, n_dims, dt=dt)
     k = F.shape[0]
     per_axis = k // n_dims
@@ -182,10 +171,10 @@ def maneuvering(n_train=100, n_test=50, n_timesteps=120, dt=1.0, speed_range=(10
         Task "regression"; X (n, n_timesteps, 2), y (n, n_timesteps, 5) as
         ``[x, vx, y, vy, omega]``.
     """
-    n_train, n_test = _size("n_train", n_train), _size("n_test", n_test)
-    n_timesteps = _size("n_timesteps", n_timesteps)
-    _positive(dt=dt, turn_rate=turn_rate, acceleration_std=acceleration_std,
-              measurement_std=measurement_std)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
+    check_positive(dt=dt, turn_rate=turn_rate, acceleration_std=acceleration_std,
+                   measurement_std=measurement_std)
     if not 0 <= switch_probability <= 1:
         raise ValueError(f"switch_probability must lie in [0, 1]; got {switch_probability!r}.")
     rng = check_random_state(random_state)
@@ -271,10 +260,10 @@ def projectile(n_train=100, n_test=50, n_timesteps=50, dt=0.5, drag=1e-4,
     Dataset
         Task "regression"; X (n, n_timesteps, 2), y (n, n_timesteps, 4).
     """
-    n_train, n_test = _size("n_train", n_train), _size("n_test", n_test)
-    n_timesteps = _size("n_timesteps", n_timesteps)
-    _positive(dt=dt, drag=drag, acceleration_std=acceleration_std,
-              measurement_std=measurement_std)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
+    check_positive(dt=dt, drag=drag, acceleration_std=acceleration_std,
+                   measurement_std=measurement_std)
     rng = check_random_state(random_state)
     n = n_train + n_test
     speed = rng.uniform(*speed_range, size=n)
@@ -386,10 +375,10 @@ def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3
     Dataset
         Task "regression"; X (n, n_timesteps, 2) as (range, bearing), y (n, n_timesteps, 4).
     """
-    n_train, n_test = _size("n_train", n_train), _size("n_test", n_test)
-    n_timesteps = _size("n_timesteps", n_timesteps)
-    _positive(dt=dt, range_std=range_std, bearing_std=bearing_std,
-              orientation_std=orientation_std)
+    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
+    n_timesteps = check_count("n_timesteps", n_timesteps)
+    check_positive(dt=dt, range_std=range_std, bearing_std=bearing_std,
+                   orientation_std=orientation_std)
     if not 0 <= eccentricity_max < 1:
         raise ValueError(f"eccentricity_max must lie in [0, 1); got {eccentricity_max!r}.")
     rng = check_random_state(random_state)
