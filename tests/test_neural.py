@@ -347,10 +347,37 @@ def test_simple_rnn_gradients_vanish_with_lag():
     ({"validation_fraction": 0.99}, ValueError, "leaves no training sequence"),
     ({"random_state": "seed"}, TypeError, "random_state"),
     ({"leak": 1.0}, ValueError, "leak"),
+    ({"batch_size": "big"}, ValueError, "batch_size must be 'auto' or an integer"),
+    ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
 ])
 def test_bad_hyperparameters_are_named(params, error, match, X3):
     with pytest.raises(error, match=match):
         RecurrentNetwork(**{**TINY, **params}).fit(X3)
+
+
+def test_auto_batch_size_grows_with_the_data_keeping_eight_updates_per_epoch():
+    from seqmodels.neural.estimators import auto_batch_size
+
+    assert [auto_batch_size(n) for n in (1, 100, 512, 1000, 2048, 8192, 10**6)] == \
+        [64, 64, 64, 125, 256, 256, 256]
+
+
+def test_unpadded_training_graph_shares_weights_and_outputs(X3):
+    # Without padding the estimator trains the mask-free graph; it must compute
+    # exactly what the masked graph (model_) computes on the same weights.
+    from seqmodels.neural import networks
+
+    for cell in ("lstm", "gru"):
+        est = RecurrentNetwork(cell=cell, learned_initial_state=True, **TINY).fit(X3)
+        graphs = networks.build(est.network_spec_)
+        graphs["train"].set_weights(est.model_.get_weights())
+        inputs = est._network_inputs(est._check_X(X3))
+        assert networks.training_graph(graphs, inputs) is graphs["train_unpadded"]
+        padded = inputs.copy()
+        padded[0, -3:] = np.nan
+        assert networks.training_graph(graphs, padded) is graphs["train"]
+        np.testing.assert_array_equal(networks.run(graphs["train_unpadded"], inputs),
+                                      networks.run(graphs["train"], inputs))
 
 
 def test_feedforward_window_limits_memory(X3):

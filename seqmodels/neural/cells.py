@@ -30,7 +30,8 @@ class _GatedCell(keras.layers.Layer, DropoutRNNCell):
     n_blocks = 1
     n_states = 1
 
-    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, kernel_initializer="glorot_uniform",
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0,
+                 kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
@@ -90,7 +91,8 @@ def _forget_bias_one(units, n_blocks, forget_block, bias_initializer):
     def init(shape, dtype=None):
         bias = bias_initializer(shape, dtype=dtype)
         ones = ops.concatenate([
-            ops.ones((units,), dtype=dtype) if k == forget_block else ops.zeros((units,), dtype=dtype)
+            ops.ones((units,), dtype=dtype) if k == forget_block
+            else ops.zeros((units,), dtype=dtype)
             for k in range(n_blocks)
         ])
         return bias + ones

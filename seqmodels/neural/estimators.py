@@ -36,7 +36,8 @@ _META_NAME = "seqmodels.json"
 def _networks():
     """Import the Keras side lazily (TensorFlow backend unless the user chose another)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
+    # keep TensorFlow's C++ start-up chatter quiet
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from . import networks
 
     return networks
@@ -81,7 +82,8 @@ def _seed(random_state):
         return int(random_state)
     if random_state is None or isinstance(random_state, np.random.RandomState):
         return int(check_random_state(random_state).randint(0, 2**31 - 1))
-    raise TypeError(f"random_state must be None, an int or a numpy RandomState; got {random_state!r}.")
+    raise TypeError("random_state must be None, an int or a numpy RandomState; "
+                    f"got {random_state!r}.")
 
 
 # -- data in network form -------------------------------------------------------------
@@ -112,6 +114,20 @@ def _shifted(standardised, lengths, extra=0):
     valid = np.arange(T + extra)[None, :] < (lengths + extra)[:, None]
     out[~valid] = np.nan
     return out
+
+
+# batch_size="auto" (benchmarks/bench_neural.py, 2 CPU cores, LSTM(32), 50 steps):
+# training throughput grows with the batch (best-of figures, M sample-steps/s:
+# 0.4-0.6 at 64, 0.6-0.9 at 128, 0.9-1.2 at 256, 1.0-1.2 at 512), but on small data
+# sets a large batch means few updates per epoch: on 256 sequences, 100 epochs at
+# batch 256 (one update per epoch) leave 4x the excess test error of batch 64. So
+# the batch grows with the data, keeping at least 8 updates per epoch.
+AUTO_BATCH_MIN, AUTO_BATCH_MAX, AUTO_MIN_UPDATES = 64, 256, 8
+
+
+def auto_batch_size(n_fit):
+    """``batch_size="auto"``: ``clip(n_fit // 8, 64, 256)`` sequences per gradient step."""
+    return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, n_fit // AUTO_MIN_UPDATES)))
 
 
 def _softplus(raw):
@@ -167,9 +183,17 @@ class _NeuralNetwork(SequenceEstimator):
             if fraction == 0.0:
                 raise ValueError("patience (early stopping) needs a validation set; set "
                                  "validation_fraction > 0.")
-        if fraction > 0 and n_sequences - max(1, int(round(fraction * n_sequences))) < 1:
+        n_fit = n_sequences - (max(1, int(round(fraction * n_sequences))) if fraction > 0 else 0)
+        if n_fit < 1:
             raise ValueError(f"validation_fraction={fraction} leaves no training sequence out of "
                              f"{n_sequences}; use a smaller fraction or more sequences.")
+        if isinstance(self.batch_size, str) and self.batch_size == "auto":
+            batch_size = auto_batch_size(n_fit)
+        elif isinstance(self.batch_size, str):
+            raise ValueError("batch_size must be 'auto' or an integer >= 1; "
+                             f"got {self.batch_size!r}.")
+        else:
+            batch_size = _check_int("batch_size", self.batch_size, 1)
         return dict(
             learning_rate=_check_real("learning_rate", self.learning_rate, 0.0, np.inf,
                                       low_open=True),
@@ -178,7 +202,7 @@ class _NeuralNetwork(SequenceEstimator):
             clipvalue=_check_real("clipvalue", self.clipvalue, 0.0, np.inf, low_open=True,
                                   optional=True),
             epochs=_check_int("epochs", self.epochs, 1),
-            batch_size=_check_int("batch_size", self.batch_size, 1),
+            batch_size=batch_size,
             validation_fraction=fraction,
             patience=patience,
             verbose=_check_int("verbose", self.verbose, 0),
@@ -246,11 +270,13 @@ class _NeuralNetwork(SequenceEstimator):
             # masks and the shuffling order all follow from `seed`.
             nw.keras.utils.set_random_seed(seed)
             graphs = nw.build(spec)
-            history = nw.train(graphs["train"], spec, inputs, targets, seed=seed, **training)
+            history = nw.train(nw.training_graph(graphs, inputs), spec, inputs, targets,
+                               seed=seed, **training)
         finally:
             # Leave the caller's global Python / NumPy streams as they were.
             random.setstate(python_state)
             np.random.set_state(numpy_state)
+        graphs.pop("train_unpadded", None)  # shares the weights; its compiled step is not needed
         self.network_spec_ = spec
         self.model_ = graphs["train"]
         self._graphs = graphs
@@ -441,8 +467,11 @@ class RecurrentNetwork(_NeuralNetwork):
         Regression head (ignored for class labels).
     learning_rate : float, default=0.003
     epochs : int, default=100
-    batch_size : int, default=64
-        Sequences per gradient step.
+    batch_size : int or "auto", default="auto"
+        Sequences per gradient step. ``"auto"``: ``clip(n_fit // 8, 64, 256)``
+        with ``n_fit`` the training sequences, i.e. 64 up to 512 sequences and 256
+        from 2,048 on (at least 8 updates per epoch; larger batches train faster
+        per sample on CPU, see ``benchmarks/bench_neural.py``).
     clipnorm : float or None, default=1.0
         Clip each gradient's norm to this value (``None``: no clipping).
     clipvalue : float or None, default=None
@@ -489,7 +518,7 @@ class RecurrentNetwork(_NeuralNetwork):
 
     def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, output="point",
-                 learning_rate=0.003, epochs=100, batch_size=64, clipnorm=1.0, clipvalue=None,
+                 learning_rate=0.003, epochs=100, batch_size="auto", clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
         self.cell = cell
         self.units = units
@@ -637,7 +666,7 @@ class FeedForwardNetwork(_NeuralNetwork):
     """
 
     def __init__(self, window=5, units=32, n_layers=1, dropout=0.0, output="point",
-                 learning_rate=0.003, epochs=100, batch_size=64, clipnorm=1.0, clipvalue=None,
+                 learning_rate=0.003, epochs=100, batch_size="auto", clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
         self.window = window
         self.units = units

@@ -30,11 +30,19 @@ from .cells import CUSTOM_CELLS, CIFGLSTMCell, LeakyCell, PeepholeLSTMCell  # no
 _LOG_2PI = float(np.log(2.0 * np.pi))
 VARIANCE_FLOOR = 1e-6
 
-# Measured defaults (benchmarks/bench_neural.py): XLA compilation of the training step
-# does not pay on 2 CPU cores for these small recurrent graphs, and a compiled
-# (traced) train step pays back its ~1 s tracing cost after a few hundred batch-timesteps
-# (n_batches * n_timesteps), so tiny fits run eagerly.
+# Measured defaults (benchmarks/bench_neural.py has the figures, 2 CPU cores):
+# * XLA (``jit_compile``) makes the LSTM training step slower on CPU, and an
+#   unrolled LSTM takes ~30 s to compile: off.
+# * ``steps_per_execution``: running several batches per call of the compiled train
+#   function removes Keras' per-batch Python dispatch (about 15 % of a batch of
+#   256 x 50 steps, more for smaller batches); the updates are the same, only the
+#   per-batch callbacks are called less often (the estimators use per-epoch ones).
+# * ``unroll``: an unrolled graph costs ~1.2 s more to trace at 50 steps and saves
+#   nothing measurable once ``steps_per_execution`` is on: not used.
+# * a compiled (traced) train step pays back its tracing cost after a few hundred
+#   batch-timesteps (n_batches * n_timesteps), so tiny fits run eagerly.
 JIT_COMPILE = False
+STEPS_PER_EXECUTION = 16
 EAGER_MAX_STEP_TIMESTEPS = 400
 
 
@@ -239,6 +247,8 @@ def build(spec):
     dict
         ``train``: ``keras.Model`` mapping ``(n, T, n_inputs)`` to the head outputs
         ``(n, T, width)`` (width ``2 m`` for the Gaussian head: mean, raw variance).
+        Recurrent only: ``train_unpadded``, the same layers (shared weights) without
+        the padding mask, for inputs with no NaN (see :func:`training_graph`).
         Recurrent, unidirectional only: ``state`` maps the inputs to
         ``[outputs, *final_states]`` (the state at each sequence's last real step)
         and ``step`` maps ``[x (n, 1, n_inputs), *states]`` to ``[output, *states]``.
@@ -295,7 +305,18 @@ def _build_recurrent(spec):
             finals.extend(states)
     outputs = _apply_head(head, x)
     train = keras.Model(inputs, outputs, name="recurrent_network")
-    graphs = {"train": train}
+
+    # The same layers without the mask: for training on batches with no padding
+    # (every sequence full length, no NaN input) the mask is all True and only
+    # costs a select per state per step, forwards and backwards.
+    full_in = keras.Input((None, spec["n_inputs"]), name="inputs")
+    x = full_in
+    for i, layer in enumerate(layers):
+        out = layer(x, initial_state=initial[i](x)) if initial else layer(x)
+        x = out if spec["bidirectional"] else out[0]
+    graphs = {"train": train,
+              "train_unpadded": keras.Model(full_in, _apply_head(head, x),
+                                            name="recurrent_network_unpadded")}
     if spec["bidirectional"]:
         return graphs
     graphs["state"] = keras.Model(inputs, [outputs, *finals], name="state_model")
@@ -321,6 +342,19 @@ def count_trainable(model):
 # -- training ---------------------------------------------------------------------------
 
 
+def training_graph(graphs, inputs):
+    """The graph to train on ``inputs``: without the padding mask when nothing is padded.
+
+    With no NaN in ``inputs`` every step is real, the mask is all True, and the
+    masked recurrence (``h_t = m_t ? cell(x_t, h_{t-1}) : h_{t-1}``) is the plain
+    one; ``train_unpadded`` computes it without the per-step selects. Both graphs
+    share every weight.
+    """
+    if "train_unpadded" in graphs and not np.isnan(inputs).any():
+        return graphs["train_unpadded"]
+    return graphs["train"]
+
+
 def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, epochs, batch_size,
           validation_fraction, patience, seed, verbose):
     """Fit ``model`` with Adam on the masked loss; return the Keras history dict.
@@ -328,7 +362,9 @@ def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, e
     Sequences are split at random (seeded) into training and validation parts
     when ``validation_fraction > 0``; with ``patience`` set, training stops when
     the validation loss has not improved for ``patience`` epochs and the best
-    weights are restored.
+    weights are restored. The whole arrays go to one ``Model.fit`` call (Keras
+    batches and shuffles them), ``STEPS_PER_EXECUTION`` batches per call of the
+    compiled step.
     """
     n = inputs.shape[0]
     validation = None
@@ -340,10 +376,14 @@ def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, e
         inputs, targets = inputs[fit_rows], targets[fit_rows]
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm,
                                       clipvalue=clipvalue)
-    n_steps = epochs * math.ceil(inputs.shape[0] / batch_size)
-    eager = n_steps * inputs.shape[1] <= EAGER_MAX_STEP_TIMESTEPS
+    batches = math.ceil(inputs.shape[0] / batch_size)
+    eager = epochs * batches * inputs.shape[1] <= EAGER_MAX_STEP_TIMESTEPS
     model.compile(optimizer=optimizer, loss=MaskedSequenceLoss(spec["head"]),
-                  jit_compile=JIT_COMPILE and not eager, run_eagerly=eager)
+                  jit_compile=JIT_COMPILE and not eager, run_eagerly=eager,
+                  steps_per_execution=max(1, min(STEPS_PER_EXECUTION, batches)))
+    # Create the optimizer's slots now: created inside the first trace of the train
+    # step, they make TensorFlow trace it a second time (~0.5 s per fit).
+    optimizer.build(model.trainable_variables)
     callbacks = []
     if patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
