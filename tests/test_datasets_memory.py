@@ -6,15 +6,17 @@ import pytest
 from seqmodels.datasets import load
 
 
-def test_adding_target_is_the_sum_of_the_marked_values():
-    data = load("adding", n_train=50, n_test=10, length=20, random_state=0)
+@pytest.mark.parametrize("placement, first_below, second_in", [
+    ("halves", 20, (20, 40)), ("early", 10, (10, 20))])
+def test_adding_target_is_the_sum_of_the_marked_values(placement, first_below, second_in):
+    data = load("adding", n_train=50, n_test=10, length=40, placement=placement, random_state=0)
     X, y = data.X_train, data.y_train
-    assert X.shape == (50, 20, 2) and y.shape == (50, 20, 1)
+    assert X.shape == (50, 40, 2) and y.shape == (50, 40, 1)
     assert np.isnan(y[:, :-1]).all()
     np.testing.assert_array_equal(X[..., 1].sum(axis=1), 2.0)
     for seq, target in zip(X, y[:, -1, 0]):
         marked = np.flatnonzero(seq[:, 1])
-        assert marked[0] < 10 <= marked[1]
+        assert marked[0] < first_below and second_in[0] <= marked[1] < second_in[1]
         assert target == pytest.approx(seq[marked, 0].sum())
     # The recorded baseline is the variance of the target.
     big = load("adding", n_train=20000, n_test=1, length=10, random_state=1)
@@ -58,7 +60,8 @@ def test_binary_addition_bits_add_up_and_test_numbers_are_longer():
 
 
 @pytest.mark.parametrize("name, bad", [
-    ("adding", {"length": 1}),
+    ("adding", {"length": 3}),
+    ("adding", {"placement": "late"}),
     ("copy_memory", {"n_symbols": 1}),
     ("delayed_xor", {"lag": 0}),
     ("binary_addition", {"n_bits_test": 80}),

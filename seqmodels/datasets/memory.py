@@ -22,23 +22,33 @@ def _split(make, n_train, n_test, rng):
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
+PLACEMENTS = ("early", "halves")
+
+
 @register("adding")
-def adding(n_train=1000, n_test=200, length=50, random_state=None):
+def adding(n_train=1000, n_test=200, length=50, placement="early", random_state=None):
     """Adding problem (Hochreiter & Schmidhuber 1997): the sum of two marked numbers, at the end.
 
     Each step carries two features: a value ``u_t ~ U(0, 1)`` and a marker that is 1 at
-    exactly two steps (one drawn in the first half of the sequence, one in the second)
-    and 0 elsewhere. The single target, at the last step, is the sum of the two marked
-    values; every other step has no target (NaN). The marked values can lie up to
-    ``length - 1`` steps in the past.
+    exactly two steps and 0 elsewhere. The single target, at the last step, is the sum
+    of the two marked values; every other step has no target (NaN). Where the markers
+    fall sets how far back the memory must reach:
 
-    Baseline: predicting the mean 1.0 gives MSE ``Var(u1 + u2) = 1/6 ≈ 0.167``.
+    * ``placement="early"`` (Hochreiter & Schmidhuber's form): the first marker among
+      the first ``a = min(10, length // 4)`` steps, the second in ``[a, length // 2)``:
+      both values are at least half the sequence in the past;
+    * ``placement="halves"`` (Le, Jaitly & Hinton 2015): one marker in each half, so
+      the second value may be recent.
+
+    Baselines: predicting the mean 1.0 gives MSE ``Var(u1 + u2) = 1/6 ≈ 0.167``;
+    remembering only one of the two values leaves ``Var(u) = 1/12 ≈ 0.083``.
 
     Parameters
     ----------
     n_train, n_test : int
     length : int
-        Sequence length T (>= 2).
+        Sequence length T (>= 4).
+    placement : {"early", "halves"}
     random_state : int, RandomState instance or None
 
     Returns
@@ -46,12 +56,19 @@ def adding(n_train=1000, n_test=200, length=50, random_state=None):
     Dataset
         Task "regression"; X of shape (n, T, 2), y of shape (n, T, 1).
     """
-    length = check_count("length", length, minimum=2)
+    length = check_count("length", length, minimum=4)
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}; got {placement!r}.")
+    if placement == "early":
+        first_range = (0, min(10, length // 4))
+        second_range = (first_range[1], length // 2)
+    else:
+        first_range, second_range = (0, length // 2), (length // 2, length)
 
     def make(n, rng):
         values = rng.uniform(size=(n, length))
-        first = rng.randint(0, length // 2, size=n)
-        second = rng.randint(length // 2, length, size=n)
+        first = rng.randint(*first_range, size=n)
+        second = rng.randint(*second_range, size=n)
         markers = np.zeros((n, length))
         markers[np.arange(n), first] = 1.0
         markers[np.arange(n), second] = 1.0
@@ -63,11 +80,13 @@ def adding(n_train=1000, n_test=200, length=50, random_state=None):
                                               check_random_state(random_state))
     return Dataset(
         name="adding", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-        task="regression", truth={"length": length}, oracle=None,
-        baselines={"mse": 1.0 / 6.0},
-        description=(f"Adding problem, length {length}: the target at the last step is the sum "
-                     "of the two marked values. Predicting the mean scores MSE 1/6."),
-        params=dict(n_train=n_train, n_test=n_test, length=length, random_state=random_state),
+        task="regression", truth={"length": length, "placement": placement}, oracle=None,
+        baselines={"mse": 1.0 / 6.0, "mse_one_value_remembered": 1.0 / 12.0},
+        description=(f"Adding problem, length {length}, markers placed {placement!r}: the "
+                     "target at the last step is the sum of the two marked values. Predicting "
+                     "the mean scores MSE 1/6; remembering one value only, 1/12."),
+        params=dict(n_train=n_train, n_test=n_test, length=length, placement=placement,
+                    random_state=random_state),
     )
 
 
