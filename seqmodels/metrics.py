@@ -7,9 +7,13 @@ integer ``y_true``) means "no target at this step" (padding, or the adding probl
 unlabelled steps) and is skipped.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = [
+    "Metric",
+    "sequence_errors",
     "rmse",
     "mae",
     "r2_score",
@@ -158,3 +162,147 @@ def oracle_gap(score, oracle_score):
     if oracle_score == 0.0:
         raise ValueError("oracle_score is 0; the relative gap is undefined.")
     return (oracle_score - score) / abs(oracle_score)
+
+
+def sequence_errors(y_true, y_pred, columns=None):
+    """Per-sequence error sums: the raw material of every metric and of paired tests.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_sequences, n_timesteps, n_targets)
+        Padded arrays (NaN in ``y_true``: no target at that step or padding).
+    columns : sequence of int, optional
+        Target columns to use (all by default).
+
+    Returns
+    -------
+    dict of str -> ndarray of shape (n_sequences,)
+        ``sse`` (sum of squared errors), ``sae`` (sum of absolute errors),
+        ``count`` (observed target entries), ``correct`` (entries predicted
+        exactly: labels), ``max_abs`` (largest absolute error; NaN for a
+        sequence without targets).
+    """
+    true = np.asarray(y_true, dtype=float)
+    pred = np.asarray(y_pred, dtype=float)
+    if columns is not None:
+        columns = list(columns)
+        true, pred = true[..., columns], pred[..., columns]
+    observed = np.isfinite(true)
+    error = np.where(observed, pred - true, 0.0)
+    if not np.isfinite(error).all():
+        raise ValueError("y_pred is not finite where y_true has a target.")
+    axes = tuple(range(1, true.ndim))
+    count = observed.sum(axis=axes)
+    abs_error = np.abs(error)
+    max_abs = np.where(count > 0, np.where(observed, abs_error, -np.inf).max(axis=axes), np.nan)
+    return {
+        "sse": (error**2).sum(axis=axes),
+        "sae": abs_error.sum(axis=axes),
+        "count": count.astype(float),
+        "correct": (observed & (error == 0.0)).sum(axis=axes).astype(float),
+        "max_abs": max_abs,
+    }
+
+
+_METRICS = {
+    # name: (greater_is_better, default label)
+    "rmse": (False, "RMSE"),
+    "mae": (False, "MAE"),
+    "accuracy": (True, "accuracy"),
+    "success_rate": (True, "success rate"),
+    "nll_per_step": (False, "NLL per step"),
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A dataset's headline metric: what the gap to the oracle and the ranking use.
+
+    Parameters
+    ----------
+    name : {"rmse", "mae", "accuracy", "success_rate", "nll_per_step"}
+        ``rmse`` / ``mae``: pooled over every observed target entry of ``columns``;
+        ``accuracy``: fraction of labelled steps predicted exactly;
+        ``success_rate``: fraction of sequences whose largest absolute error over
+        ``columns`` is below ``threshold`` (Hochreiter & Schmidhuber's criterion for
+        the adding problem); ``nll_per_step``: negative log predictive density per
+        scored step, nats.
+    columns : tuple of int, optional
+        Target columns the metric looks at (tracking: the position columns of the
+        state); all by default.
+    threshold : float, optional
+        Success threshold, required by ``success_rate``.
+    label : str, optional
+        Display name (e.g. ``"position RMSE"``); defaults to the metric's name.
+
+    Examples
+    --------
+    >>> Metric("rmse", columns=(0, 2), label="position RMSE").greater_is_better
+    False
+    """
+
+    name: str
+    columns: tuple = None
+    threshold: float = None
+    label: str = ""
+
+    def __post_init__(self):
+        if self.name not in _METRICS:
+            raise ValueError(f"Metric name must be one of {sorted(_METRICS)}; got {self.name!r}.")
+        if self.name == "success_rate" and not (
+            self.threshold is not None and np.isfinite(self.threshold) and self.threshold > 0
+        ):
+            raise ValueError("Metric 'success_rate' needs a positive finite threshold.")
+        if self.columns is not None:
+            object.__setattr__(self, "columns", tuple(int(c) for c in self.columns))
+        if not self.label:
+            object.__setattr__(self, "label", _METRICS[self.name][1])
+
+    @property
+    def greater_is_better(self):
+        """True for accuracy and success rate, False for errors and NLL."""
+        return _METRICS[self.name][0]
+
+    @classmethod
+    def default_for(cls, task):
+        """The headline metric of a task: accuracy for tagging, RMSE otherwise."""
+        return cls("accuracy") if task == "tagging" else cls("rmse")
+
+    def per_sequence(self, errors, log_likelihood=None, n_steps=None):
+        """The metric of each sequence alone, from :func:`sequence_errors` of its columns.
+
+        Returns
+        -------
+        ndarray of shape (n_sequences,)
+            NaN for a sequence without targets.
+        """
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.name == "rmse":
+                return np.sqrt(errors["sse"] / errors["count"])
+            if self.name == "mae":
+                return errors["sae"] / errors["count"]
+            if self.name == "accuracy":
+                return errors["correct"] / errors["count"]
+            if self.name == "success_rate":
+                return np.where(np.isnan(errors["max_abs"]), np.nan,
+                                (errors["max_abs"] < self.threshold).astype(float))
+            if log_likelihood is None:
+                return np.full(len(errors["count"]), np.nan)
+            return -np.asarray(log_likelihood, dtype=float) / np.asarray(n_steps, dtype=float)
+
+    def pooled(self, errors, log_likelihood=None, n_steps=None):
+        """The metric over all sequences (pooled sums, not a mean of per-sequence values)."""
+        count = errors["count"].sum()
+        if self.name == "rmse":
+            return float(np.sqrt(errors["sse"].sum() / count)) if count else float("nan")
+        if self.name == "mae":
+            return float(errors["sae"].sum() / count) if count else float("nan")
+        if self.name == "accuracy":
+            return float(errors["correct"].sum() / count) if count else float("nan")
+        if self.name == "success_rate":
+            has = ~np.isnan(errors["max_abs"])
+            return float(np.mean(errors["max_abs"][has] < self.threshold)) if has.any() \
+                else float("nan")
+        if log_likelihood is None:
+            return float("nan")
+        return nll_per_step(log_likelihood, n_steps)

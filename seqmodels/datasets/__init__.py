@@ -5,6 +5,7 @@
 
 from . import memory, real, synthetic, tracking  # noqa: F401  (importing registers them)
 from ._record import Dataset
-from ._registry import dataset_parameters, list_datasets, load
+from ._registry import dataset_defaults, dataset_parameters, has_oracle, list_datasets, load
 
-__all__ = ["Dataset", "load", "list_datasets", "dataset_parameters"]
+__all__ = ["Dataset", "load", "list_datasets", "dataset_parameters", "dataset_defaults",
+           "has_oracle"]

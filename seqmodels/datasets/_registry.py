@@ -2,22 +2,26 @@
 
 import inspect
 
-__all__ = ["register", "load", "list_datasets", "dataset_parameters"]
+__all__ = ["register", "load", "list_datasets", "dataset_parameters", "dataset_defaults",
+           "has_oracle"]
 
 _GENERATORS = {}
+_HAS_ORACLE = {}
 
 
-def register(name):
+def register(name, *, oracle=False):
     """Decorator: register a dataset generator under ``name``.
 
     The generator's docstring's first line is the one-line summary that
-    :func:`list_datasets` shows.
+    :func:`list_datasets` shows. ``oracle`` declares whether its records carry an
+    oracle, so a comparison knows its grid before generating any data.
     """
 
     def decorate(function):
         if name in _GENERATORS:
             raise ValueError(f"dataset {name!r} is already registered.")
         _GENERATORS[name] = function
+        _HAS_ORACLE[name] = bool(oracle)
         return function
 
     return decorate
@@ -66,6 +70,20 @@ def dataset_parameters(name):
     if name not in _GENERATORS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_GENERATORS)}.")
     return tuple(inspect.signature(_GENERATORS[name]).parameters)
+
+
+def dataset_defaults(name):
+    """{parameter: default} of the generator of dataset ``name``."""
+    if name not in _GENERATORS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_GENERATORS)}.")
+    return {p: v.default for p, v in inspect.signature(_GENERATORS[name]).parameters.items()}
+
+
+def has_oracle(name):
+    """Whether the records of dataset ``name`` carry an oracle (declared at registration)."""
+    if name not in _GENERATORS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_GENERATORS)}.")
+    return _HAS_ORACLE[name]
 
 
 def list_datasets():

@@ -9,6 +9,7 @@ accuracy is 1 (zero error for the adding problem).
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..metrics import Metric
 from ._checks import check_count
 from ._record import Dataset
 from ._registry import register
@@ -82,6 +83,8 @@ def adding(n_train=1000, n_test=200, length=50, placement="early", random_state=
         name="adding", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
         task="regression", truth={"length": length, "placement": placement}, oracle=None,
         baselines={"mse": 1.0 / 6.0, "mse_one_value_remembered": 1.0 / 12.0},
+        # Hochreiter & Schmidhuber (1997): a sequence is solved when |error| < 0.04.
+        metric=Metric("success_rate", threshold=0.04, label="success rate (|error| < 0.04)"),
         description=(f"Adding problem, length {length}, markers placed {placement!r}: the "
                      "target at the last step is the sum of the two marked values. Predicting "
                      "the mean scores MSE 1/6; remembering one value only, 1/12."),

@@ -42,7 +42,7 @@ def _var_dataset(name, coef, intercept, noise_cov, n_train, n_test, n_timesteps,
                    params=params)
 
 
-@register("var")
+@register("var", oracle=True)
 def var(n_train=20, n_test=10, n_timesteps=200, coef=None, intercept=None, noise_cov=None,
         random_state=None):
     """Stationary vector autoregression VAR(p); oracle: AutoRegressive with the true parameters.
@@ -82,7 +82,7 @@ def var(n_train=20, n_test=10, n_timesteps=200, coef=None, intercept=None, noise
                         random_state, description, params)
 
 
-@register("ar")
+@register("ar", oracle=True)
 def ar(n_train=20, n_test=10, n_timesteps=200, coef=(0.6, -0.3), intercept=0.0, noise_std=1.0,
        random_state=None):
     """Stationary univariate autoregression AR(p); oracle: AutoRegressive with the true parameters.
@@ -147,7 +147,7 @@ def random_stable_lds(n_dim_state, n_dim_obs, spectral_radius, rng):
     return F, H
 
 
-@register("lds")
+@register("lds", oracle=True)
 def lds(n_train=50, n_test=20, n_timesteps=100, n_dim_state=4, n_dim_obs=2,
         spectral_radius=0.95, process_std=0.3, measurement_std=0.5, random_state=None):
     """Random stable linear dynamical system; oracle: KalmanFilter with the true F, H, Q, R.
@@ -187,7 +187,7 @@ def lds(n_train=50, n_test=20, n_timesteps=100, n_dim_state=4, n_dim_obs=2,
         "the Kalman filter with the true parameters (exact).", params)
 
 
-@register("noisy_sine")
+@register("noisy_sine", oracle=True)
 def noisy_sine(n_train=50, n_test=20, n_timesteps=100, period=20.0, amplitude=1.0,
                noise_std=0.3, random_state=None):
     """Sine waves of random phase and amplitude in white noise; oracle: the exact Kalman filter.
@@ -227,7 +227,7 @@ def noisy_sine(n_train=50, n_test=20, n_timesteps=100, period=20.0, amplitude=1.
         params)
 
 
-@register("hmm_regimes")
+@register("hmm_regimes", oracle=True)
 def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
                 stds=(0.5, 0.5, 0.5), stay_probability=0.95, random_state=None):
     """Regime switching: a Gaussian hidden Markov model; oracle: HiddenMarkovModel with the truth.

@@ -14,9 +14,13 @@ import numpy as np
 from scipy import special
 from sklearn.utils import check_random_state
 
+from ..metrics import Metric
 from ._checks import check_count, check_positive
 from ._record import Dataset
 from ._registry import register
+
+# The state rows are [x, vx, y, vy, ...]: tracking is judged on the position columns.
+POSITION_RMSE = Metric("rmse", columns=(0, 2), label="position RMSE")
 
 __all__ = ["constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
 
@@ -49,7 +53,8 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
     return Dataset(
         name=name, X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth={**truth, "F": F, "H": H},
-        oracle=oracle,
+        oracle=oracle, metric=Metric("rmse", columns=np.flatnonzero(H.any(axis=0)),
+                                     label="position RMSE"),
         description=(
             f"{model.replace('_', ' ').capitalize()} motion in {n_dims}-D, dt = {dt}, "
             f"{noise_label} {noise}, measurement noise std {measurement_std}: X are noisy "
@@ -62,7 +67,7 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
     )
 
 
-@register("constant_velocity")
+@register("constant_velocity", oracle=True)
 def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.0,
                       initial_speed=10.0, n_train=200, n_test=50, n_timesteps=100,
                       random_state=None):
@@ -82,7 +87,7 @@ def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.
                       n_timesteps, random_state)
 
 
-@register("constant_acceleration")
+@register("constant_acceleration", oracle=True)
 def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
                           initial_speed=10.0, n_train=200, n_test=50, n_timesteps=100,
                           random_state=None):
@@ -149,7 +154,7 @@ def _coordinated_turn_paths(n, n_timesteps, dt, speed_range, turn_rate, switch_p
     return states, modes
 
 
-@register("maneuvering")
+@register("maneuvering", oracle=True)
 def maneuvering(n_train=100, n_test=50, n_timesteps=120, dt=1.0, speed_range=(100.0, 250.0),
                 turn_rate=0.05, switch_probability=0.05, acceleration_std=1.0,
                 measurement_std=50.0, random_state=None):
@@ -188,6 +193,7 @@ def maneuvering(n_train=100, n_test=50, n_timesteps=120, dt=1.0, speed_range=(10
     return Dataset(
         name="maneuvering", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
+        metric=POSITION_RMSE,
         description=(
             "Maneuvering aircraft switching between straight flight and coordinated turns "
             f"(±{turn_rate} rad/s), positions measured with noise std {measurement_std} m; "
@@ -241,7 +247,7 @@ def projectile_transition(states, dt, drag, substeps=10):
     return states
 
 
-@register("projectile")
+@register("projectile", oracle=True)
 def projectile(n_train=100, n_test=50, n_timesteps=50, dt=0.5, drag=1e-4,
                speed_range=(250.0, 350.0), angle_range=(40.0, 60.0), acceleration_std=0.5,
                measurement_std=10.0, random_state=None):
@@ -283,6 +289,7 @@ def projectile(n_train=100, n_test=50, n_timesteps=50, dt=0.5, drag=1e-4,
     return Dataset(
         name="projectile", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
+        metric=POSITION_RMSE,
         description=(
             f"Projectile with quadratic drag ({drag} /m), positions measured with noise std "
             f"{measurement_std} m every {dt} s; y is the true position and velocity. Nonlinear "
@@ -356,7 +363,7 @@ def _orbit_oracle(truth, eccentricity_max, orientation_std):
         readout="state")
 
 
-@register("orbit")
+@register("orbit", oracle=True)
 def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3,
           orientation_std=0.2, range_std=0.01, bearing_std=0.01, random_state=None):
     """A planet on a Kepler orbit observed by noisy range and bearing (nonlinear measurement).
@@ -401,6 +408,7 @@ def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3
     return Dataset(
         name="orbit", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
+        metric=POSITION_RMSE,
         description=(
             "Kepler orbits (GM = 1) observed from the central body by range and bearing with "
             f"noise std {range_std} and {bearing_std} rad; y is the true position and "
