@@ -1,14 +1,36 @@
-"""Comparison suites: declarative TOML files, models resolved from the seqmodels registry only."""
+"""Comparison suites: declarative TOML files, validated completely when they are loaded.
 
+A suite names registered estimators and datasets only (no imports from a config file),
+their parameters, the seeds, the experiment axes and a ``[quick]`` table of overrides.
+Every key at every level is checked when the file is read, before any cell runs: an
+unknown key, an unknown or ill-typed hyperparameter or dataset parameter is a
+:class:`SuiteError` naming the file, the key path (``models[2].params.units``) and what
+was expected. See ``comparisons/README.md`` for the format.
+"""
+
+import inspect
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import all_estimators
 from .._resources import resource_dir
-from ..datasets import list_datasets
+from ..datasets import dataset_defaults, dataset_parameters, list_datasets
+from .grid import ORACLE_LABEL, build_grid
 
-__all__ = ["Suite", "ModelSpec", "DatasetSpec", "load_suite", "builtin_suites"]
+__all__ = ["Suite", "ModelSpec", "DatasetSpec", "SuiteError", "load_suite", "builtin_suites"]
+
+_TOP_KEYS = {"title", "description", "seeds", "model_seeds", "train_sizes", "horizons",
+             "sweep", "n_examples", "models", "datasets", "quick"}
+_MODEL_KEYS = {"label", "estimator", "params"}
+_DATASET_KEYS = {"name", "label", "params"}
+_SWEEP_KEYS = {"dataset_param", "values"}
+_QUICK_KEYS = {"seeds", "model_seeds", "train_sizes", "horizons", "sweep", "n_examples",
+               "dataset_params", "model_params"}
+
+
+class SuiteError(ValueError):
+    """A suite that cannot run: the message names the file, the key path and the problem."""
 
 
 @dataclass(frozen=True)
@@ -26,22 +48,76 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset of a suite: a registered dataset name and its generator parameters."""
+    """A dataset of a suite: a registered dataset name, its parameters, an optional label."""
 
     name: str
     params: dict = field(default_factory=dict)
+    label: str = None
 
 
 @dataclass(frozen=True)
 class Suite:
-    """A grid of models x datasets x seeds."""
+    """A declarative comparison: models x datasets x seeds x axes."""
 
     name: str
     title: str
     description: str
     models: tuple
     datasets: tuple
-    seeds: tuple
+    seeds: tuple = (0,)
+    model_seeds: tuple = None
+    train_sizes: tuple = None
+    sweep: dict = None
+    horizons: tuple = None
+    n_examples: int = 3
+    quick_overrides: dict = field(default_factory=dict)
+    #: What :func:`load_suite` reloads it from: a built-in name or an absolute path.
+    source: str = ""
+
+    def quick(self):
+        """The suite with its ``[quick]`` overrides applied (``seqcompare run --quick``)."""
+        q = self.quick_overrides
+        if not q:
+            return self
+        changes = {k: q[k] for k in ("seeds", "model_seeds", "train_sizes", "horizons",
+                                     "sweep", "n_examples") if k in q}
+        if "dataset_params" in q:
+            changes["datasets"] = tuple(
+                replace(d, params={**d.params, **{k: v for k, v in q["dataset_params"].items()
+                                                  if k in dataset_parameters(d.name)}})
+                for d in self.datasets)
+        if "model_params" in q:
+            changes["models"] = tuple(
+                replace(m, params={**m.params, **{k: v for k, v in q["model_params"].items()
+                                                  if k in _accepted(m.estimator)}})
+                for m in self.models)
+        return replace(self, quick_overrides={}, **changes)
+
+    def grid_arguments(self):
+        """Keyword arguments of :func:`~seqmodels.compare.grid.build_grid` for this suite."""
+        datasets = {}
+        for d in self.datasets:
+            datasets[d.label or _auto_label(d, self.datasets)] = (d.name, dict(d.params))
+        sweep = None
+        if self.sweep:
+            sweep = {self.sweep["dataset_param"]: list(self.sweep["values"])}
+        return dict(models={m.label: m.build() for m in self.models}, datasets=datasets,
+                    seeds=self.seeds, model_seeds=self.model_seeds,
+                    train_sizes=self.train_sizes, sweep=sweep, horizons=self.horizons)
+
+    def cells(self, oracle=True):
+        """The expanded grid."""
+        return build_grid(**self.grid_arguments(), oracle=oracle, n_examples=self.n_examples)
+
+
+def _auto_label(spec, siblings):
+    same = [d for d in siblings if d.name == spec.name]
+    if len(same) == 1:
+        return spec.name
+    keys = sorted({k for d in same for k in d.params})
+    differing = [k for k in keys if len({repr(d.params.get(k)) for d in same}) > 1]
+    text = ", ".join(f"{k}={spec.params[k]}" for k in differing if k in spec.params)
+    return f"{spec.name}({text})" if text else spec.name
 
 
 def builtin_suites():
@@ -51,70 +127,283 @@ def builtin_suites():
 
 
 def load_suite(name_or_path):
-    """Read a suite: a built-in name (see :func:`builtin_suites`) or a path to a TOML file.
+    """Read and validate a suite: a built-in name (see :func:`builtin_suites`) or a TOML path.
 
     Raises
     ------
-    ValueError
-        Unknown suite, malformed file, or a model / dataset name that is not
-        registered (suites cannot import arbitrary code).
+    SuiteError
+        Unknown suite, unreadable or malformed file, unknown keys, unregistered
+        estimators or datasets, unknown or ill-typed parameters, bad seeds or axes.
     """
-    text, name = _read(name_or_path)
+    if isinstance(name_or_path, Suite):
+        return name_or_path
+    text, name, source = _read(name_or_path)
     try:
         spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"suite {name!r} is not valid TOML: {error}") from None
-    return _parse(spec, name)
+        raise SuiteError(f"{source}: not valid TOML: {error}") from None
+    return _parse(spec, name, source)
 
 
 def _read(name_or_path):
     path = Path(name_or_path)
-    if path.suffix == ".toml":
+    if path.suffix == ".toml" or path.exists():
         if not path.is_file():
-            raise ValueError(f"suite file {str(path)!r} does not exist.")
-        return path.read_text(encoding="utf-8"), path.stem
+            raise SuiteError(f"suite file {str(path)!r} does not exist.")
+        try:
+            return path.read_text(encoding="utf-8"), path.stem, str(path.resolve())
+        except (OSError, UnicodeDecodeError) as error:
+            raise SuiteError(f"{path}: cannot be read: {error}") from None
     if str(name_or_path) not in builtin_suites():
-        raise ValueError(
-            f"unknown suite {name_or_path!r}; built-in suites are {builtin_suites()}, "
+        raise SuiteError(
+            f"unknown suite {str(name_or_path)!r}; built-in suites are {builtin_suites()}, "
             "or give a path ending in .toml."
         )
     resource = resource_dir("comparisons") / f"{name_or_path}.toml"
-    return resource.read_text(encoding="utf-8"), str(name_or_path)
+    return resource.read_text(encoding="utf-8"), str(name_or_path), str(name_or_path)
 
 
-def _parse(spec, name):
-    known_keys = {"title", "description", "seeds", "models", "datasets"}
-    unknown = sorted(set(spec) - known_keys)
-    if unknown:
-        raise ValueError(
-            f"suite {name!r} has unknown key(s) {unknown}; expected {sorted(known_keys)}."
-        )
+# -- validation -----------------------------------------------------------------------
+
+
+class _Checker:
+    """Collects the file name so every error names it and the key path."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def fail(self, path, problem):
+        raise SuiteError(f"{self.source}: {path}: {problem}")
+
+    def keys(self, table, allowed, path):
+        if not isinstance(table, dict):
+            self.fail(path, f"expected a table, got {_kind(table)}")
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            where = f"{path}." if path else ""
+            self.fail(f"{where}{unknown[0]}",
+                      f"unknown key; expected one of {sorted(allowed)}")
+
+    def string(self, value, path):
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    def int_list(self, value, path, minimum=0):
+        if not isinstance(value, list) or not value:
+            self.fail(path, f"expected a non-empty list of integers, got {_kind(value)}")
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, int) or item < minimum:
+                self.fail(f"{path}[{i}]", f"expected an integer >= {minimum}, got {_kind(item)}")
+        if len(set(value)) != len(value):
+            self.fail(path, f"values repeat: {value}")
+        return tuple(value)
+
+    def train_sizes(self, value, path):
+        if not isinstance(value, list) or not value:
+            self.fail(path, f"expected a non-empty list of sizes, got {_kind(value)}")
+        for i, item in enumerate(value):
+            ok_int = isinstance(item, int) and not isinstance(item, bool) and item >= 1
+            ok_fraction = isinstance(item, float) and 0.0 < item <= 1.0
+            if not (ok_int or ok_fraction):
+                self.fail(f"{path}[{i}]", "expected a sequence count (integer >= 1) or a "
+                          f"fraction in (0, 1], got {_kind(item)}")
+        return tuple(value)
+
+    def params(self, params, defaults, path, what):
+        if not isinstance(params, dict):
+            self.fail(path, f"expected a table of parameters, got {_kind(params)}")
+        for key, value in params.items():
+            if key not in defaults:
+                self.fail(f"{path}.{key}", f"{what} has no parameter {key!r}; it accepts "
+                          f"{sorted(defaults)}")
+            problem = _type_problem(value, defaults[key])
+            if problem:
+                self.fail(f"{path}.{key}", problem)
+        return dict(params)
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _type_problem(value, default):
+    """What is wrong with ``value`` for a parameter whose default is ``default`` (or None).
+
+    The declared type is read off the default: booleans, integers, numbers, strings
+    and lists must match it; a default of None or "auto" accepts any value.
+    """
+    if default is None or default is inspect.Parameter.empty or default == "auto":
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"expected true or false, got {_kind(value)}"
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None
+        return f"expected an integer, got {_kind(value)}"
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        return f"expected a number, got {_kind(value)}"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else f"expected a string, got {_kind(value)}"
+    if isinstance(default, (tuple, list)):
+        return None if isinstance(value, list) else f"expected a list, got {_kind(value)}"
+    return None
+
+
+def _defaults(callable_):
+    return {name: p.default for name, p in inspect.signature(callable_).parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _accepted(estimator_name):
+    return _defaults(dict(all_estimators())[estimator_name].__init__)
+
+
+def _parse_models(check, entries):
     estimators = dict(all_estimators())
+    if not isinstance(entries, list) or not entries:
+        check.fail("models", "expected at least one [[models]] table")
     models = []
-    for i, entry in enumerate(spec.get("models", [])):
+    for i, entry in enumerate(entries):
+        path = f"models[{i}]"
+        check.keys(entry, _MODEL_KEYS, path)
         estimator = entry.get("estimator")
         if estimator not in estimators:
-            raise ValueError(
-                f"suite {name!r}: models[{i}] names estimator {estimator!r}, which is not "
-                f"registered; choose one of {sorted(estimators)}."
-            )
-        models.append(ModelSpec(entry.get("label", estimator), estimator,
-                                dict(entry.get("params", {}))))
-    datasets = []
-    for i, entry in enumerate(spec.get("datasets", [])):
-        if entry.get("name") not in list_datasets():
-            raise ValueError(
-                f"suite {name!r}: datasets[{i}] names {entry.get('name')!r}, which is not "
-                f"registered; choose one of {sorted(list_datasets())}."
-            )
-        datasets.append(DatasetSpec(entry["name"], dict(entry.get("params", {}))))
-    if not models or not datasets:
-        raise ValueError(f"suite {name!r} needs at least one model and one dataset.")
+            check.fail(f"{path}.estimator", f"{estimator!r} is not a registered estimator; "
+                       f"choose one of {sorted(estimators)} (suites cannot import code)")
+        label = check.string(entry.get("label", estimator), f"{path}.label")
+        if label.strip().lower() == ORACLE_LABEL:
+            check.fail(f"{path}.label", f"{label!r} is reserved: every dataset's oracle is "
+                       "added by itself and is never a model of the suite")
+        params = check.params(entry.get("params", {}), _accepted(estimator), f"{path}.params",
+                              estimator)
+        try:
+            dict(estimators)[estimator](**params)
+        except Exception as error:  # a constructor that refuses its arguments
+            check.fail(f"{path}.params", f"{estimator} refuses them: {error}")
+        models.append(ModelSpec(label, estimator, params))
     labels = [m.label for m in models]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"suite {name!r} has duplicate model labels: {labels}.")
-    seeds = spec.get("seeds", [0])
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"suite {name!r}: seeds must be a non-empty list of integers.")
-    return Suite(name, spec.get("title", name), spec.get("description", ""), tuple(models),
-                 tuple(datasets), tuple(seeds))
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        check.fail("models", f"labels must be unique; repeated: {repeated}")
+    return tuple(models)
+
+
+def _parse_datasets(check, entries):
+    if not isinstance(entries, list) or not entries:
+        check.fail("datasets", "expected at least one [[datasets]] table")
+    datasets = []
+    for i, entry in enumerate(entries):
+        path = f"datasets[{i}]"
+        check.keys(entry, _DATASET_KEYS, path)
+        name = entry.get("name")
+        if name not in list_datasets():
+            check.fail(f"{path}.name", f"{name!r} is not a registered dataset; choose one of "
+                       f"{sorted(list_datasets())}")
+        params = check.params(entry.get("params", {}), dataset_defaults(name),
+                              f"{path}.params", name)
+        if "random_state" in params:
+            check.fail(f"{path}.params.random_state",
+                       "set by the seeds; list them in seeds = [...] instead")
+        label = entry.get("label")
+        if label is not None:
+            check.string(label, f"{path}.label")
+        datasets.append(DatasetSpec(name, params, label))
+    return tuple(datasets)
+
+
+def _parse_sweep(check, sweep, datasets, path):
+    check.keys(sweep, _SWEEP_KEYS, path)
+    param = check.string(sweep.get("dataset_param"), f"{path}.dataset_param")
+    values = sweep.get("values")
+    if not isinstance(values, list) or not values:
+        check.fail(f"{path}.values", f"expected a non-empty list, got {_kind(values)}")
+    for d in datasets:
+        defaults = dataset_defaults(d.name)
+        if param not in defaults or param == "random_state":
+            check.fail(f"{path}.dataset_param", f"dataset {d.name!r} has no parameter {param!r}; "
+                       f"it accepts {sorted(set(defaults) - {'random_state'})}")
+        for j, value in enumerate(values):
+            problem = _type_problem(value, defaults[param])
+            if problem:
+                check.fail(f"{path}.values[{j}]", problem)
+    return {"dataset_param": param, "values": list(values)}
+
+
+def _parse_axes(check, spec, datasets, prefix=""):
+    out = {}
+    if "seeds" in spec:
+        out["seeds"] = check.int_list(spec["seeds"], f"{prefix}seeds")
+    if "model_seeds" in spec:
+        out["model_seeds"] = check.int_list(spec["model_seeds"], f"{prefix}model_seeds")
+    if "train_sizes" in spec:
+        out["train_sizes"] = check.train_sizes(spec["train_sizes"], f"{prefix}train_sizes")
+    if "horizons" in spec:
+        out["horizons"] = check.int_list(spec["horizons"], f"{prefix}horizons", minimum=1)
+    if "sweep" in spec:
+        out["sweep"] = _parse_sweep(check, spec["sweep"], datasets, f"{prefix}sweep")
+    if "n_examples" in spec:
+        n = spec["n_examples"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 100:
+            check.fail(f"{prefix}n_examples", f"expected an integer from 0 to 100, got {_kind(n)}")
+        out["n_examples"] = n
+    return out
+
+
+def _parse_quick(check, quick, models, datasets):
+    check.keys(quick, _QUICK_KEYS, "quick")
+    out = _parse_axes(check, quick, datasets, prefix="quick.")
+    if "dataset_params" in quick:
+        table = quick["dataset_params"]
+        check.keys(table, set().union(*(dataset_defaults(d.name) for d in datasets))
+                   - {"random_state"}, "quick.dataset_params")
+        for key, value in table.items():
+            for d in datasets:
+                defaults = dataset_defaults(d.name)
+                if key in defaults and _type_problem(value, defaults[key]):
+                    check.fail(f"quick.dataset_params.{key}", _type_problem(value, defaults[key]))
+        out["dataset_params"] = dict(table)
+    if "model_params" in quick:
+        table = quick["model_params"]
+        check.keys(table, set().union(*(_accepted(m.estimator) for m in models)),
+                   "quick.model_params")
+        for key, value in table.items():
+            for m in models:
+                defaults = _accepted(m.estimator)
+                if key in defaults and _type_problem(value, defaults[key]):
+                    check.fail(f"quick.model_params.{key}", _type_problem(value, defaults[key]))
+        out["model_params"] = dict(table)
+    return out
+
+
+def _parse(spec, name, source):
+    check = _Checker(source)
+    check.keys(spec, _TOP_KEYS, "")
+    title = check.string(spec.get("title", name), "title")
+    description = spec.get("description", "")
+    if not isinstance(description, str):
+        check.fail("description", f"expected a string, got {_kind(description)}")
+    models = _parse_models(check, spec.get("models"))
+    datasets = _parse_datasets(check, spec.get("datasets"))
+    axes = _parse_axes(check, spec, datasets)
+    quick = _parse_quick(check, spec.get("quick", {}), models, datasets)
+    suite = Suite(name=name, title=title, description=description, models=models,
+                  datasets=datasets, quick_overrides=quick, source=source, **axes)
+    for variant, label in ((suite, ""), (suite.quick(), "quick: ")):
+        try:
+            variant.cells()
+        except (ValueError, TypeError) as error:
+            raise SuiteError(f"{source}: {label}{error}") from None
+    return suite

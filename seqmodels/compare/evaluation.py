@@ -1,0 +1,229 @@
+"""Evaluate one fitted model on one dataset through the public contract only.
+
+No family gets a special case: the model is asked for ``fit``, ``predict`` (with
+``return_std=True`` where it has a predictive distribution), ``log_likelihood`` and
+``forecast`` where it has them (``hasattr``), exactly as a user's own estimator would be.
+"""
+
+import time
+
+import numpy as np
+
+from .._validation import check_sequences, check_targets
+from ..metrics import accuracy_score, r2_score, sequence_errors
+
+__all__ = ["evaluate", "subset_sequences", "Z_90"]
+
+#: Two-sided 90 % standard-normal quantile: ``|z| <= Z_90`` for 90 % of a calibrated model.
+Z_90 = 1.6448536269514722
+
+
+def subset_sequences(container, stop=None, *, start=0, index=None):
+    """Sequences ``index`` (all by default), timesteps ``start:stop``, in the same container form.
+
+    Works on a 3-D array, a list of 2-D arrays, a 1-D array (one sequence) or None.
+    """
+    if container is None:
+        return None
+    if isinstance(container, (list, tuple)):
+        chosen = container if index is None else [container[i] for i in index]
+        return [np.asarray(seq)[start:stop] for seq in chosen]
+    array = np.asarray(container)
+    if array.ndim == 1:
+        return array[start:stop]
+    chosen = array if index is None else array[list(index)]
+    return chosen[:, start:stop]
+
+
+def n_sequences(container):
+    """Number of sequences in any container form."""
+    if isinstance(container, (list, tuple)):
+        return len(container)
+    return 1 if np.ndim(container) == 1 else len(container)
+
+
+def _padded(container, name):
+    return check_sequences(container, name, allow_nan=True).values
+
+
+def _timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    out = function(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def _predict(model, X):
+    """Mean and (where the model has a predictive distribution) std, with the call's time."""
+    if hasattr(model, "log_likelihood"):
+        try:
+            (mean, std), seconds = _timed(model.predict, X, return_std=True)
+            return mean, std, seconds
+        except (TypeError, ValueError):
+            pass
+    mean, seconds = _timed(model.predict, X)
+    return mean, None, seconds
+
+
+def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
+    """Fit ``model`` on the training split of ``data`` and measure it on the test split.
+
+    The first ``data.n_history`` steps of each test sequence are context and are not
+    scored; the scored part's log-likelihood is ``log p(all) - log p(context)`` (the
+    chain rule, exact for causal models).
+
+    Parameters
+    ----------
+    model : estimator
+        Any object honouring the contract (``fit``, ``predict``; optionally
+        ``log_likelihood``, ``predict(return_std=True)``, ``forecast``).
+    data : Dataset
+    fit : bool, default=True
+        False evaluates ``model`` as it is (an oracle that is already fitted).
+    horizons : tuple of int
+        Forecast horizons to measure (forecasting datasets and models with
+        ``forecast``): from several origins per test sequence, the RMSE of the
+        h-step-ahead forecast for each h.
+    n_examples : int
+        Test sequences whose inputs, targets and predictions are kept for plots.
+
+    Returns
+    -------
+    scalars : dict
+        ``score`` (R², or accuracy for tagging), ``rmse``, ``mae``, ``accuracy``,
+        ``nll_per_step``, ``coverage_90`` (fraction of targets inside the nominal
+        90 % interval ``mean ± 1.645 std``), ``mean_sq_z`` (mean of
+        ``((y - mean) / std)²``: 1 when calibrated), ``headline`` (the dataset's
+        headline metric), ``fit_seconds``, ``predict_seconds``, ``score_seconds``
+        (the other model calls), ``n_params``, ``n_train``, ``n_test``; NaN where a
+        metric does not apply.
+    arrays : dict of str -> ndarray
+        ``history``; per test sequence ``seq_headline``, ``seq_sse``, ``seq_count``,
+        ``seq_max_abs`` (over the headline columns), ``seq_correct``, ``seq_loglik``,
+        ``seq_steps``; ``horizons`` and ``horizon_rmse``; ``example_X``,
+        ``example_target``, ``example_mean``, ``example_std`` (padded with NaN).
+    """
+    fit_seconds = 0.0
+    if fit:
+        _, fit_seconds = _timed(model.fit, data.X_train, data.y_train)
+    mean, std, predict_seconds = _predict(model, data.X_test)
+
+    X_values = _padded(data.X_test, "X_test")
+    if data.y_test is None:
+        target = X_values.copy()
+    else:
+        X_batch = check_sequences(data.X_test, "X_test", allow_nan=True)
+        target = check_targets(data.y_test, X_batch, "y_test")[0].values.copy()
+    target[:, : data.n_history] = np.nan  # context, not scored
+    prediction = _padded(mean, "prediction")
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"{type(model).__name__}.predict returned {prediction.shape[1:]} per sequence where "
+            f"the targets are {target.shape[1:]}."
+        )
+    std_values = None if std is None else _padded(std, "std")
+
+    metric = data.metric
+    errors = sequence_errors(target, prediction)
+    headline_errors = errors if metric.columns is None else \
+        sequence_errors(target, prediction, metric.columns)
+    scored = np.isfinite(target)
+    n_test = target.shape[0]
+    out = {"rmse": np.nan, "mae": np.nan, "accuracy": np.nan, "nll_per_step": np.nan,
+           "coverage_90": np.nan, "mean_sq_z": np.nan}
+    total = errors["count"].sum()
+    if data.task == "tagging":
+        out["score"] = out["accuracy"] = accuracy_score(target, prediction)
+    else:
+        out["score"] = r2_score(target, prediction)
+        out["rmse"] = float(np.sqrt(errors["sse"].sum() / total))
+        out["mae"] = float(errors["sae"].sum() / total)
+
+    score_seconds = 0.0
+    loglik = np.full(n_test, np.nan)
+    steps = scored.all(axis=-1).sum(axis=1).astype(float)
+    if hasattr(model, "log_likelihood"):
+        (loglik, seconds) = _timed(model.log_likelihood, data.X_test, data.y_test)
+        score_seconds += seconds
+        h = data.n_history
+        if h:
+            context, seconds = _timed(model.log_likelihood, subset_sequences(data.X_test, h),
+                                      subset_sequences(data.y_test, h))
+            score_seconds += seconds
+            loglik = loglik - context
+        loglik = np.asarray(loglik, dtype=float)
+        if not np.isfinite(loglik).all():
+            raise ValueError(f"{type(model).__name__}.log_likelihood returned a non-finite value.")
+        out["nll_per_step"] = float(-loglik.sum() / steps.sum())
+    if std_values is not None and data.task != "tagging":
+        positive = scored & (std_values > 0)
+        if positive.any():
+            z = (target[positive] - prediction[positive]) / std_values[positive]
+            out["coverage_90"] = float(np.mean(np.abs(z) <= Z_90))
+            out["mean_sq_z"] = float(np.mean(z**2))
+
+    out["headline"] = metric.pooled(headline_errors, loglik, steps)
+    arrays = {
+        "seq_headline": metric.per_sequence(headline_errors, loglik, steps),
+        "seq_sse": headline_errors["sse"],
+        "seq_count": headline_errors["count"],
+        "seq_max_abs": headline_errors["max_abs"],
+        "seq_correct": errors["correct"],
+        "seq_loglik": loglik,
+        "seq_steps": steps,
+        "history": np.asarray(getattr(model, "history_", []) or [], dtype=float).ravel(),
+    }
+    if horizons and data.task == "forecast" and hasattr(model, "forecast"):
+        rmse_by_h, seconds = _horizon_rmse(model, data, horizons)
+        score_seconds += seconds
+        arrays["horizons"] = np.asarray(horizons, dtype=float)
+        arrays["horizon_rmse"] = rmse_by_h
+    if n_examples:
+        k = min(n_examples, n_test)
+        arrays["example_X"] = X_values[:k]
+        arrays["example_target"] = target[:k]
+        arrays["example_mean"] = prediction[:k]
+        if std_values is not None:
+            arrays["example_std"] = std_values[:k]
+    out.update(fit_seconds=fit_seconds, predict_seconds=predict_seconds,
+               score_seconds=score_seconds, n_params=float(getattr(model, "n_params_", np.nan)),
+               n_train=n_sequences(data.X_train), n_test=n_test)
+    return out, arrays
+
+
+def _origins(length, n_history, horizon):
+    """Forecast origins in one test sequence: every scored step for a single long series,
+    else four evenly spaced origins in its second half."""
+    if n_history:
+        return list(range(n_history, length))
+    last = length - 1
+    first = max(1, length // 2)
+    if last < first:
+        return [max(1, last)] if length > 1 else []
+    return sorted(set(np.linspace(first, last, 4).round().astype(int).tolist()))
+
+
+def _horizon_rmse(model, data, horizons):
+    """RMSE of h-step forecasts for each h, from every origin, in one forecast call."""
+    batch = check_sequences(data.X_test, "X_test", allow_nan=True)
+    values, lengths = batch.values, batch.lengths
+    H = max(horizons)
+    prefixes, truths = [], []
+    for i, length in enumerate(lengths):
+        for origin in _origins(int(length), data.n_history, H):
+            prefixes.append(values[i, :origin])
+            truth = np.full((H, values.shape[2]), np.nan)
+            stop = min(int(length), origin + H)
+            truth[: stop - origin] = values[i, origin:stop]
+            truths.append(truth)
+    if not prefixes:
+        return np.full(len(horizons), np.nan), 0.0
+    forecast, seconds = _timed(model.forecast, prefixes, H)
+    forecast = np.stack([np.asarray(f, dtype=float).reshape(H, -1) for f in forecast])
+    truth = np.stack(truths)
+    squared = (forecast - truth) ** 2
+    rmse_by_h = []
+    for h in horizons:
+        step = squared[:, h - 1]
+        step = step[np.isfinite(truth[:, h - 1])]
+        rmse_by_h.append(float(np.sqrt(step.mean())) if step.size else np.nan)
+    return np.asarray(rmse_by_h), seconds
