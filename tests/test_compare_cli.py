@@ -214,8 +214,8 @@ def test_bad_usage_exits_2(tmp_path, capsys):
 
 
 def test_failing_and_timed_out_cells_exit_1_and_are_reported(tmp_path):
-    suite = _write(tmp_path, SMALL_SUITE.replace('params = { order = 1 }', 'params = { order = 200 }')
-                   + """
+    too_long = SMALL_SUITE.replace('params = { order = 1 }', 'params = { order = 200 }')
+    suite = _write(tmp_path, too_long + """
 [[models]]
 label = "EM that never ends"
 estimator = "KalmanFilter"
