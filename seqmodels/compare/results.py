@@ -12,7 +12,7 @@ __all__ = ["to_frame", "oracle_gaps", "RESULT_COLUMNS", "ARRAY_COLUMNS"]
 RESULT_COLUMNS = (
     "key", "status", "model", "estimator", "is_oracle", "dataset", "dataset_name", "task",
     "data_seed", "model_seed", "train_size",
-    "metric", "metric_label", "greater_is_better", "headline",
+    "metric", "metric_label", "greater_is_better", "headline", "baselines",
     "score", "rmse", "mae", "accuracy", "nll_per_step", "coverage_90", "mean_sq_z",
     "n_params", "n_train", "n_test",
     "fit_seconds", "predict_seconds", "score_seconds", "cell_seconds", "worker_peak_rss_mb",

@@ -189,7 +189,8 @@ def run_cell(cell, time_limit=None):
     Returns
     -------
     dict
-        The fields of :func:`describe`, the dataset's ``task`` and headline ``metric``,
+        The fields of :func:`describe`, the dataset's ``task``, headline ``metric`` and
+        ``baselines`` (JSON: scores of predictors that ignore the input),
         the scalars of :func:`~seqmodels.compare.evaluation.evaluate`, ``status``
         (``ok`` / ``error`` / ``timeout``), ``error`` and ``traceback`` text,
         ``cell_seconds``, ``started_at``, ``finished_at``, ``worker`` and
@@ -203,7 +204,8 @@ def run_cell(cell, time_limit=None):
         with _time_limit(time_limit, cell):
             data = _with_train_size(_dataset(cell), cell.train_size, cell.dataset.label)
             record.update(task=data.task, metric=data.metric.name, metric_label=data.metric.label,
-                          greater_is_better=data.metric.greater_is_better)
+                          greater_is_better=data.metric.greater_is_better,
+                          baselines=json.dumps(canonical(data.baselines), sort_keys=True))
             if cell.is_oracle:
                 record["estimator"], scalars, arrays = _evaluate_oracle(cell, data)
             else:
