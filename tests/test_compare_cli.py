@@ -305,3 +305,28 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, jobs):
     rerun = _seqcompare(["run", suite, "-o", output, "-j", jobs, "--progress", "none"])
     rerun.communicate(timeout=300)
     assert rerun.returncode == 0 and len(load_results(output)) == SLOW_CELLS
+
+
+def test_the_format_examples_in_the_suites_readme_load(tmp_path):
+    """Every TOML example of comparisons/README.md is a valid suite (or completes one)."""
+    import re
+
+    from seqmodels._resources import resource_dir
+
+    text = (resource_dir("comparisons") / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 7
+    datasets = {"lag": "delayed_xor", "measurement_std": "constant_velocity"}
+    for i, block in enumerate(blocks):
+        if "[[models]]" in block:
+            suite = block
+        else:
+            name = next((d for key, d in datasets.items() if key in block), "var")
+            top, tables = (re.split(r"^(?=\[)", block, maxsplit=1, flags=re.M) + [""])[:2]
+            # (the quick example's model_params need a model with epochs)
+            models = ["AutoRegressive"] + ["FeedForwardNetwork"] * ("epochs" in block)
+            suite = (f'{top}\n[[datasets]]\nname = "{name}"\nparams = {{ n_train = 1000 }}\n'
+                     + "".join(f'[[models]]\nestimator = "{m}"\n' for m in models) + tables)
+        path = tmp_path / f"example{i}.toml"
+        path.write_text(suite)
+        assert load_suite(path).cells(), block
