@@ -330,3 +330,29 @@ def test_the_format_examples_in_the_suites_readme_load(tmp_path):
         path = tmp_path / f"example{i}.toml"
         path.write_text(suite)
         assert load_suite(path).cells(), block
+
+
+def test_workers_do_not_outlive_a_parent_killed_with_sigkill(tmp_path):
+    import psutil
+
+    suite = _write(tmp_path, SLOW_SUITE)
+    output = tmp_path / "out"
+    run = _seqcompare(["run", suite, "-o", output, "-j", 2, "--progress", "none"])
+    deadline = time.monotonic() + 120
+    while len(_stored(output)) < 2:
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = {int(w.rsplit(":", 1)[1]) for w in load_results(output)["worker"]}
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 10
+    for pid in workers:
+        while time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break  # dead, waiting only for init to reap it
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"worker {pid} outlived its killed parent")

@@ -1,5 +1,6 @@
 """The comparison engine: grid, evaluation through the contract, store, resume, backends."""
 
+import os
 import time
 
 import numpy as np
@@ -340,3 +341,40 @@ def test_serial_processes_and_dask_give_identical_tables():
     pd.testing.assert_frame_equal(serial[_COMPARED], loky[_COMPARED], check_exact=True)
     pd.testing.assert_frame_equal(serial[_COMPARED], dask[_COMPARED], check_exact=True)
     assert loky["worker"].nunique() == 2 and loky["worker"].iloc[0] != serial["worker"].iloc[0]
+
+
+def test_local_workers_cap_their_threads_before_libraries_start():
+    from threadpoolctl import threadpool_info
+
+    from seqmodels.compare.execution import ProcessBackend, threads_per_worker
+
+    backend = ProcessBackend(2)
+    try:
+        expected = threads_per_worker(2)
+        assert backend.executor.submit(os.getenv, "OMP_NUM_THREADS").result() == \
+            str(expected)
+        assert backend.executor.submit(os.getenv, "TF_NUM_INTRAOP_THREADS").result() == \
+            str(expected)
+        pools = backend.executor.submit(threadpool_info).result()
+        assert pools and all(pool["num_threads"] <= expected for pool in pools)
+    finally:
+        backend.shutdown(kill=True)
+
+
+@pytest.mark.slow
+def test_a_dask_scheduler_address_runs_the_same_grid(tmp_path, capsys):
+    from distributed import LocalCluster
+
+    from seqmodels.compare.cli import main
+
+    serial = compare(TWO_AR, AR_SMALL, seeds=[0, 1], progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        remote = compare(TWO_AR, AR_SMALL, seeds=[0, 1], scheduler=cluster.scheduler_address,
+                         progress=False)
+    pd.testing.assert_frame_equal(serial[_COMPARED], remote[_COMPARED], check_exact=True)
+    suite = tmp_path / "suite.toml"
+    suite.write_text('seeds = [0]\n[[datasets]]\nname = "ar"\n[[models]]\n'
+                     'estimator = "AutoRegressive"\n')
+    assert main(["run", str(suite), "--cluster", "local:2", "-o", str(tmp_path / "out"),
+                 "--progress", "none"]) == 0
+    assert "2 cells (2 ok)" in capsys.readouterr().out

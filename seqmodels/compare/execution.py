@@ -11,7 +11,7 @@ import concurrent.futures as cf
 import os
 import uuid
 
-from .worker import clear_caches, limit_threads, run_cell, thread_environment
+from .worker import clear_caches, limit_threads, run_cell, start_worker, thread_environment
 
 __all__ = ["make_backend", "SerialBackend", "ProcessBackend", "DaskBackend", "WorkerLost",
            "BACKENDS"]
@@ -84,7 +84,7 @@ class ProcessBackend:
 
             self._executor = get_reusable_executor(
                 max_workers=self.capacity, env=thread_environment(self.threads),
-                initializer=limit_threads, initargs=(self.threads,), timeout=300)
+                initializer=start_worker, initargs=(self.threads,), timeout=300)
         return self._executor
 
     def submit(self, cell, time_limit):
