@@ -378,3 +378,16 @@ def test_a_dask_scheduler_address_runs_the_same_grid(tmp_path, capsys):
     assert main(["run", str(suite), "--cluster", "local:2", "-o", str(tmp_path / "out"),
                  "--progress", "none"]) == 0
     assert "2 cells (2 ok)" in capsys.readouterr().out
+
+
+def test_cells_keep_the_small_fitted_parameters():
+    """The figures a lesson compares with published fits travel with the results."""
+    results = compare({"AR(2)": AutoRegressive(order=2)}, ("lynx", {"test_fraction": 0.0}),
+                      progress=False)
+    import json
+
+    fitted = json.loads(results["fitted_params"].iloc[0])
+    direct = AutoRegressive(order=2).fit(load("lynx", test_fraction=0.0).X_train)
+    np.testing.assert_allclose(fitted["coef_"], direct.coef_.tolist())
+    np.testing.assert_allclose(fitted["intercept_"], direct.intercept_.tolist())
+    assert "history_" not in fitted and "n_params_" not in fitted

@@ -63,3 +63,13 @@ def test_every_manifest_entry_has_provenance():
         note = (folder / filename).with_suffix(".md").read_text()
         assert real._manifest()[filename]["sha256"] in note
         assert "Licence" in note and "Source" in note
+
+
+@pytest.mark.parametrize("name", ["nile", "lynx", "sunspots"])
+def test_test_fraction_zero_is_in_sample(name):
+    """test_fraction=0: fit and score the whole series, as published fits are made."""
+    data = load(name, test_fraction=0.0)
+    np.testing.assert_array_equal(data.X_train, data.X_test)
+    assert data.n_history == 0 and "In-sample" in data.description
+    with pytest.raises(ValueError, match="test_fraction"):
+        load(name, test_fraction=1.0)

@@ -5,6 +5,7 @@ No family gets a special case: the model is asked for ``fit``, ``predict`` (with
 ``forecast`` where it has them (``hasattr``), exactly as a user's own estimator would be.
 """
 
+import json
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from .._validation import check_sequences, check_targets
 from ..metrics import accuracy_score, r2_score, sequence_errors
 
-__all__ = ["evaluate", "subset_sequences", "Z_90"]
+__all__ = ["evaluate", "fitted_parameters", "subset_sequences", "Z_90"]
 
 #: Two-sided 90 % standard-normal quantile: ``|z| <= Z_90`` for 90 % of a calibrated model.
 Z_90 = 1.6448536269514722
@@ -64,6 +65,33 @@ def _predict(model, X):
     return mean, None, seconds
 
 
+#: Fitted attributes every estimator has; the rest of the small numeric ones are the
+#: family's learned parameters.
+_BOOKKEEPING = {"history_", "n_features_in_", "n_targets_", "n_params_", "classes_",
+                "n_iter_", "converged_"}
+_MAX_PARAMETER_SIZE = 16
+
+
+def fitted_parameters(model):
+    """The model's small numeric fitted attributes (scikit-learn's trailing ``_``), as lists.
+
+    Scalars and arrays of at most 16 numbers, e.g. a local-level filter's ``Q_`` and
+    ``R_`` or an AR(2)'s ``coef_``: the figures a lesson compares with published fits.
+    """
+    out = {}
+    for name, value in sorted(vars(model).items()):
+        if not name.endswith("_") or name.startswith("_") or name in _BOOKKEEPING:
+            continue
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            value = np.asarray(value)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" \
+                and value.size <= _MAX_PARAMETER_SIZE and np.isfinite(value).all():
+            out[name] = value.tolist()
+    return out
+
+
 def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
     """Fit ``model`` on the training split of ``data`` and measure it on the test split.
 
@@ -95,7 +123,8 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
         ``((y - mean) / std)²``: 1 when calibrated), ``headline`` (the dataset's
         headline metric), ``fit_seconds``, ``predict_seconds``, ``score_seconds``
         (the other model calls), ``n_params``, ``n_train``, ``n_test``; NaN where a
-        metric does not apply.
+        metric does not apply; ``fitted_params``: :func:`fitted_parameters`
+        as JSON.
     arrays : dict of str -> ndarray
         ``history``; per test sequence ``seq_headline``, ``seq_sse``, ``seq_count``,
         ``seq_max_abs`` (over the headline columns), ``seq_correct``, ``seq_loglik``,
@@ -184,7 +213,8 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
         arrays["example_mean"] = prediction[:k]
         if std_values is not None:
             arrays["example_std"] = std_values[:k]
-    out.update(fit_seconds=fit_seconds, predict_seconds=predict_seconds,
+    out.update(fitted_params=json.dumps(fitted_parameters(model), sort_keys=True),
+               fit_seconds=fit_seconds, predict_seconds=predict_seconds,
                score_seconds=score_seconds, n_params=float(getattr(model, "n_params_", np.nan)),
                n_train=n_sequences(data.X_train), n_test=n_test)
     return out, arrays

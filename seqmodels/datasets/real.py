@@ -73,26 +73,34 @@ def read_table(filename):
 
 
 def _fraction(test_fraction):
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction!r}.")
+    if not 0.0 <= float(test_fraction) < 1.0:
+        raise ValueError(f"test_fraction must lie in [0, 1); got {test_fraction!r}.")
     return float(test_fraction)
 
 
 def _series_dataset(name, years, values, test_fraction, description, params):
-    n_test = max(1, int(round(len(values) * _fraction(test_fraction))))
-    n_train = len(values) - n_test
     series = np.asarray(values, dtype=float)
+    if _fraction(test_fraction) == 0.0:
+        # In-sample: fit and score the whole series, as published fits (Durbin & Koopman's
+        # Nile, Moran's lynx) are made.
+        n_train, split = len(values), (
+            f" In-sample (test_fraction=0): models fit the whole series {years[0]}-{years[-1]} "
+            "and are scored on their one-step predictions of it; this reproduces published "
+            "fits but says nothing about forecasting new years. Real data: no oracle.")
+    else:
+        n_train = len(values) - max(1, int(round(len(values) * test_fraction)))
+        split = (
+            f" Train: {years[0]}-{years[n_train - 1]}. Test: one-step forecasts of "
+            f"{years[n_train]}-{years[-1]}, each from the whole history before it (X_test is "
+            "the whole series; n_history marks the training years as context). "
+            "Real data: no oracle.")
     return Dataset(
         name=name,
         X_train=series[:n_train].reshape(1, -1, 1), y_train=None,
         X_test=series.reshape(1, -1, 1), y_test=None,
         task="forecast", truth={"years": np.asarray(years, dtype=int)}, oracle=None,
-        n_history=n_train,
-        description=description + (
-            f" Train: {years[0]}-{years[n_train - 1]}. Test: one-step forecasts of "
-            f"{years[n_train]}-{years[-1]}, each from the whole history before it (X_test is "
-            "the whole series; n_history marks the training years as context). "
-            "Real data: no oracle."),
+        n_history=n_train if n_train < len(values) else 0,
+        description=description + split,
         params=params,
     )
 
@@ -104,7 +112,8 @@ def nile(test_fraction=0.2):
     Parameters
     ----------
     test_fraction : float
-        Share of the final years held out as the test sequence.
+        Share of the final years held out as the test sequence; 0 fits and scores the
+        whole series in-sample (how published fits are made).
 
     Returns
     -------
@@ -122,6 +131,11 @@ def nile(test_fraction=0.2):
 @register("sunspots")
 def sunspots(test_fraction=0.2):
     """Yearly mean sunspot number, 1700-2008: the ~11-year cycle (Yule 1927).
+
+    Parameters
+    ----------
+    test_fraction : float
+        Share of the final years held out (0: in-sample, see :func:`nile`).
 
     Returns
     -------
@@ -142,6 +156,7 @@ def lynx(test_fraction=0.2, log10=True):
     Parameters
     ----------
     test_fraction : float
+        Share of the final years held out (0: in-sample, see :func:`nile`).
     log10 : bool
         Model ``log10(trappings)`` (Campbell & Walker 1977) instead of the raw counts.
 
