@@ -6,7 +6,6 @@ results, over every seed of the quick variant (never a seed picked to pass).
 """
 
 
-import numpy as np
 import pytest
 
 from seqmodels.compare import compare, oracle_gaps
