@@ -1,0 +1,507 @@
+"""The numbers behind a report, one function per section, as pandas DataFrames.
+
+Every function takes the results of :func:`~seqmodels.compare.compare` (one row per
+cell) and returns plain numbers, so a notebook gets exactly what the report prints.
+Cells are grouped into **panels**: a dataset, and one panel per value when a suite
+sweeps a dataset parameter. Summaries, gaps, ranks, costs and calibration use each
+panel's largest training size; the curves show the rest.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .results import oracle_gaps
+from .stats import (critical_difference, cliques, friedman_test, holm, mean_interval,
+                    paired_t_test, rank_scores)
+
+__all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
+           "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
+           "baseline_rows", "SECONDARY_METRICS"]
+
+#: Secondary metric columns a summary may show beside the headline: column -> label.
+SECONDARY_METRICS = {"score": "R²", "rmse": "RMSE", "accuracy": "accuracy",
+                     "nll_per_step": "NLL per step"}
+
+#: Baseline names (``Dataset.baselines``) -> (result column, transform of the value).
+_BASELINE_COLUMNS = {
+    "accuracy": ("accuracy", float), "rmse": ("rmse", float), "mse": ("rmse", math.sqrt),
+    "mae": ("mae", float), "nll_per_step": ("nll_per_step", float),
+    "success_rate": ("success_rate", float),
+}
+
+
+def _na(value):
+    return value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value))
+
+
+def _key(values):
+    """A hashable key from column values, NaN / NA as one marker."""
+    return tuple("NA" if _na(v) else (float(v) if isinstance(v, (int, float, np.number))
+                                      else str(v)) for v in values)
+
+
+def _sweep_text(sweep):
+    """``'{"lag": 5}'`` -> ``'lag=5'``; empty for no sweep."""
+    if _na(sweep):
+        return ""
+    params = json.loads(sweep) if isinstance(sweep, str) else dict(sweep)
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def panels(results):
+    """Each cell's panel label: the dataset, with the swept parameter's value if any.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        From :func:`~seqmodels.compare.compare`.
+
+    Returns
+    -------
+    pandas.Series of str
+        Aligned with ``results``, e.g. ``"delayed_xor (lag=10)"``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"dataset": ["xor", "xor"], "sweep": ['{"lag": 5}', "{}"]})
+    >>> panels(frame).tolist()
+    ['xor (lag=5)', 'xor']
+    """
+    labels = [d if not _sweep_text(s) else f"{d} ({_sweep_text(s)})"
+              for d, s in zip(results["dataset"], results["sweep"])]
+    return pd.Series(labels, index=results.index, dtype=object)
+
+
+def at_full_size(frame):
+    """The cells at the largest training size of their dataset (all cells without sizes).
+
+    Summaries, gaps, ranks, examples and training curves use these; learning curves
+    use every size.
+    """
+    keep = pd.Series(True, index=frame.index)
+    for _, group in frame.groupby("dataset", sort=False):
+        sizes = group["train_size"]
+        if sizes.isna().all():
+            continue
+        ok = group[group["status"] == "ok"]
+        if ok.empty or ok["n_train"].isna().all():
+            largest = sizes.max()
+        else:
+            largest = ok.loc[ok["n_train"].astype(float).idxmax(), "train_size"]
+        keep[group.index] = np.isclose(sizes.astype(float), float(largest))
+    return frame[keep]
+
+
+def _prepared(results):
+    """Gaps added, panel labels, the cells of the summary condition."""
+    frame = oracle_gaps(results)
+    frame["panel"] = panels(frame)
+    return at_full_size(frame)
+
+
+def _panel_metric(group):
+    """(metric label, greater_is_better) of a panel, from its finished cells."""
+    ok = group[group["status"] == "ok"]
+    source = ok if len(ok) else group
+    label = source["metric_label"].dropna()
+    better = source["greater_is_better"].dropna()
+    return (str(label.iloc[0]) if len(label) else "score",
+            bool(better.iloc[0]) if len(better) else False)
+
+
+def baseline_rows(group):
+    """Reference rows for a panel from its ``baselines`` column (chance-level predictors).
+
+    Returns
+    -------
+    list of dict
+        ``model`` (e.g. ``"baseline: mse"``), ``kind="baseline"`` and the baseline's
+        value in the column it belongs to (an MSE becomes an RMSE), plus ``headline``
+        when that column is the panel's headline metric.
+    """
+    if "baselines" not in group:
+        return []
+    texts = group["baselines"].dropna()
+    if texts.empty:
+        return []
+    metric = group["metric"].dropna()
+    metric = metric.iloc[0] if len(metric) else None
+    rows = []
+    for name, value in json.loads(texts.iloc[0]).items():
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue
+        row = {"model": f"baseline: {name.replace('_', ' ')} = {value:.3g}", "kind": "baseline",
+               "baseline": name, "baseline_value": float(value)}
+        column, transform = _BASELINE_COLUMNS.get(name, (None, None))
+        if column is not None:
+            row[column] = transform(value)
+            if column == metric:
+                row["headline"] = transform(value)
+        rows.append(row)
+    return rows
+
+
+def _pair_keys(group):
+    return [_key(v) for v in group[["data_seed", "model_seed", "train_size"]].itertuples(
+        index=False)]
+
+
+def _versus_best(models, greater_is_better, alpha):
+    """Rank models by mean headline; paired t-tests of each against the best, Holm-adjusted."""
+    means = {m: np.nanmean(g["headline"]) if g["headline"].notna().any() else np.nan
+             for m, g in models.items()}
+    ranked = sorted((m for m in means if np.isfinite(means[m])),
+                    key=lambda m: -means[m] if greater_is_better else means[m])
+    out = {m: {"rank": np.nan, "vs_best": "no result", "p_value": np.nan} for m in models}
+    if not ranked:
+        return out
+    best = ranked[0]
+    best_by_key = dict(zip(_pair_keys(models[best]), models[best]["headline"]))
+    raw = {}
+    for model in ranked[1:]:
+        group = models[model]
+        mine = group["headline"].to_numpy(dtype=float)
+        theirs = np.array([best_by_key.get(k, np.nan) for k in _pair_keys(group)], dtype=float)
+        raw[model] = paired_t_test(mine, theirs).p_value
+    adjusted = dict(zip(raw, holm(list(raw.values())))) if raw else {}
+    for position, model in enumerate(ranked, start=1):
+        out[model]["rank"] = position
+        if model == best:
+            out[model]["vs_best"] = "best"
+            continue
+        p = adjusted[model]
+        out[model]["p_value"] = p
+        out[model]["vs_best"] = ("untested" if not np.isfinite(p)
+                                 else "tied" if p >= alpha else "worse")
+    return out
+
+
+def summarise(results, confidence=0.95, alpha=0.05):
+    """One row per panel and model: the headline metric over seeds, and who is tied with the best.
+
+    For each model the headline metric's mean, sample standard deviation (``ddof=1``)
+    and Student-t ``confidence`` interval over its finished cells (seeds). Models are
+    ranked by the mean (1 = best); each other model is compared with the best by a
+    paired t-test over the seeds they share, Holm-adjusted over the panel's models:
+    ``vs_best`` is ``"tied"`` when the adjusted p-value is at least ``alpha``,
+    ``"worse"`` below it, ``"untested"`` with fewer than two shared seeds. The
+    oracle and the dataset's chance baselines come first as reference rows.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        From :func:`~seqmodels.compare.compare`.
+    confidence : float, default=0.95
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``panel``, ``dataset``, ``model``, ``estimator``, ``kind`` (``oracle``,
+        ``baseline`` or ``model``), ``n`` (finished cells), ``n_failed``, ``headline``,
+        ``headline_std``, ``ci_low``, ``ci_high``, ``rank``, ``vs_best``, ``p_value``,
+        the means of ``score``, ``rmse``, ``accuracy``, ``nll_per_step``, ``mae``,
+        ``gap``, ``gap_relative``, ``fit_seconds``, ``predict_seconds``, ``n_params``,
+        and ``metric_label``, ``greater_is_better``.
+    """
+    frame = _prepared(results)
+    rows = []
+    for panel, group in frame.groupby("panel", sort=False):
+        label, better = _panel_metric(group)
+        dataset = group["dataset"].iloc[0]
+        ok = group[group["status"] == "ok"]
+        models = {m: g for m, g in ok[~ok["is_oracle"]].groupby("model", sort=False)}
+        verdicts = _versus_best(models, better, alpha)
+        common = {"panel": panel, "dataset": dataset, "metric_label": label,
+                  "greater_is_better": better}
+        panel_rows = [{**common, **row} for row in baseline_rows(group)]
+        for model, cells in group.groupby("model", sort=False):
+            done = cells[cells["status"] == "ok"]
+            oracle = bool(cells["is_oracle"].iloc[0])
+            interval = mean_interval(done["headline"].to_numpy(dtype=float), confidence)
+            row = {**common, "model": model, "kind": "oracle" if oracle else "model",
+                   "estimator": cells["estimator"].dropna().iloc[0]
+                   if cells["estimator"].notna().any() else None,
+                   "n": len(done), "n_failed": len(cells) - len(done),
+                   "headline": interval.mean, "headline_std": interval.std,
+                   "ci_low": interval.low, "ci_high": interval.high,
+                   **verdicts.get(model, {"rank": np.nan, "vs_best": "", "p_value": np.nan})}
+            for column in ("score", "rmse", "mae", "accuracy", "nll_per_step", "gap",
+                           "gap_relative", "fit_seconds", "predict_seconds", "n_params"):
+                values = done[column].to_numpy(dtype=float)
+                row[column] = values[np.isfinite(values)].mean() if np.isfinite(values).any() \
+                    else np.nan
+            panel_rows.append(row)
+        order = {"oracle": 0, "baseline": 1, "model": 2}
+        panel_rows.sort(key=lambda r: (order[r["kind"]], r.get("rank", np.nan)
+                                       if np.isfinite(r.get("rank", np.nan)) else np.inf))
+        rows.extend(panel_rows)
+    columns = ["panel", "dataset", "model", "estimator", "kind", "n", "n_failed", "headline",
+               "headline_std", "ci_low", "ci_high", "rank", "vs_best", "p_value", "score",
+               "rmse", "accuracy", "nll_per_step", "mae", "gap", "gap_relative", "fit_seconds",
+               "predict_seconds", "n_params", "metric_label", "greater_is_better"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _oracle_rows(frame):
+    """Join key of each finished oracle cell -> its row."""
+    oracle = frame[(frame["status"] == "ok") & frame["is_oracle"]]
+    keys = [_key(v) for v in oracle[["dataset", "data_seed", "train_size", "sweep"]].itertuples(
+        index=False)]
+    return dict(zip(keys, (row for _, row in oracle.iterrows())))
+
+
+def oracle_gap_table(results, confidence=0.95):
+    """Each model's gap to the oracle per panel: absolute, relative and paired over sequences.
+
+    The gap is positive where the model is worse than the oracle (see
+    :func:`~seqmodels.compare.oracle_gaps`). ``gap`` and ``gap_relative`` are means
+    over the seeds of the gap of the pooled headline metric. The interval pools the
+    per-sequence differences ``model - oracle`` over every test sequence of every
+    seed, the same sequences for both: it says how far the test draw alone could move
+    the gap, for the models as fitted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panel``, ``model``, ``n`` (cells), ``oracle_headline``, ``headline``, ``gap``,
+        ``gap_std`` (over seeds), ``gap_relative``, ``paired_gap``, ``paired_low``,
+        ``paired_high``, ``n_sequences``, ``verdict`` (``"worse"`` when the interval is
+        above 0, ``"better on this test set"`` when below, ``"no clear difference"``),
+        ``metric_label``, ``greater_is_better``. Panels without an oracle have no rows.
+    """
+    frame = _prepared(results)
+    oracle = _oracle_rows(frame)
+    rows = []
+    for panel, group in frame.groupby("panel", sort=False):
+        label, better = _panel_metric(group)
+        ok = group[(group["status"] == "ok") & ~group["is_oracle"] & group["gap"].notna()]
+        for model, cells in ok.groupby("model", sort=False):
+            sign = -1.0 if better else 1.0
+            differences = []
+            for _, cell in cells.iterrows():
+                ref = oracle.get(_key([cell["dataset"], cell["data_seed"], cell["train_size"],
+                                       cell["sweep"]]))
+                mine = cell["seq_headline"]
+                theirs = None if ref is None else ref["seq_headline"]
+                if mine is None or theirs is None or len(mine) != len(theirs):
+                    continue
+                differences.append(sign * (np.asarray(mine, float) - np.asarray(theirs, float)))
+            pooled = mean_interval(np.concatenate(differences) if differences else [], confidence)
+            gaps = mean_interval(cells["gap"].to_numpy(dtype=float), confidence)
+            verdict = ("worse" if pooled.low > 0 else "better on this test set"
+                       if pooled.high < 0 else "no clear difference")
+            rows.append({"panel": panel, "model": model, "n": len(cells),
+                         "oracle_headline": cells["oracle_headline"].mean(),
+                         "headline": cells["headline"].mean(), "gap": gaps.mean,
+                         "gap_std": gaps.std, "gap_relative": cells["gap_relative"].mean(),
+                         "paired_gap": pooled.mean, "paired_low": pooled.low,
+                         "paired_high": pooled.high, "n_sequences": pooled.n,
+                         "verdict": verdict if pooled.n > 1 else "untested",
+                         "metric_label": label, "greater_is_better": better})
+    columns = ["panel", "model", "n", "oracle_headline", "headline", "gap", "gap_std",
+               "gap_relative", "paired_gap", "paired_low", "paired_high", "n_sequences",
+               "verdict", "metric_label", "greater_is_better"]
+    table = pd.DataFrame(rows, columns=columns)
+    order = {p: i for i, p in enumerate(table["panel"].unique())}
+    table = table.assign(_order=table["panel"].map(order))
+    return table.sort_values(["_order", "gap"], kind="stable").drop(columns="_order") \
+        .reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Models ranked across panels (datasets): Demšar's (2006) procedure.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        Mean headline metric over seeds, panels x models (complete models only).
+    ranks : pandas.DataFrame
+        Rank of each model in each panel (1 = best, ties share their mean rank).
+    mean_ranks : pandas.Series
+        Sorted best first.
+    friedman : Friedman
+        The Friedman test (chi-squared and Iman-Davenport F).
+    cd : float
+        Nemenyi's critical difference at ``alpha``.
+    alpha : float
+    cliques : list of tuple of str
+        Maximal groups of models not significantly different (ranks within < cd).
+    excluded : list of str
+        Models left out because a ranked panel has no result for them.
+    excluded_panels : list of str
+        Panels left out because fewer than 3 models have a result there.
+    """
+
+    scores: pd.DataFrame
+    ranks: pd.DataFrame
+    mean_ranks: pd.Series
+    friedman: object
+    cd: float
+    alpha: float
+    cliques: list
+    excluded: list
+    excluded_panels: list
+
+
+def ranks_across_datasets(results, alpha=0.05):
+    """Mean ranks, Friedman test and Nemenyi critical difference over panels.
+
+    Each panel (dataset) is a block; each model's score in it is its mean headline
+    metric over seeds. Panels where fewer than 3 models have a result are left out,
+    then models without a result in every remaining panel (the oracle never takes
+    part). Needs at least 2 panels and 3 such models.
+
+    Returns
+    -------
+    Ranks or None
+        None where there are too few panels or models to rank.
+    """
+    frame = _prepared(results)
+    ok = frame[(frame["status"] == "ok") & ~frame["is_oracle"] & frame["headline"].notna()]
+    scores = ok.pivot_table(index="panel", columns="model", values="headline", aggfunc="mean",
+                            sort=False)
+    if scores.empty:
+        return None
+    # panels where fewer than 3 models have a result cannot rank; then complete models only
+    scores = scores[scores.notna().sum(axis=1) >= 3]
+    complete = scores.columns[scores.notna().all(axis=0)]
+    excluded = [m for m in frame.loc[~frame["is_oracle"], "model"].unique() if m not in complete]
+    scores = scores[complete]
+    if scores.shape[0] < 2 or scores.shape[1] < 3:
+        return None
+    better = [_panel_metric(frame[frame["panel"] == p])[1] for p in scores.index]
+    result = friedman_test(scores.to_numpy(), better)
+    ranks = pd.DataFrame(rank_scores(scores.to_numpy(), better), index=scores.index,
+                         columns=scores.columns)
+    mean_ranks = pd.Series(result.mean_ranks, index=scores.columns).sort_values(kind="stable")
+    cd = critical_difference(scores.shape[1], scores.shape[0], alpha)
+    groups = [tuple(scores.columns[i] for i in g) for g in cliques(result.mean_ranks, cd)]
+    left_out = [p for p in frame["panel"].unique() if p not in scores.index]
+    return Ranks(scores, ranks, mean_ranks, result, cd, alpha, groups, excluded, left_out)
+
+
+def curve_axes(results):
+    """The experiment axes of a run: ``(dataset, axis)`` pairs with more than one value.
+
+    ``axis`` is ``"n_train"`` (learning curve), ``"data_<param>"`` (a swept dataset
+    parameter: memory, noise) or ``"horizon"`` (forecast horizons).
+    """
+    out = []
+    ok = results[results["status"] == "ok"]
+    for dataset, group in ok.groupby("dataset", sort=False):
+        if group["train_size"].notna().any() and group["n_train"].nunique() > 1:
+            out.append((dataset, "n_train"))
+        swept = set()
+        for text in group["sweep"].dropna():
+            swept.update(json.loads(text))
+        for param in sorted(swept):
+            column = f"data_{param}"
+            if column in group and group[column].nunique() > 1 \
+                    and pd.api.types.is_numeric_dtype(group[column]):
+                out.append((dataset, column))
+        if any(h is not None and len(h) > 1 for h in group["horizons"]):
+            out.append((dataset, "horizon"))
+    return out
+
+
+def curve_table(results, dataset, axis):
+    """Mean and sample standard deviation over seeds of each model along one axis.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    dataset : str
+    axis : str
+        As :func:`curve_axes` names it. For ``"horizon"`` the value is the RMSE of the
+        h-step forecasts; otherwise the headline metric. Axes other than ``"n_train"``
+        use the largest training size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``is_oracle``, ``x``, ``mean``, ``std``, ``n``, sorted by model and x.
+    """
+    ok = results[(results["status"] == "ok") & (results["dataset"] == dataset)]
+    if axis != "n_train":
+        ok = at_full_size(ok)
+    if axis == "horizon":
+        rows = []
+        for _, row in ok.iterrows():
+            if row["horizons"] is None or row["horizon_rmse"] is None:
+                continue
+            for h, value in zip(row["horizons"], row["horizon_rmse"]):
+                rows.append({"model": row["model"], "is_oracle": row["is_oracle"], "x": float(h),
+                             "value": float(value)})
+        long = pd.DataFrame(rows, columns=["model", "is_oracle", "x", "value"])
+    else:
+        if axis not in ok:
+            raise ValueError(f"axis {axis!r} is not a column of the results.")
+        long = pd.DataFrame({"model": ok["model"], "is_oracle": ok["is_oracle"],
+                             "x": ok[axis].astype(float), "value": ok["headline"]})
+    out = []
+    for (model, oracle, x), group in long.groupby(["model", "is_oracle", "x"], sort=False):
+        interval = mean_interval(group["value"].to_numpy(dtype=float))
+        out.append({"model": model, "is_oracle": oracle, "x": x, "mean": interval.mean,
+                    "std": interval.std, "n": interval.n})
+    table = pd.DataFrame(out, columns=["model", "is_oracle", "x", "mean", "std", "n"])
+    order = {m: i for i, m in enumerate(long["model"].unique())}
+    return table.sort_values(["model", "x"], key=lambda c: c.map(order) if c.name == "model"
+                             else c, kind="stable").reset_index(drop=True)
+
+
+def cost_table(results):
+    """Parameters and seconds per panel and model, beside the relative gap to the oracle.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panel``, ``model``, ``kind``, ``n``, ``n_params``, ``fit_seconds``,
+        ``predict_seconds`` (means per cell), ``gap_relative``.
+    """
+    summary = summarise(results)
+    summary = summary[(summary["kind"] != "baseline") & (summary["n"] > 0)]
+    return summary[["panel", "model", "kind", "n", "n_params", "fit_seconds", "predict_seconds",
+                    "gap_relative"]].reset_index(drop=True)
+
+
+def calibration_table(results, confidence=0.95):
+    """Coverage of the nominal 90 % interval and mean squared z-score per probabilistic model.
+
+    A calibrated Gaussian predictive distribution covers 90 % of the targets with
+    ``mean ± 1.645 std`` and has a mean squared z-score ``((y - mean) / std)²`` of 1:
+    below 1 the model is under-confident, above 1 over-confident.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panel``, ``model``, ``kind``, ``n``, ``coverage_90``, ``coverage_90_std``,
+        ``mean_sq_z``, ``mean_sq_z_std``; only models that give a standard deviation.
+    """
+    frame = _prepared(results)
+    ok = frame[(frame["status"] == "ok") & frame["coverage_90"].notna()]
+    rows = []
+    for (panel, model), cells in ok.groupby(["panel", "model"], sort=False):
+        coverage = mean_interval(cells["coverage_90"].to_numpy(dtype=float), confidence)
+        z = mean_interval(cells["mean_sq_z"].to_numpy(dtype=float), confidence)
+        rows.append({"panel": panel, "model": model,
+                     "kind": "oracle" if cells["is_oracle"].iloc[0] else "model",
+                     "n": len(cells), "coverage_90": coverage.mean,
+                     "coverage_90_std": coverage.std, "mean_sq_z": z.mean,
+                     "mean_sq_z_std": z.std})
+    return pd.DataFrame(rows, columns=["panel", "model", "kind", "n", "coverage_90",
+                                       "coverage_90_std", "mean_sq_z", "mean_sq_z_std"])
+
+
+def failure_table(results):
+    """The cells that failed or timed out, with their error text and traceback."""
+    failed = results[results["status"] != "ok"].copy()
+    failed["panel"] = panels(failed)
+    columns = ["status", "model", "panel", "data_seed", "model_seed", "train_size", "error",
+               "traceback"]
+    return failed[columns].reset_index(drop=True)
