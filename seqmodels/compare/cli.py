@@ -198,9 +198,9 @@ def _counts_text(counts):
 def _write_report(results, output, suite):
     from .report import report
 
-    title = suite.title if suite is not None else "Comparison"
+    title = suite.title if suite is not None else None  # None: the title the store recorded
     description = suite.description if suite is not None else ""
-    return report(results, output, title=title, description=description)
+    return report(results, output, title=title, description=description, store=output)
 
 
 def _report(output):
@@ -217,7 +217,8 @@ def _report(output):
     if results.empty:
         return _error(f"the store in {str(output)!r} holds no cells of its last suite.")
     paths = _write_report(results, output, suite)
-    print(f"{len(results)} cells -> {paths['markdown']}")
+    print(f"{len(results)} cells -> {paths['html']}, {paths['markdown']} "
+          f"({paths['seconds']:.1f} s)")
     return EXIT_OK
 
 

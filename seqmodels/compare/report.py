@@ -1,141 +1,211 @@
-"""Write comparison results: a CSV of every cell and a Markdown summary with oracle gaps."""
+"""Write a comparison's report: ``report.html``, ``report.md`` with its figures, ``results.csv``.
 
-import math
+``report.html`` is one self-contained file: a Jinja2 template shipped in the package
+(autoescaping on), the figures inline as base64 PNG, no script and nothing fetched,
+so it opens offline and prints. ``report.md`` has the same sections and tables with
+the figures as PNG files in ``figures/`` beside it. ``results.csv`` has every cell.
+The content (what each section shows and when) is built in
+:mod:`seqmodels.compare.sections`; the numbers come from
+:mod:`seqmodels.compare.tables`.
+"""
+
+import base64
+import io
+import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from .. import __version__
 from .results import ARRAY_COLUMNS, oracle_gaps
+from .tables import summarise
 
-__all__ = ["report", "summarise"]
+__all__ = ["report", "summarise", "load_runs"]
+
+FIGURES_DIR = "figures"
+_PNG_DPI = 120
+
+
+def _store_file(path):
+    from .store import STORE_NAME
+
+    path = Path(path)
+    return path if path.suffix in (".sqlite", ".db", ".sqlite3") else path / STORE_NAME
+
+
+def load_runs(store):
+    """The runs recorded in a results store (metadata for the report), oldest first.
+
+    Parameters
+    ----------
+    store : str or Path
+        The store file, or the output folder that holds ``results.sqlite``.
+
+    Returns
+    -------
+    list of dict
+        As :meth:`~seqmodels.compare.ResultsStore.runs`; empty when there is no store.
+    """
+    from .store import ResultsStore
+
+    file = _store_file(store)
+    if not file.is_file():
+        return []
+    opened = ResultsStore(file)
+    try:
+        return opened.runs()
+    finally:
+        opened.close()
 
 
 def _results_frame(results):
     if isinstance(results, pd.DataFrame):
-        return results
+        return results, None
     if isinstance(results, (str, Path)):
         from .store import load_results
 
-        return load_results(results)
+        return load_results(results), results
     raise TypeError(
         "results must be the DataFrame from compare() or a store path; got "
         f"{type(results).__name__}."
     )
 
 
-def summarise(results):
-    """Mean, sample standard deviation and count over cells, per dataset and model.
+def _render(plot):
+    """Draw one plot; return its PNG bytes, or raise what drawing raised."""
+    from matplotlib.figure import Figure
 
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        From :func:`~seqmodels.compare.compare`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (dataset, model) of the cells that finished: ``n_cells``, the
-        mean and sample standard deviation (``_std``, ddof=1) of the headline metric,
-        of the gap to the oracle, of the score and of the times; the oracle first,
-        then the models best first on the headline metric.
-    """
-    frame = oracle_gaps(results)
-    frame = frame[frame["status"] == "ok"]
-    rows = []
-    for (dataset, model), group in frame.groupby(["dataset", "model"], sort=False):
-        row = {"dataset": dataset, "model": model, "estimator": group["estimator"].iloc[0],
-               "is_oracle": bool(group["is_oracle"].iloc[0]), "n_cells": len(group),
-               "metric_label": group["metric_label"].iloc[0],
-               "greater_is_better": bool(group["greater_is_better"].iloc[0])}
-        for column in ("headline", "gap", "gap_relative", "score", "nll_per_step",
-                       "fit_seconds", "predict_seconds", "n_params"):
-            values = group[column].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            row[column] = values.mean() if values.size else math.nan
-            row[column + "_std"] = values.std(ddof=1) if values.size > 1 else math.nan
-        rows.append(row)
-    summary = pd.DataFrame(rows)
-    if summary.empty:
-        return summary
-    order = np.where(summary["greater_is_better"], -summary["headline"], summary["headline"])
-    summary = summary.assign(_order=order, _oracle=~summary["is_oracle"])
-    summary = summary.sort_values(["dataset", "_oracle", "_order"], kind="stable")
-    return summary.drop(columns=["_order", "_oracle"]).reset_index(drop=True)
+    figure = Figure(figsize=plot.size, layout="constrained")
+    plot.draw(figure)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=_PNG_DPI, metadata={"Software": None})
+    return png.getvalue()
 
 
-def _fmt(value, std=math.nan):
-    """Three significant figures, with ``± std`` when there is one; an en dash for no value."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.3g}" + (f" ± {std:.2g}" if np.isfinite(std) else "")
+def _draw_figures(sections, folder):
+    """Render every plot once as PNG: a file for the Markdown, a data URI for the HTML."""
+    import matplotlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):  # figures of an earlier report
+        old.unlink()
+    uris, files, errors = {}, {}, {}
+    number = 0
+    with matplotlib.rc_context({"font.size": 9.5, "axes.titlesize": "medium"}):
+        for section in sections:
+            for block in section.blocks:
+                if block.kind != "plot":
+                    continue
+                number += 1
+                try:
+                    png = _render(block)
+                except Exception as error:  # the report is written even if one figure fails
+                    errors[block.name] = f"{type(error).__name__}: {error}"
+                    continue
+                name = f"{number:02d}-{block.name}.png"
+                (folder / name).write_bytes(png)
+                uris[block.name] = "data:image/png;base64," + base64.b64encode(png).decode()
+                files[block.name] = f"{FIGURES_DIR}/{name}"
+    return uris, files, errors
 
 
-def _cell_text(text):
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _html(title, description, sections, uris, errors, written, summary_line):
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    environment = Environment(loader=PackageLoader("seqmodels.compare", "templates"),
+                              autoescape=True, undefined=StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+    template = environment.get_template("report.html.j2")
+    return template.render(title=title, description=description, sections=sections,
+                           figures={**{k: None for k in errors}, **uris}, errors=errors,
+                           written=written, summary_line=summary_line, version=__version__)
 
 
-def markdown(results, title, description=""):
-    """The Markdown text of a report: one table per dataset, then the failed cells."""
-    summary = summarise(results)
-    lines = [f"# {title}", ""]
-    if description:
-        lines += [description.strip(), ""]
-    lines += [
-        "Scores are on held-out test sequences: mean ± sample standard deviation over the "
-        "cells (data and model seeds, axis values). **headline**: the dataset's headline "
-        "metric. **gap**: how much worse than the oracle (the same model family built with the "
-        "true parameters), on the same test sequences; the oracle is optimal in expectation, "
-        "so on a finite test set a small negative gap is chance. **R²**: one-step R² "
-        "(accuracy for tagging).",
-        "",
-    ]
-    for dataset, rows in summary.groupby("dataset", sort=False):
-        label = rows["metric_label"].iloc[0]
-        lines += [f"## {dataset}", "",
-                  f"| model | estimator | cells | {label} | gap | R² | NLL/step | fit s | params |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for _, r in rows.iterrows():
-            params = "–" if not np.isfinite(r["n_params"]) else str(int(r["n_params"]))
-            lines.append(
-                f"| {_cell_text(r['model'])} | {r['estimator']} | {r['n_cells']} | "
-                f"{_fmt(r['headline'], r['headline_std'])} | {_fmt(r['gap'], r['gap_std'])} | "
-                f"{_fmt(r['score'], r['score_std'])} | {_fmt(r['nll_per_step'])} | "
-                f"{_fmt(r['fit_seconds'])} | {params} |")
-        lines.append("")
-    failed = results[results["status"] != "ok"]
-    if len(failed):
-        lines += ["## Failed cells", "", "| status | model | dataset | seed | error |",
-                  "|---|---|---|---|---|"]
-        for _, r in failed.iterrows():
-            lines.append(f"| {r['status']} | {_cell_text(r['model'])} | {_cell_text(r['dataset'])}"
-                         f" | {r['data_seed']} | {_cell_text(r['error'])} |")
-        lines.append("")
-    return "\n".join(lines)
+def report(results, output_dir, title=None, description="", *, store=None, confidence=0.95,
+           alpha=0.05):
+    """Write ``report.html``, ``report.md`` (figures in ``figures/``) and ``results.csv``.
 
-
-def report(results, output_dir, title="Comparison", description=""):
-    """Write ``results.csv`` (every cell) and ``report.md`` (summary) into ``output_dir``.
+    Sections, each present only when the run has the data for it: summary per
+    dataset (mean ± sd over seeds, interval, best and tied models), gap to the
+    oracle (paired intervals, bar chart), ranks across datasets (Friedman test,
+    critical-difference diagram), curves (learning, memory, noise, horizon), example
+    trajectories, training curves, cost, calibration, failed cells, and the run's
+    metadata (versions, machine, command, times) from the results store.
 
     Parameters
     ----------
     results : pandas.DataFrame or path
-        From :func:`~seqmodels.compare.compare`, or a results store to read.
+        From :func:`~seqmodels.compare.compare`, or a results store (its file or the
+        folder holding ``results.sqlite``) to read.
     output_dir : str or Path
+        Created if missing; the three files and ``figures/`` are (re)written there.
+    title : str, optional
+        Default: the suite's title recorded in the store, else "Comparison".
+    description : str, optional
+        Markdown shown under the title (a suite's description): paragraphs, ``*``
+        bullets, ``**bold**``, ``*emphasis*`` and ```code``` are rendered in the HTML,
+        everything else shows as text.
+    store : str or Path, optional
+        Where to read the run metadata when ``results`` is a DataFrame.
+    confidence : float, default=0.95
+        Of every interval.
+    alpha : float, default=0.05
+        Level of the tie tests and of the critical difference.
 
     Returns
     -------
     dict
-        Paths of the files written, keyed "csv" and "markdown".
+        Paths written: "html", "markdown", "csv", and "figures" (a list); "seconds",
+        the time it took.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from seqmodels import AutoRegressive
+    >>> from seqmodels.compare import compare, report
+    >>> results = compare({"AR(1)": AutoRegressive(order=1)},
+    ...                   ("ar", {"n_train": 4, "n_test": 2, "n_timesteps": 40}),
+    ...                   progress=False)
+    >>> paths = report(results, tempfile.mkdtemp(), title="AR(1) against the oracle")
+    >>> sorted(p.name for k, p in paths.items() if k in ("html", "markdown", "csv"))
+    ['report.html', 'report.md', 'results.csv']
     """
-    frame = _results_frame(results)
+    from .sections import build_sections
+
+    start = time.perf_counter()
+    frame, source = _results_frame(results)
     if frame.empty:
         raise ValueError("results is empty; there is nothing to report.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
+    store = store if store is not None else source
+    runs = load_runs(store) if store is not None else []
+    if title is None:
+        titles = [r["metadata"].get("title") for r in runs if r["metadata"].get("title")]
+        title = titles[-1] if titles else "Comparison"
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = output_dir / "results.csv"
-    frame.drop(columns=list(ARRAY_COLUMNS)).to_csv(csv_path, index=False)
+
+    sections = build_sections(frame, runs, confidence, alpha)
+    uris, files, errors = _draw_figures(sections, output_dir / FIGURES_DIR)
+    written = time.strftime("%Y-%m-%d %H:%M %Z")
+    counts = frame["status"].value_counts()
+    summary_line = (f"{len(frame)} cells, {frame['model'].nunique()} models, "
+                    f"{frame['dataset'].nunique()} datasets"
+                    + (f", {len(frame) - counts.get('ok', 0)} failed"
+                       if counts.get("ok", 0) < len(frame) else ""))
+    from .markdown import description_html, render_markdown
+
+    html_path = output_dir / "report.html"
+    html_path.write_text(_html(title, description_html(description), sections, uris, errors,
+                               written, summary_line), encoding="utf-8")
     md_path = output_dir / "report.md"
-    md_path.write_text(markdown(frame, title, description), encoding="utf-8")
-    return {"csv": csv_path, "markdown": md_path}
+    md_path.write_text(render_markdown(title, description, sections, files,
+                                       f"{written}; {summary_line}"), encoding="utf-8")
+    csv_path = output_dir / "results.csv"
+    oracle_gaps(frame).drop(columns=list(ARRAY_COLUMNS)).to_csv(csv_path, index=False)
+    return {"html": html_path, "markdown": md_path, "csv": csv_path,
+            "figures": [output_dir / f for f in files.values()],
+            "seconds": time.perf_counter() - start}

@@ -1,0 +1,361 @@
+"""Reports: the statistics against scipy / statsmodels / Demšar's published numbers, the
+tables against the cells they summarise, and the files against what a reader needs."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.base import BaseEstimator
+
+from seqmodels import AutoRegressive, HiddenMarkovModel, KalmanFilter
+from seqmodels.compare import compare, load_results, report
+from seqmodels.compare import stats as cstats
+from seqmodels.compare import tables
+from seqmodels.compare.cli import main
+from seqmodels.compare.markdown import escape, table
+from seqmodels.compare.sections import build_sections
+
+EVIL = "<script>alert(1)</script> \"q\" 'x'"
+
+
+class Fails(BaseEstimator):
+    """A user's model whose fit raises with markup and quotes in its message."""
+
+    def fit(self, X, y=None):
+        raise RuntimeError(EVIL)
+
+    def predict(self, X):
+        return X
+
+
+class LastValue(BaseEstimator):
+    """A user's forecaster with no likelihood and no standard deviation."""
+
+    def fit(self, X, y=None):
+        self.n_params_ = 0
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X, dtype=float)
+        out = np.zeros_like(X)
+        out[:, 1:] = X[:, :-1]
+        return out
+
+
+MODELS = {"AR(1)": AutoRegressive(order=1), "AR(2)": AutoRegressive(order=2),
+          "Kalman CV": KalmanFilter(model="constant_velocity", n_iter=10),
+          "last value": LastValue(), EVIL: Fails()}
+DATASETS = {"ar": ("ar", {"n_train": 8, "n_test": 4, "n_timesteps": 60}),
+            "cv": ("constant_velocity", {"n_dims": 2, "n_train": 12, "n_test": 4,
+                                         "n_timesteps": 40})}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A small real run with a failing model, stored, and its report."""
+    store = tmp_path_factory.mktemp("run")
+    results = compare(MODELS, DATASETS, seeds=[0, 1, 2], store=store, progress=False)
+    paths = report(store, store)
+    return results, store, paths
+
+
+# -- statistics against references -----------------------------------------------------------
+
+
+def test_mean_interval_is_scipys_student_t_interval():
+    values = np.array([1.3, 0.7, 2.2, 1.9, np.nan])
+    interval = cstats.mean_interval(values, 0.9)
+    finite = values[np.isfinite(values)]
+    low, high = stats.t.interval(0.9, len(finite) - 1, loc=finite.mean(), scale=stats.sem(finite))
+    assert interval.n == 4 and interval.std == pytest.approx(finite.std(ddof=1))
+    assert (interval.low, interval.high) == pytest.approx((low, high))
+    one = cstats.mean_interval([2.0])
+    assert one.mean == 2.0 and np.isnan(one.std) and np.isnan(one.low)
+    with pytest.raises(ValueError, match="confidence"):
+        cstats.mean_interval([1.0, 2.0], confidence=95)
+
+
+def test_paired_t_test_is_scipys_with_exact_degenerate_answers():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=7), rng.normal(size=7) + 0.4
+    test = cstats.paired_t_test(a, b)
+    reference = stats.ttest_rel(a, b)
+    assert test.p_value == pytest.approx(reference.pvalue)
+    assert test.statistic == pytest.approx(reference.statistic)
+    assert test.difference == pytest.approx(np.mean(a - b))
+    assert cstats.paired_t_test([1.0, 2.0], [1.0, 2.0]).p_value == 1.0  # identical
+    assert cstats.paired_t_test([2.0, 3.0], [1.0, 2.0]).p_value == 0.0  # constant shift
+    assert np.isnan(cstats.paired_t_test([1.0], [2.0]).p_value)          # untestable
+    assert cstats.paired_t_test([1.0, np.nan, 3.0], [0.0, 1.0, 1.0]).n == 2
+    with pytest.raises(ValueError, match="paired"):
+        cstats.paired_t_test([1.0, 2.0], [1.0])
+
+
+def test_holm_matches_statsmodels():
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.005, np.nan])
+    expected = multitest.multipletests(p[:5], method="holm")[1]
+    adjusted = cstats.holm(p)
+    assert adjusted[:5] == pytest.approx(expected) and np.isnan(adjusted[5])
+
+
+def test_ranks_orient_by_metric_and_share_ties():
+    scores = [[0.9, 0.7, 0.9], [1.0, 3.0, 2.0]]
+    ranks = cstats.rank_scores(scores, greater_is_better=[True, False])
+    assert ranks.tolist() == [[1.5, 3.0, 1.5], [1.0, 3.0, 2.0]]
+    with pytest.raises(ValueError, match="finite"):
+        cstats.rank_scores([[1.0, np.nan, 2.0]], True)
+
+
+def test_friedman_matches_scipy_and_demsars_example():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(8, 4)) + np.array([0.0, 0.3, 0.6, 1.2])
+    result = cstats.friedman_test(scores, greater_is_better=False)
+    reference = stats.friedmanchisquare(*scores.T)
+    assert result.statistic == pytest.approx(reference.statistic)
+    assert result.p_value == pytest.approx(reference.pvalue)
+    # without ties scipy's statistic is Demšar's closed form from the mean ranks
+    chi2, _, f, p_f = cstats.friedman_from_ranks(result.mean_ranks, 8)
+    assert chi2 == pytest.approx(result.statistic)
+    assert f == pytest.approx(result.f_statistic) and p_f == pytest.approx(result.f_p_value)
+    # Demšar (2006), section 3.2.2: four C4.5 variants on 14 data sets
+    chi2, _, f, _ = cstats.friedman_from_ranks([3.143, 2.000, 2.893, 1.964], 14)
+    assert chi2 == pytest.approx(9.28, abs=0.01) and f == pytest.approx(3.69, abs=0.01)
+    assert stats.f.ppf(0.95, 3, 39) == pytest.approx(2.85, abs=0.01)  # his critical value
+    with pytest.raises(ValueError, match="3 models"):
+        cstats.friedman_test(scores[:, :2], False)
+
+
+def test_nemenyi_critical_values_are_demsars_table():
+    # Demšar (2006), Table 5(a): q_0.05 and q_0.10 for k = 2..10 classifiers
+    q05 = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
+    q10 = [1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920]
+    for k, (a, b) in enumerate(zip(q05, q10), start=2):
+        assert cstats.nemenyi_q(k, 0.05) == pytest.approx(a, abs=2e-3)
+        assert cstats.nemenyi_q(k, 0.10) == pytest.approx(b, abs=2e-3)
+    assert cstats.critical_difference(4, 14) == pytest.approx(1.25, abs=0.005)
+    with pytest.raises(ValueError, match="n_models"):
+        cstats.nemenyi_q(1)
+
+
+def test_cliques_are_maximal_groups_within_the_critical_difference():
+    assert cstats.cliques([1.0, 1.5, 3.0, 3.2], 1.0) == [(0, 1), (2, 3)]
+    assert cstats.cliques([2.0, 1.0, 1.4, 1.8], 1.0) == [(1, 2, 3), (2, 3, 0)]  # 2 - 1 = CD
+    assert cstats.cliques([1.9, 1.0, 1.4, 1.8], 1.0) == [(1, 2, 3, 0)]
+    assert cstats.cliques([1.0, 2.0, 3.0], 0.5) == []
+    assert cstats.cliques([1.0, 1.6, 2.2], 1.0) == [(0, 1), (1, 2)]
+
+
+# -- tables against the cells --------------------------------------------------------------
+
+
+def test_summary_is_mean_sample_std_and_t_interval_over_seeds(run):
+    results, _, _ = run
+    summary = tables.summarise(results)
+    row = summary[(summary["panel"] == "cv") & (summary["model"] == "AR(2)")].iloc[0]
+    cells = results[(results["dataset"] == "cv") & (results["model"] == "AR(2)")]
+    values = cells["headline"].to_numpy()
+    assert row["n"] == 3 and row["headline"] == pytest.approx(values.mean())
+    assert row["headline_std"] == pytest.approx(values.std(ddof=1))
+    low, high = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    # tracking's headline is position RMSE, not the R² the score column holds
+    assert row["metric_label"] == "position RMSE" and row["headline"] != row["score"]
+
+
+def test_best_is_marked_and_others_are_tested_against_it_paired_over_seeds(run):
+    results, _, _ = run
+    summary = tables.summarise(results)
+    ar = summary[(summary["panel"] == "ar") & (summary["kind"] == "model")]
+    finished = ar[ar["n"] > 0]
+    best = finished.loc[finished["headline"].idxmin()]
+    assert best["vs_best"] == "best" and best["rank"] == 1
+    assert list(finished.sort_values("rank")["model"]) == \
+        list(finished.sort_values("headline")["model"])
+    ok = results[(results["dataset"] == "ar") & (results["status"] == "ok")
+                 & ~results["is_oracle"]]
+    by_seed = ok.pivot(index="data_seed", columns="model", values="headline")
+    others = [m for m in finished["model"] if m != best["model"]]
+    raw = [stats.ttest_rel(by_seed[m], by_seed[best["model"]]).pvalue for m in others]
+    expected = pytest.importorskip("statsmodels.stats.multitest").multipletests(
+        raw, method="holm")[1]
+    got = finished.set_index("model").loc[others, "p_value"].to_numpy()
+    assert got == pytest.approx(expected)
+    for model, p in zip(others, expected):
+        assert finished.set_index("model").at[model, "vs_best"] == \
+            ("tied" if p >= 0.05 else "worse")
+    failed = summary[summary["model"] == EVIL]
+    assert (failed["n"] == 0).all() and (failed["n_failed"] == 3).all()
+    oracle = summary[summary["kind"] == "oracle"]
+    assert set(oracle["panel"]) == {"ar", "cv"} and oracle["rank"].isna().all()
+
+
+def test_gap_interval_pools_paired_per_sequence_differences(run):
+    results, _, _ = run
+    gaps = tables.oracle_gap_table(results)
+    row = gaps[(gaps["panel"] == "cv") & (gaps["model"] == "AR(1)")].iloc[0]
+    cv = results[results["dataset"] == "cv"]
+    differences = []
+    for seed in (0, 1, 2):
+        mine = cv[(cv["model"] == "AR(1)") & (cv["data_seed"] == seed)]["seq_headline"].iloc[0]
+        oracle = cv[cv["is_oracle"] & (cv["data_seed"] == seed)]["seq_headline"].iloc[0]
+        differences.append(mine - oracle)
+    d = np.concatenate(differences)
+    low, high = stats.t.interval(0.95, d.size - 1, loc=d.mean(), scale=stats.sem(d))
+    assert row["n_sequences"] == d.size == 12
+    assert (row["paired_low"], row["paired_high"]) == pytest.approx((low, high))
+    model = cv[(cv["model"] == "AR(1)")].sort_values("data_seed")["headline"].to_numpy()
+    oracle = cv[cv["is_oracle"]].sort_values("data_seed")["headline"].to_numpy()
+    assert row["gap"] == pytest.approx(np.mean(model - oracle))
+    assert row["gap_relative"] == pytest.approx(np.mean((model - oracle) / oracle))
+    assert row["verdict"] == ("worse" if low > 0 else "no clear difference")
+
+
+def test_ranks_across_datasets_use_complete_models_and_scipys_friedman(run):
+    results, _, _ = run
+    ranks = tables.ranks_across_datasets(results)
+    assert set(ranks.scores.columns) == {"AR(1)", "AR(2)", "Kalman CV"}
+    assert set(ranks.excluded) == {"last value", EVIL}
+    ok = results[(results["status"] == "ok") & ~results["is_oracle"]]
+    means = ok.groupby(["dataset", "model"])["headline"].mean().unstack()[ranks.scores.columns]
+    reference = stats.friedmanchisquare(*means.to_numpy().T)
+    assert ranks.friedman.statistic == pytest.approx(reference.statistic)
+    assert ranks.cd == pytest.approx(cstats.critical_difference(3, 2))
+    assert ranks.mean_ranks.is_monotonic_increasing
+
+
+def test_baselines_are_reference_rows_and_tagging_shows_accuracy_once(tmp_path):
+    results = compare({"HMM, label states": HiddenMarkovModel()},
+                      ("delayed_xor", {"n_train": 40, "n_test": 10, "length": 20, "lag": 2}),
+                      seeds=[0, 1], progress=False)
+    assert json.loads(results["baselines"].iloc[0]) == {"accuracy": 0.5}
+    summary = tables.summarise(results)
+    baseline = summary[summary["kind"] == "baseline"].iloc[0]
+    assert baseline["headline"] == 0.5 and baseline["accuracy"] == 0.5
+    paths = report(results, tmp_path)
+    text = paths["markdown"].read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| #"))
+    assert header.count("accuracy") == 1 and "R²" not in header and "RMSE" not in header
+    assert "chance baseline: accuracy = 0.5" in text
+
+
+def test_columns_without_values_are_left_out(tmp_path):
+    results = compare({"last value": LastValue()}, DATASETS["ar"], seeds=[0, 1],
+                      oracle=False, progress=False)
+    paths = report(results, tmp_path)
+    text = paths["markdown"].read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| #"))
+    assert "NLL" not in header and "R²" in header and "RMSE (mean" in header
+    ids = [s.id for s in build_sections(results)]
+    assert ids == ["summary", "trajectories", "cost", "run"]  # no oracle, no std, no history
+
+
+# -- the files ----------------------------------------------------------------------------------
+
+
+def test_report_writes_three_files_and_one_png_per_figure(run):
+    results, store, paths = run
+    assert {p.name for p in store.iterdir()} >= {"report.html", "report.md", "results.csv",
+                                                 "figures"}
+    html = paths["html"].read_text()
+    sources = re.findall(r'<img src="([^"]*)"', html)
+    assert len(sources) == len(paths["figures"]) >= 7
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    for figure in paths["figures"]:
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({figure.relative_to(store).as_posix()})" in paths["markdown"].read_text()
+    csv = pd.read_csv(paths["csv"])
+    assert len(csv) == len(results) and {"gap", "gap_relative", "traceback"} <= set(csv.columns)
+
+
+def test_html_is_self_contained_and_escapes_labels_and_errors(run):
+    _, _, paths = run
+    html = paths["html"].read_text()
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &#34;q&#34; &#39;x&#39;" in html
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing fetched, no links out
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+
+
+def test_html_has_every_section_the_run_has_data_for(run):
+    results, _, paths = run
+    html = paths["html"].read_text()
+    expected = ["summary", "oracle-gap", "ranks", "trajectories", "training", "cost",
+                "calibration", "failures", "run"]
+    assert [s.id for s in build_sections(results)] == expected
+    positions = [html.index(f'<section id="{s}">') for s in expected]
+    assert positions == sorted(positions)
+    assert 'id="curves"' not in html  # no axis was varied
+    for section in expected:
+        assert f'href="#{section}"' in html  # in the table of contents
+
+
+def test_run_metadata_comes_from_the_store(run):
+    _, _, paths = run
+    html = paths["html"].read_text()
+    for text in ("command", "Python", f"{sys.version_info.major}.{sys.version_info.minor}",
+                 "numpy", "cores", "duration"):
+        assert text in html
+
+
+def test_markdown_reads_as_plain_text(run):
+    _, _, paths = run
+    text = paths["markdown"].read_text()
+    assert "<script>" not in text and r"\<script\>alert(1)\</script\>" in text
+    blocks = re.findall(r"((?:^\|.*\n)+)", text, flags=re.M)
+    assert len(blocks) >= 6
+    for block in blocks:  # every table's columns line up in a fixed-width font
+        lines = block.splitlines()
+        assert len({len(line) for line in lines}) == 1, lines[0]
+        assert re.fullmatch(r"\|(-+:?\|)+", lines[1])
+    assert max(len(line) for line in text.splitlines() if not line.startswith(("|", "!"))) <= 100
+
+
+def test_markdown_helpers_escape_and_align():
+    assert escape("a|b <i>*c*</i>\n[d]") == r"a\|b \<i\>\*c\*\</i\> \[d\]"
+    assert table(["x", "value"], [["a", "1"], ["bb", "22"]], ["l", "r"]).splitlines() == [
+        "| x   | value |", "|-----|------:|", "| a   |     1 |", "| bb  |    22 |"]
+
+
+def test_seqcompare_report_rewrites_the_report_from_the_store(run, capsys):
+    _, store, paths = run
+    paths["html"].unlink()
+    assert main(["report", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "report.html" in out and paths["html"].is_file()
+    assert load_results(store).shape[0] == len(run[0])
+
+
+def test_results_must_be_a_frame_or_a_store(tmp_path):
+    with pytest.raises(TypeError, match="results must be"):
+        report(42, tmp_path)
+    with pytest.raises(ValueError, match="no results store"):
+        report(tmp_path / "nothing", tmp_path)
+    with pytest.raises(ValueError, match="empty"):
+        report(pd.DataFrame(columns=["status"]), tmp_path)
+
+
+def test_importing_seqmodels_does_not_import_matplotlib():
+    code = ("import sys, seqmodels, seqmodels.compare; "
+            "print('matplotlib' in sys.modules, 'jinja2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_a_suite_description_renders_its_markdown_safely(tmp_path):
+    results = compare({"AR(1)": AutoRegressive(order=1)},
+                      ("ar", {"n_train": 4, "n_test": 2, "n_timesteps": 40}), progress=False)
+    description = ("First <b>paragraph</b>.\n\n* **bold** point\n  continued\n"
+                   "* `code` <script>alert(2)</script>")
+    paths = report(results, tmp_path, title="T <i>", description=description)
+    html = paths["html"].read_text()
+    assert "<li><strong>bold</strong> point continued</li>" in html
+    assert "<code>code</code> &lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert "<b>" not in html and "<title>T &lt;i&gt;</title>" in html
+    assert description in paths["markdown"].read_text()  # the author's Markdown, as written
