@@ -29,7 +29,16 @@ install: $(STAMP)
 run: install
 	$(BIN)/seqcompare run $(SUITE) --output $(OUTPUT)
 
+# The report's browser test drives Debian's chromium through /usr/bin/chromedriver: install
+# both when either is missing (as root, or through sudo). If that fails the test fails too.
 test: install
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "make test: installing Debian's chromium and chromium-driver for the browser test"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  ( $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y \
+	      --no-install-recommends chromium chromium-driver ) \
+	  || echo "make test: could not install chromium; the browser test will fail"; \
+	fi
 	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest
 
 bench: install
