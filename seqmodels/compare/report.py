@@ -192,8 +192,9 @@ def report(results, output_dir, title=None, description="", *, store=None, confi
     uris, files, errors = _draw_figures(sections, output_dir / FIGURES_DIR)
     written = time.strftime("%Y-%m-%d %H:%M %Z")
     counts = frame["status"].value_counts()
-    summary_line = (f"{len(frame)} cells, {frame['model'].nunique()} models, "
-                    f"{frame['dataset'].nunique()} datasets"
+    n_models, n_datasets = frame["model"].nunique(), frame["dataset"].nunique()
+    summary_line = (f"{len(frame)} cells, {n_models} model{'s' * (n_models != 1)}, "
+                    f"{n_datasets} dataset{'s' * (n_datasets != 1)}"
                     + (f", {len(frame) - counts.get('ok', 0)} failed"
                        if counts.get("ok", 0) < len(frame) else ""))
     from .markdown import description_html, render_markdown
