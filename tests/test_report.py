@@ -359,3 +359,13 @@ def test_a_suite_description_renders_its_markdown_safely(tmp_path):
     assert "<code>code</code> &lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert "<b>" not in html and "<title>T &lt;i&gt;</title>" in html
     assert description in paths["markdown"].read_text()  # the author's Markdown, as written
+
+
+def test_mse_baselines_become_rmse_reference_values():
+    frame = pd.DataFrame({"baselines": ['{"mse": 0.25, "mse_one_value_remembered": 0.04}'],
+                          "metric": ["success_rate"]})
+    rows = tables.baseline_rows(frame)
+    assert [r["rmse"] for r in rows] == pytest.approx([0.5, 0.2])
+    assert all("headline" not in r for r in rows)  # the headline is a success rate
+    frame["metric"] = ["rmse"]
+    assert [r["headline"] for r in tables.baseline_rows(frame)] == pytest.approx([0.5, 0.2])

@@ -223,8 +223,14 @@ def _summary_section(summary, alpha, confidence):
             continue
         best = best.iloc[0]
         tied = models.loc[models["vs_best"] == "tied", "model"].tolist()
+        untested = models.loc[models["vs_best"] == "untested", "model"].tolist()
         text = f"{panel}: best {best['model']} ({best['metric_label']} {num(best['headline'])})"
-        text += f"; tied with it: {', '.join(tied)}" if tied else "; no model tied with it"
+        if tied:
+            text += f"; tied with it: {', '.join(tied)}"
+        elif not untested:
+            text += "; no model tied with it"
+        if untested:
+            text += f"; not tested against it (fewer than 2 shared seeds): {', '.join(untested)}"
         if _ok(best["gap_relative"]):
             text += f"; its gap to the oracle {percent(best['gap_relative'])}"
         findings.append(text + ".")

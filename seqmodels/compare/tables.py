@@ -120,8 +120,9 @@ def baseline_rows(group):
     -------
     list of dict
         ``model`` (e.g. ``"baseline: mse"``), ``kind="baseline"`` and the baseline's
-        value in the column it belongs to (an MSE becomes an RMSE), plus ``headline``
-        when that column is the panel's headline metric.
+        value in the column it belongs to (an MSE becomes an RMSE; a name such as
+        ``mse_one_value_remembered`` counts as an MSE), plus ``headline`` when that
+        column is the panel's headline metric.
     """
     if "baselines" not in group:
         return []
@@ -136,7 +137,9 @@ def baseline_rows(group):
             continue
         row = {"model": f"baseline: {name.replace('_', ' ')} = {value:.3g}", "kind": "baseline",
                "baseline": name, "baseline_value": float(value)}
-        column, transform = _BASELINE_COLUMNS.get(name, (None, None))
+        key = name if name in _BASELINE_COLUMNS else next(
+            (k for k in _BASELINE_COLUMNS if name.startswith(k + "_")), None)  # mse_one_value_...
+        column, transform = _BASELINE_COLUMNS.get(key, (None, None))
         if column is not None:
             row[column] = transform(value)
             if column == metric:
