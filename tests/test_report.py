@@ -306,7 +306,8 @@ def test_run_metadata_comes_from_the_store(run):
 def test_markdown_reads_as_plain_text(run):
     _, _, paths = run
     text = paths["markdown"].read_text()
-    assert "<script>" not in text and r"\<script\>alert(1)\</script\>" in text
+    assert not re.search(r"(?<!\\)<(?=[A-Za-z/!?])", text)  # every tag-like < is escaped
+    assert r"\<script>alert(1)\</script>" in text
     blocks = re.findall(r"((?:^\|.*\n)+)", text, flags=re.M)
     assert len(blocks) >= 6
     for block in blocks:  # every table's columns line up in a fixed-width font
@@ -317,7 +318,8 @@ def test_markdown_reads_as_plain_text(run):
 
 
 def test_markdown_helpers_escape_and_align():
-    assert escape("a|b <i>*c*</i>\n[d]") == r"a\|b \<i\>\*c\*\</i\> \[d\]"
+    assert escape("a|b <i>*c*</i>\n[d] p < 1") == r"a\|b \<i>\*c\*\</i> [d] p < 1"
+    assert escape("[x](http://e.com)") == r"\[x\](http://e.com)"
     assert table(["x", "value"], [["a", "1"], ["bb", "22"]], ["l", "r"]).splitlines() == [
         "| x   | value |", "|-----|------:|", "| a   |     1 |", "| bb  |    22 |"]
 

@@ -13,18 +13,32 @@ import unicodedata
 
 __all__ = ["render_markdown", "escape", "table", "description_html"]
 
-_SPECIAL = re.compile(r"([\\`*<>\[\]|])")
+_ALWAYS = re.compile(r"([\\`*|])")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # "p < 0.001" stays as it is
+_BRACKET = re.compile(r"([\[\]])")
+_LINK = re.compile(r"\]\s*[(\[:]")
 
 
 def escape(text):
-    """``text`` on one line, with Markdown's active characters backslash-escaped.
+    """``text`` on one line, with what Markdown would interpret backslash-escaped.
+
+    Backslashes, backticks, ``*`` and ``|`` always; ``<`` where it could open a tag or
+    an autolink; brackets only where they could form a link. The rest stays as it is,
+    so numbers and intervals read cleanly on a terminal.
 
     Examples
     --------
-    >>> escape("<b>AR|2</b>\\nnext")
-    '\\\\<b\\\\>AR\\\\|2\\\\</b\\\\> next'
+    >>> print(escape("<b>AR|2</b> [0.1, 0.2] p < 0.05\\nnext"))
+    \\<b>AR\\|2\\</b> [0.1, 0.2] p < 0.05 next
+    >>> print(escape("[click](javascript:x)"))
+    \\[click\\](javascript:x)
     """
-    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    text = " ".join(str(text).split())
+    text = _ALWAYS.sub(r"\\\1", text)
+    text = _TAG_START.sub(r"\\<", text)
+    if _LINK.search(text):
+        text = _BRACKET.sub(r"\\\1", text)
+    return text
 
 
 _STRONG = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
