@@ -50,3 +50,55 @@ def test_default_structure_beats_data_on_linear_tracking():
     assert results[results["model"] == kalman]["fit_seconds"].max() < 0.5
     assert _by(results, kalman, train_size=large)["n_params"].iloc[0] == 17
     assert results[results["model"] == "GRU(16)"]["fit_seconds"].min() > 0.5
+
+
+def _fitted(results, model, dataset):
+    import json
+
+    row = _by(results, model, dataset=dataset)
+    return json.loads(row["fitted_params"].iloc[0])
+
+
+def test_real_series_reproduce_published_fits_and_rank_the_forecasters():
+    results = _run("real_series")
+    # Durbin & Koopman (2012): sigma2_eps = 15099, sigma2_eta = 1469.1 for the Nile.
+    nile = _fitted(results, "Kalman, local level (ML)", "Nile 1871-1970, in-sample")
+    assert nile["R_"][0][0] == pytest.approx(15099, rel=0.002)
+    assert nile["Q_"][0][0] == pytest.approx(1469.1, rel=0.002)
+    # Moran (1953): x_t = 1.05 + 1.41 x_{t-1} - 0.77 x_{t-2} on log10 lynx 1821-1934.
+    lynx = _fitted(results, "AR(2)", "lynx (log10) 1821-1934, in-sample")
+    assert lynx["coef_"][0][0][0] == pytest.approx(1.41, abs=0.04)
+    assert lynx["coef_"][1][0][0] == pytest.approx(-0.77, abs=0.04)
+    assert lynx["intercept_"][0] == pytest.approx(1.05, abs=0.03)
+
+    def rmse(model, dataset):
+        return _by(results, model, dataset=dataset)["headline"].mean()
+
+    held = "Nile, last 20 years held out"
+    level, ar2, ar9 = (rmse(m, held) for m in ("Kalman, local level (ML)", "AR(2)", "AR(9)"))
+    assert level == pytest.approx(ar2, rel=0.01)  # the local level: no better than AR(2)
+    assert ar9 < 0.95 * min(level, ar2)           # AR(9): the best linear forecaster
+    lynx_held = "lynx (log10), last 20 % held out"
+    assert rmse("Kalman, local level (ML)", lynx_held) > 1.3 * rmse("AR(2)", lynx_held)
+    spots = "sunspots 1700-2008, last 20 % held out"
+    assert rmse("AR(9)", spots) < 0.9 * rmse("AR(2)", spots)
+    # In-sample fit is no guide: relative to AR(9), each network does worse on the held-out
+    # Nile years than on the years it was trained on.
+    trained = "Nile 1871-1970, in-sample"
+    for network in ("GRU(16), Gaussian output", "MLP, window 9"):
+        assert rmse(network, held) / ar9 > rmse(network, trained) / rmse("AR(9)", trained)
+        assert rmse(network, held) > ar9
+
+
+def test_tracking_structure_needs_few_examples_networks_many():
+    results = _run("tracking")
+    kalman = "Kalman, constant velocity (learned)"
+    sizes = sorted(results["train_size"].unique())
+    small, large = sizes[0], sizes[-1]
+    assert (_by(results, kalman, train_size=small)["gap_relative"] < 0.05).all()
+    assert (_by(results, kalman, train_size=large)["gap_relative"] < 0.01).all()
+    for network in ("LSTM(32)", "GRU(32)", "MLP, window 5"):
+        gaps = {size: _by(results, network, train_size=size)["gap_relative"]
+                for size in (small, large)}
+        assert gaps[large].mean() < gaps[small].mean()  # the gap shrinks with data ...
+        assert (gaps[large] > 3).all()                  # ... and is still large
