@@ -285,7 +285,7 @@ def test_html_is_self_contained_and_escapes_labels_and_errors(run):
 def test_html_has_every_section_the_run_has_data_for(run):
     results, _, paths = run
     html = paths["html"].read_text()
-    expected = ["summary", "oracle-gap", "ranks", "trajectories", "training", "cost",
+    expected = ["summary", "oracle-gap", "ranks", "trajectories", "training", "cost", "fitted",
                 "calibration", "failures", "run"]
     assert [s.id for s in build_sections(results)] == expected
     positions = [html.index(f'<section id="{s}">') for s in expected]
@@ -371,3 +371,23 @@ def test_mse_baselines_become_rmse_reference_values():
     assert all("headline" not in r for r in rows)  # the headline is a success rate
     frame["metric"] = ["rmse"]
     assert [r["headline"] for r in tables.baseline_rows(frame)] == pytest.approx([0.5, 0.2])
+
+
+def test_fitted_parameters_section_shows_small_learned_parameters(tmp_path):
+    """A local level's Q_ and R_ appear as fitted; a model with many numbers does not."""
+    from seqmodels import AutoRegressive, KalmanFilter
+    from seqmodels.compare import compare, report
+    from seqmodels.compare.tables import fitted_parameter_table
+
+    results = compare({"level": KalmanFilter(model="local_level", method="mle"),
+                       "AR(2)": AutoRegressive(order=2),
+                       "KF(4)": KalmanFilter(n_dim_state=4, n_iter=3)},
+                      ("nile", {"test_fraction": 0.0}), progress=False)
+    table = fitted_parameter_table(results)
+    level = table[table["model"] == "level"].set_index("parameter")["value"]
+    assert float(level["Q_"].ravel()[0]) == pytest.approx(1469.1, rel=0.002)
+    assert float(level["R_"].ravel()[0]) == pytest.approx(15099, rel=0.002)
+    assert set(table["model"]) == {"level", "AR(2)"}  # KF(4) learned dozens of numbers
+    paths = report(results, tmp_path)
+    text = paths["markdown"].read_text()
+    assert "## Fitted parameters" in text and "1469.2" in text

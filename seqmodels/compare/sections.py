@@ -16,7 +16,7 @@ import numpy as np
 
 from . import plots
 from .tables import (calibration_table, cost_table, curve_axes, failure_table,
-                     oracle_gap_table, ranks_across_datasets, summarise)
+                     fitted_parameter_table, oracle_gap_table, ranks_across_datasets, summarise)
 
 __all__ = ["Section", "Paragraph", "Bullets", "Heading", "Table", "Plot", "Details",
            "build_sections", "SECTION_TITLES"]
@@ -30,6 +30,7 @@ SECTION_TITLES = {
     "trajectories": "Example trajectories",
     "training": "Training curves",
     "cost": "Cost",
+    "fitted": "Fitted parameters",
     "calibration": "Calibration",
     "failures": "Failed and timed-out cells",
     "run": "Run",
@@ -452,6 +453,29 @@ def _cost_section(results, has_gaps):
     return section
 
 
+def _array_text(values, digits=5):
+    """A fitted value as text: a number, or a bracketed list for a small array."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        return num(float(values.ravel()[0]), digits)
+    return "[" + ", ".join(num(float(v), digits) for v in values.ravel()) + "]"
+
+
+def _fitted_section(table):
+    section = Section("fitted", SECTION_TITLES["fitted"])
+    section.blocks.append(Paragraph(
+        "What each model learned, where that is a handful of numbers (scikit-learn's "
+        "trailing-underscore attributes: e.g. an autoregression's coef_, a Kalman filter's "
+        "noise covariances Q_ and R_), at the largest training size: the mean over cells, "
+        "± sd where there are several. These are the figures to set beside published fits."))
+    rows = [[row["dataset"], row["model"], row["parameter"], _array_text(row["value"]),
+             _array_text(row["std"]) if row["n"] > 1 else "–", num(row["n"])]
+            for _, row in table.iterrows()]
+    section.blocks.append(Table(["dataset", "model", "parameter", "value", "sd", "n"], rows,
+                                ["l", "l", "l", "r", "r", "r"]))
+    return section
+
+
 def _calibration_section(table, results):
     section = Section("calibration", SECTION_TITLES["calibration"])
     section.blocks.append(Paragraph(
@@ -601,6 +625,9 @@ def build_sections(results, runs=(), confidence=0.95, alpha=0.05):
         sections.append(_training_section(kinds, results))
     if len(ok):
         sections.append(_cost_section(results, not gaps.empty))
+    fitted = fitted_parameter_table(results)
+    if not fitted.empty:
+        sections.append(_fitted_section(fitted))
     calibration = calibration_table(results, confidence)
     if not calibration.empty:
         sections.append(_calibration_section(calibration, results))

@@ -20,7 +20,7 @@ from .stats import (critical_difference, cliques, friedman_test, holm, mean_inte
 
 __all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
            "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
-           "baseline_rows", "SECONDARY_METRICS"]
+           "fitted_parameter_table", "baseline_rows", "SECONDARY_METRICS"]
 
 #: Secondary metric columns a summary may show beside the headline: column -> label.
 SECONDARY_METRICS = {"score": "R²", "rmse": "RMSE", "accuracy": "accuracy",
@@ -508,3 +508,43 @@ def failure_table(results):
     columns = ["status", "model", "panel", "data_seed", "model_seed", "train_size", "error",
                "traceback"]
     return failed[columns].reset_index(drop=True)
+
+
+#: Models with more fitted numbers than this are left out of the fitted-parameter table
+#: (a network's standardisation constants say nothing a reader can check).
+MAX_FITTED_NUMBERS = 12
+
+
+def fitted_parameter_table(results):
+    """The small fitted parameters of each dataset and model, averaged over its cells.
+
+    Reads the ``fitted_params`` column (scikit-learn's trailing-underscore attributes of at
+    most 16 numbers each), at each dataset's largest training size; a model whose
+    parameters add up to more than
+    :data:`MAX_FITTED_NUMBERS` numbers, or that learned nothing (an oracle), is left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset``, ``model``, ``parameter``, ``value`` (the mean over cells, as an
+        array), ``std`` (over cells) and ``n`` (cells).
+    """
+    frame = at_full_size(results)
+    frame = frame[(frame["status"] == "ok") & ~frame["is_oracle"]]
+    rows = []
+    for (dataset, model), group in frame.groupby(["dataset", "model"], sort=False):
+        decoded = [json.loads(text) for text in group["fitted_params"] if isinstance(text, str)]
+        if not decoded or int(group["n_params"].fillna(0).max()) == 0:
+            continue
+        names = sorted(set.intersection(*(set(d) for d in decoded)))
+        shapes = {name: {np.shape(d[name]) for d in decoded} for name in names}
+        names = [name for name in names if len(shapes[name]) == 1]
+        if not names or sum(int(np.size(decoded[0][n])) for n in names) > MAX_FITTED_NUMBERS:
+            continue
+        for name in names:
+            values = np.array([d[name] for d in decoded], dtype=float)
+            rows.append({"dataset": dataset, "model": model, "parameter": name,
+                         "value": values.mean(axis=0), "std": values.std(axis=0, ddof=1)
+                         if len(values) > 1 else np.full(values.shape[1:], np.nan),
+                         "n": len(values)})
+    return pd.DataFrame(rows, columns=["dataset", "model", "parameter", "value", "std", "n"])
