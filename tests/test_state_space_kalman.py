@@ -251,3 +251,102 @@ def test_supervised_motion_model_learns_the_prior_and_matches_the_oracle():
     assert abs(learned - oracle) / abs(oracle) < 0.002
     assert model.score(data.X_test, data.y_test) == pytest.approx(
         data.oracle.score(data.X_test, data.y_test), abs=0.002)
+
+
+# -- steady state: the frozen-gain linear recursion against the plain Riccati recursion ----
+
+
+def _assert_same_filter(res, ref, rtol=1e-9):
+    """Every output of two filters equal to ``rtol`` of each array's scale."""
+    for name in res._fields:
+        got, want = getattr(res, name), getattr(ref, name)
+        if want.dtype == bool:
+            np.testing.assert_array_equal(got, want)
+            continue
+        scale = max(np.abs(want).max(), 1.0)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def _steady_from(res):
+    """First step whose predicted covariance repeats the previous one bit for bit, or None."""
+    same = np.all(res.predicted_cov[:, 1:] == res.predicted_cov[:, :-1], axis=(0, 2, 3))
+    hits = np.flatnonzero(same)
+    return None if len(hits) == 0 else int(hits[0]) + 1
+
+
+@pytest.mark.parametrize("n", [3, 100], ids=["blocked", "per-step"])
+def test_steady_state_equals_the_plain_recursion_and_filterpy(n):
+    """Few sequences: the steady run in blocks of time; many: the per-step loop."""
+    rng = np.random.default_rng(11)
+    p = _random_model(rng)._replace(b=rng.normal(size=4), c=rng.normal(size=2))
+    _, Z = _core.sample_states(p, n, 3000, rng)
+    res = _core.kalman_filter(p, Z)
+    plain = _core.kalman_filter(p, Z, steady_tol=0)
+    start = _steady_from(res)
+    assert start is not None and start < 200          # the fast path was taken
+    assert _steady_from(plain) is None or _steady_from(plain) > start
+    _assert_same_filter(res, plain)
+    k = FilterpyKF(dim_x=4, dim_z=2)
+    k.F, k.H, k.Q, k.R, k.x, k.P = p.F, p.H, p.Q, p.R, p.x0.copy(), p.P0.copy()
+    xs = []
+    for z in Z[2]:
+        k.predict(u=None)
+        k.x = k.x + p.b                                  # filterpy has no offsets
+        k.update(z - p.c)
+        xs.append(k.x.copy())
+    np.testing.assert_allclose(res.filtered_mean[2], xs, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["gaps", "partial", "unequal_lengths", "periodic"])
+def test_steady_state_with_missing_observations_equals_the_plain_recursion(case):
+    """Missing rows end the steady state; the result still equals the plain recursion."""
+    rng = np.random.default_rng(12)
+    p = _random_model(rng, k=3, d=2)
+    _, Z = _core.sample_states(p, 4, 2000, rng)
+    if case == "gaps":                # every sequence misses the same steps: re-detected after
+        Z[:, [300, 301, 900]] = np.nan
+        Z[:, 1200, 0] = np.nan
+    elif case == "partial":           # one sequence alone: covariances per sequence from then on
+        Z[1, 700, 1] = np.nan
+    elif case == "unequal_lengths":   # padding past the end of the shorter sequences
+        Z[2, 1500:] = np.nan
+        Z[3, 600:] = np.nan
+    else:                             # time-varying: a measurement every third step only
+        Z[:, 500:][:, np.arange(1500) % 3 != 0] = np.nan
+    res = _core.kalman_filter(p, Z)
+    plain = _core.kalman_filter(p, Z, steady_tol=0)
+    assert _steady_from(res) is not None
+    _assert_same_filter(res, plain)
+    if case == "gaps":
+        # the steady state holds again later: covariances repeat after the gap
+        np.testing.assert_array_equal(res.predicted_cov[0, -1], res.predicted_cov[0, -2])
+        np.testing.assert_allclose(res.predicted_cov[0, 899], res.predicted_cov[0, -1],
+                                   rtol=1e-12)
+    for i in (1, 2):
+        ref, _ = _filterpy_run(p, Z[i])
+        np.testing.assert_allclose(res.filtered_mean[i], ref["xf"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(res.loglik[i], ref["ll"], rtol=1e-9, atol=1e-9)
+
+
+def test_steady_state_is_detected_only_once_converged():
+    rng = np.random.default_rng(13)
+    p = _random_model(rng)
+    _, Z = _core.sample_states(p, 2, 400, rng)
+    tol = 1e-13
+    res = _core.kalman_filter(p, Z, steady_tol=tol)
+    plain = _core.kalman_filter(p, Z, steady_tol=0)
+    Pp = plain.predicted_cov[0]
+    change = np.abs(np.diff(Pp, axis=0)).max(axis=(1, 2)) / np.abs(Pp[1:]).max(axis=(1, 2))
+    first = int(np.flatnonzero(change <= tol)[0]) + 1   # first converged step
+    start = _steady_from(res)
+    assert start == first + 1                           # frozen from the next step on
+    np.testing.assert_array_equal(res.predicted_cov[:, :start], plain.predicted_cov[:, :start])
+    np.testing.assert_array_equal(res.filtered_mean[:, :start], plain.filtered_mean[:, :start])
+    assert (res.predicted_cov[0, start:] == res.predicted_cov[0, first]).all()
+    # a local level with signal-to-noise 1e-6 converges over ~30,000 steps: never frozen in 400
+    slow = _core.StateSpaceParams(np.eye(1), np.eye(1), 1e-6 * np.eye(1), np.eye(1),
+                                  np.zeros(1), np.eye(1), np.zeros(1), np.zeros(1))
+    _, Z = _core.sample_states(slow, 2, 400, rng)
+    got, want = _core.kalman_filter(slow, Z), _core.kalman_filter(slow, Z, steady_tol=0)
+    for name in got._fields:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))

@@ -17,15 +17,20 @@ equal lengths, no NaN) one covariance recursion serves all sequences, and the
 covariance arrays returned have a leading axis of length 1 that broadcasts over
 sequences; otherwise they have one covariance per sequence (leading axis ``n``).
 When the Riccati recursion has converged (fully observed, time-invariant model),
-the steady-state gain is reused and only the means are propagated.
+the steady-state gain is reused and the means follow a fixed linear recursion,
+evaluated in blocks of time (:mod:`._recursion`).
 
 Numerics: Joseph-form covariance update, explicit symmetrisation, linear solves
-instead of inverses, Cholesky factors for the log-likelihood.
+instead of inverses, Cholesky factors for the log-likelihood. The filter and the
+smoother run with one BLAS thread (see :mod:`seqmodels._threads`).
 """
 
 from typing import NamedTuple
 
 import numpy as np
+
+from .._threads import one_blas_thread
+from . import _recursion
 
 __all__ = [
     "StateSpaceParams",
@@ -115,7 +120,10 @@ def innovations_loglik(innovation, innovation_cov, observed):
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
     d = innovation.shape[-1]
     inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(d), chol.shape))
-    if inv_chol.shape[0] == 1:      # shared: one batched matmul over time, all sequences
+    if inv_chol.shape[:2] == (1, 1):  # one covariance for every step: one product
+        white = innovation @ inv_chol[0, 0].T
+        quad = np.einsum("ntd,ntd->nt", white, white)
+    elif inv_chol.shape[0] == 1:    # shared: one batched matmul over time, all sequences
         white = inv_chol[0] @ innovation.transpose(1, 2, 0)           # (T, d, n)
         quad = np.einsum("tdn,tdn->nt", white, white)
     else:
@@ -128,6 +136,7 @@ def innovations_loglik(innovation, innovation_cov, observed):
     return np.where(count > 0, ll, 0.0)
 
 
+@one_blas_thread
 def kalman_filter(params, Z, steady_tol=1e-13):
     """Kalman filter over all sequences at once.
 
@@ -142,6 +151,17 @@ def kalman_filter(params, Z, steady_tol=1e-13):
     A NaN measurement component is missing: its row of ``H`` is zeroed and its row
     and column of ``R`` replaced by the identity's, so the update uses the observed
     components only (an all-NaN row skips the update).
+
+    Steady state: while every sequence is fully observed, the covariances do not
+    depend on the data. Once ``P_{t|t-1}`` stops changing (relative change at most
+    ``steady_tol``), ``P``, ``S`` and ``K`` are frozen and, up to the next step with
+    a missing component, the filter is the fixed linear recursion
+    ``x_{t|t} = (I - K H) F x_{t-1|t-1} + K (z_t - c - H b) + b`` (statsmodels'
+    filter freezes its covariances the same way). For few sequences it is evaluated
+    in blocks of time by :func:`._recursion.linear_recursion`, which removes the
+    per-step Python overhead; for many, the per-step loop stays the cheaper. A
+    missing component ends the steady state; the covariance recursion resumes and
+    is detected again once it converges.
 
     Parameters
     ----------
@@ -169,6 +189,8 @@ def kalman_filter(params, Z, steady_tol=1e-13):
         observed, Zc = None, Z
         full = uniform = np.ones(T, dtype=bool)
         everything = True
+    # steps at which a steady state may hold, and for each step the next one that breaks it
+    breaks = np.append(np.flatnonzero(~(full & uniform)), T)
     FT, HT = np.ascontiguousarray(F.T), np.ascontiguousarray(H.T)
     Ik, Id = np.eye(k), np.eye(d)
     has_b, has_c = bool(np.any(b)), bool(np.any(c))
@@ -179,11 +201,14 @@ def kalman_filter(params, Z, steady_tol=1e-13):
     xp = np.empty((n, T, k))
     xf = np.empty((n, T, k))
     innov = np.empty((n, T, d))
-    Pp_list, Pf_list, S_list = [], [], []
+    covs = []                        # (t0, t1, Pp, Pf, S): one step, or a steady run
     steady = None
     previous_Pp = None
+    # many sequences: the per-step loop is cheaper than blocked products (_recursion)
+    blocked = _recursion.block_length(n, k) > 1
 
-    for t in range(T):
+    t = 0
+    while t < T:
         xpred = x @ FT
         if has_b:
             xpred += b
@@ -229,19 +254,71 @@ def kalman_filter(params, Z, steady_tol=1e-13):
             Pf = _sym(IKH @ Pp @ np.swapaxes(IKH, -1, -2) + K @ Rm @ KT)
         xf[:, t] = x
         innov[:, t] = r
-        Pp_list.append(Pp)
-        Pf_list.append(Pf)
-        S_list.append(S)
+        covs.append((t, t + 1, Pp, Pf, S))
         P = Pf
+        t += 1
+        if steady is not None and blocked:
+            stop = breaks[np.searchsorted(breaks, t)]
+            if stop > t:
+                _steady_run(params, KT, Zc[:, t:stop], x, xp[:, t:stop], xf[:, t:stop],
+                            innov[:, t:stop])
+                covs.append((t, stop, Pp, Pf, S))
+                x = xf[:, stop - 1]
+                t = stop
 
     m = 1 if shared else n
-    Pp_all, Pf_all, S_all = _stack(Pp_list, m), _stack(Pf_list, m), _stack(S_list, m)
-    loglik = innovations_loglik(innov, S_all, observed)
+    Pp_all, Pf_all, S_all = (_assemble(covs, i, m, T) for i in (2, 3, 4))
+    loglik = np.empty((n, T))
+    for t0, t1, steady_run in _runs(covs):
+        S_run = S_all[:, t0:t0 + 1] if steady_run else S_all[:, t0:t1]
+        loglik[:, t0:t1] = innovations_loglik(
+            innov[:, t0:t1], S_run, None if observed is None else observed[:, t0:t1])
     if everything:
         observed = np.ones(Z.shape, dtype=bool)
     return FilterResult(xp, Pp_all, xf, Pf_all, innov, S_all, observed, loglik)
 
 
+def _steady_run(params, KT, Zc, x, xp, xf, innov):
+    """Fill ``xp``, ``xf``, ``innov`` (n, L, .) for a run of steady, fully observed steps.
+
+    With the frozen gain ``K`` and ``x = x_{t-1|t-1}`` before the run::
+
+        x_{t|t}   = x_{t-1|t-1} F'(I - H'K') + (z_t - c - H b)' K' + b'   (row vectors)
+        x_{t|t-1} = x_{t-1|t-1} F' + b',      r_t = z_t - H x_{t|t-1} - c
+    """
+    F, H, b, c = params.F, params.H, params.b, params.c
+    k = F.shape[0]
+    A = F.T @ (np.eye(k) - H.T @ KT)
+    U = (Zc - (c + H @ b)) @ KT + b
+    xf[:] = _recursion.linear_recursion(x, A, U)
+    xp[:, 0] = x @ F.T + b
+    xp[:, 1:] = xf[:, :-1] @ F.T + b
+    innov[:] = Zc - (xp @ H.T + c)
+
+
+def _assemble(covs, which, m, T):
+    """Per-step covariances (one step or a steady run each) as one array (m, T, a, a)."""
+    a = covs[0][which].shape[-1]
+    out = np.empty((m, T, a, a))
+    for entry in covs:
+        cov = entry[which]                       # (a, a), or (n, a, a) once not shared
+        out[:, entry[0]:entry[1]] = cov[:, None] if cov.ndim == 3 else cov
+    return out
+
+
+def _runs(covs):
+    """Group ``covs`` into (t0, t1, steady): maximal spans of single steps, and steady runs."""
+    runs = []
+    for t0, t1, *_ in covs:
+        steady = t1 - t0 > 1
+        if runs and not steady and not runs[-1][2] and runs[-1][1] == t0:
+            runs[-1] = (runs[-1][0], t1, False)
+        else:
+            runs.append((t0, t1, steady))
+    return runs
+
+
+@one_blas_thread
 def rts_smoother(params, result):
     """Rauch-Tung-Striebel smoother (non-causal: uses the whole sequence).
 
