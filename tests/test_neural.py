@@ -155,6 +155,35 @@ def test_forecast_feeds_predictions_back(make, X3):
             extended = np.vstack([extended, one_step[None]])
 
 
+@pytest.mark.parametrize("make", [
+    lambda: RecurrentNetwork(cell="gru", n_layers=2, learned_initial_state=True, **TINY),
+    lambda: FeedForwardNetwork(window=4, **TINY),
+], ids=["rnn", "ffn"])
+def test_long_inputs_run_compiled_with_the_eager_results(make, X3, monkeypatch):
+    """Past EAGER_MAX_INFERENCE_STEPS steps predict runs Keras' compiled function:
+    same numbers as the eager call, still causal; long forecasts compile the step loop."""
+    from seqmodels.neural import networks
+
+    est = make().fit(X3)
+    long = _series(n=3, T=networks.EAGER_MAX_INFERENCE_STEPS + 40, seed=5)
+    inputs = est._network_inputs(est._check_X(long))
+    eager = networks.run(est.model_, inputs, compiled=False)
+    assert est.model_.predict_function is None
+    pred = est.predict(long)
+    assert est.model_.predict_function is not None            # the compiled path ran
+    np.testing.assert_allclose(networks.run(est.model_, inputs), eager, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pred, est._decode(eager, False), rtol=1e-5, atol=1e-6)
+    s = 70
+    changed = long.copy()
+    changed[:, s:] += 3.0
+    np.testing.assert_allclose(est.predict(changed)[:, : s + 1], pred[:, : s + 1],
+                               rtol=1e-9, atol=1e-9)
+    horizon = networks.EAGER_MAX_FORECAST_STEPS + 4
+    compiled = est.forecast(long, horizon)
+    monkeypatch.setattr(networks, "EAGER_MAX_FORECAST_STEPS", horizon)
+    np.testing.assert_allclose(compiled, est.forecast(long, horizon), rtol=1e-5, atol=1e-5)
+
+
 def test_padding_does_not_change_predictions(X3):
     est = RecurrentNetwork(cell="lstm", **TINY).fit([X3[0, :10], X3[1], X3[2, :20]])
     ragged = [X3[0, :10], X3[1], X3[2, :20]]

@@ -577,10 +577,12 @@ class RecurrentNetwork(_NeuralNetwork):
         outputs, *states = nw.run(self._graph("state"), history)
         current = outputs[np.arange(n), X.lengths]
         steps = [current]
+        compiled = horizon > nw.EAGER_MAX_FORECAST_STEPS
         for _ in range(horizon - 1):
             feed = current[:, None, :m].astype(np.float32)
             outputs, *states = nw.run(self._graph("step"),
-                                      [feed, *[s.astype(np.float32) for s in states]])
+                                      [feed, *[s.astype(np.float32) for s in states]],
+                                      compiled=compiled)
             current = outputs[:, 0]
             steps.append(current)
         return np.stack(steps, axis=1)
@@ -710,8 +712,9 @@ class FeedForwardNetwork(_NeuralNetwork):
         window = np.where((index >= 0)[..., None],
                           standardised[np.arange(n)[:, None], index.clip(min=0)], 0.0)
         steps = []
+        compiled = horizon > nw.EAGER_MAX_FORECAST_STEPS
         for _ in range(horizon):
-            current = nw.run(self.model_, window.astype(np.float32))[:, -1]
+            current = nw.run(self.model_, window.astype(np.float32), compiled=compiled)[:, -1]
             steps.append(current)
             window = np.concatenate([window[:, 1:], current[:, None, :m]], axis=1)
         return np.stack(steps, axis=1)
