@@ -102,3 +102,24 @@ def test_tracking_structure_needs_few_examples_networks_many():
                 for size in (small, large)}
         assert gaps[large].mean() < gaps[small].mean()  # the gap shrinks with data ...
         assert (gaps[large] > 3).all()                  # ... and is still large
+
+
+def test_memory_gated_cells_remember_where_simple_rnn_and_memoryless_models_cannot():
+    results = _run("memory")
+    baseline_rmse = (1 / 6) ** 0.5  # predicting the mean sum: MSE = Var(u1 + u2) = 1/6
+    for gated, solved in (("GRU(32)", 0.9), ("LSTM(32)", 0.3)):
+        rows = results[results["model"] == gated]
+        assert (rows["rmse"] < 0.35 * baseline_rmse).all()  # MSE below 1/8 of the baseline
+        assert (rows["headline"] > solved).all()            # H&S success rate
+    for blind in ("SimpleRNN(32)", "MLP, window 5", "AR, 3 lags (distributed-lag regression)"):
+        rows = results[results["model"] == blind]
+        assert rows["rmse"].between(0.9 * baseline_rmse, 1.1 * baseline_rmse).all(), blind
+        assert (rows["headline"] < 0.15).all(), blind  # about the 8 % of the mean guess
+
+
+def test_binary_addition_a_recurrent_carry_generalises_a_window_does_not():
+    results = _run("binary_addition")
+    exact = {model: rows["headline"] for model, rows in results.groupby("model")}
+    assert (exact["GRU(8)"] > 0.99).all()                     # 24-bit sums exactly right
+    assert (exact["MLP, window 2"] < 0.1).all()               # a carry cannot travel 2+ steps
+    assert exact["MLP, window 8, 64 units"].between(0.6, 0.98).all()  # misses long carries
