@@ -189,7 +189,10 @@ def check_sequences(X, name="X", *, allow_nan=False, min_length=1, n_features=No
     sequences, form = _split_form(X, name)
     if len(sequences) == 0:
         raise ValueError(f"{name} is empty; expected at least one sequence.")
-    widths = {seq.shape[1] for seq in sequences}
+    if form == "3d":                 # one array: no per-sequence Python work
+        widths = {sequences.shape[2]}
+    else:
+        widths = {seq.shape[1] for seq in sequences}
     if len(widths) > 1:
         first = sequences[0].shape[1]
         bad = next(i for i, seq in enumerate(sequences) if seq.shape[1] != first)
@@ -204,7 +207,10 @@ def check_sequences(X, name="X", *, allow_nan=False, min_length=1, n_features=No
         raise ValueError(
             f"{name} has {width} feature(s) but the estimator was fitted with {n_features}."
         )
-    lengths = np.array([seq.shape[0] for seq in sequences], dtype=np.intp)
+    if form == "3d":
+        lengths = np.full(sequences.shape[0], sequences.shape[1], dtype=np.intp)
+    else:
+        lengths = np.array([seq.shape[0] for seq in sequences], dtype=np.intp)
     short = np.flatnonzero(lengths < max(min_length, 1))
     if short.size:
         i = int(short[0])
@@ -218,6 +224,8 @@ def check_sequences(X, name="X", *, allow_nan=False, min_length=1, n_features=No
         values = np.full((len(sequences), lengths.max(), width), np.nan)
         for i, seq in enumerate(sequences):
             values[i, : lengths[i]] = seq
+    if np.isfinite(values).all():    # the usual case: one pass, nothing to report
+        return SequenceBatch(values, lengths, form)
     if np.isinf(values).any():
         i, t = _first_bad(values, np.isinf)
         raise ValueError(f"{name} contains infinity at sequence {i}, timestep {t}.")

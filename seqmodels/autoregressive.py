@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 from scipy import linalg
 
+from ._threads import one_blas_thread
 from .base import SequenceEstimator
 
 __all__ = ["AutoRegressive"]
@@ -243,19 +244,43 @@ def _per_order(orders, array, main):
     return out
 
 
+@one_blas_thread
 def predict_steps(values, stacked, order, offset):
     """Per-step predictive means, and the order used at each step.
 
-    ``mean[i, t] = c_k + sum_j B^(k)_j x[i, t - offset - j + 1]`` with ``k`` the
-    effective order at step ``t``.
+    ``mean[i, t] = c_k + sum_{j=1..k} B^(k)_j x[i, t - offset - j + 1]`` with ``k`` the
+    effective order at step ``t``. The full-order means are one matrix product per
+    lag over the time-flattened array (rows ``i T + t``), with no lag tensor built;
+    the first ``p - 1 + offset`` steps of each sequence, whose lags there reach into
+    the sequence before, are then recomputed with their start-up predictors. The
+    products are thin (``d`` columns) and memory-bound: one BLAS thread (see
+    :mod:`seqmodels._threads`).
     """
     intercepts, coefs, _ = stacked
-    k = effective_orders(values.shape[1], order, offset)
-    lags = lag_tensor(values, order, offset)
-    mean = _per_order(k, lags, lambda o, part: intercepts[o] + part @ coefs[o].T)
+    n, T, d = values.shape
+    k = effective_orders(T, order, offset)
+    clean = np.nan_to_num(values, nan=0.0) if np.isnan(values).any() else values
+    flat = np.ascontiguousarray(clean).reshape(n * T, d)
+    mean = np.empty((n * T, intercepts.shape[-1]))
+    start = order - 1 + offset                      # first step with the full order
+    if order == 0:
+        mean[...] = intercepts[0]
+    elif n * T > start:
+        main, stop = mean[start:], n * T - offset
+        B = coefs[order]
+        np.matmul(flat[start - offset: stop], B[:, :d].T, out=main)
+        for j in range(1, order):
+            main += flat[start - offset - j: stop - j] @ B[:, j * d:(j + 1) * d].T
+        main += intercepts[order]
+    mean = mean.reshape(n, T, -1)
+    for t in range(min(start, T)):
+        o = k[t]
+        window = clean[:, t + 1 - offset - o: t + 1 - offset][:, ::-1].reshape(n, o * d)
+        mean[:, t] = intercepts[o] + (window @ coefs[o][:, : o * d].T if o else 0.0)
     return mean, k
 
 
+@one_blas_thread
 def gaussian_log_density(residuals, covs, orders, observed):
     """Sum over observed steps of ``log N(r_t; 0, Sigma_k(t))`` per sequence (Cholesky-based)."""
     m = residuals.shape[-1]

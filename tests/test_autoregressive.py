@@ -226,3 +226,30 @@ def test_integer_targets_are_refused(var2_data):
     X = var2_data[0][:3, :50]
     with pytest.raises(ValueError, match="class labels"):
         AutoRegressive().fit(X, (X[..., :1] > 0).astype(int))
+
+
+@pytest.mark.parametrize("order, offset", [(0, 1), (1, 1), (3, 1), (1, 0), (3, 0)])
+def test_predict_steps_equal_the_lag_tensor_formula(order, offset):
+    """The per-lag products over the flattened time axis, with start-up steps redone,
+    equal ``c_k + B_k [lags]`` built from the explicit lag tensor at every step."""
+    from seqmodels.autoregressive import (_per_order, effective_orders, lag_tensor,
+                                          predict_steps)
+
+    rng = np.random.default_rng(order + 10 * offset)
+    n, T, d, m = 3, 9, 2, 2
+    values = rng.normal(size=(n, T, d))
+    values[1, 6:] = np.nan                                   # a shorter sequence (padding)
+    intercepts = rng.normal(size=(order + 1, m))
+    coefs = np.zeros((order + 1, m, order * d))
+    for k in range(order + 1):
+        coefs[k, :, : k * d] = rng.normal(size=(m, k * d))
+    stacked = (intercepts, coefs, None)
+    mean, orders = predict_steps(values, stacked, order, offset)
+    k = effective_orders(T, order, offset)
+    lags = lag_tensor(values, order, offset)
+    expected = _per_order(k, lags, lambda o, part: intercepts[o] + part @ coefs[o].T)
+    np.testing.assert_array_equal(orders, k)
+    valid = np.arange(T)[None, :] < np.array([T, 6, T])[:, None]
+    np.testing.assert_allclose(mean[valid], expected[valid], rtol=1e-12, atol=1e-12)
+    short, _ = predict_steps(values[:, :1], stacked, order, offset)   # T shorter than p
+    np.testing.assert_allclose(short[:, 0], expected[:, 0], rtol=1e-12, atol=1e-12)
