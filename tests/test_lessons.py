@@ -123,3 +123,13 @@ def test_binary_addition_a_recurrent_carry_generalises_a_window_does_not():
     assert (exact["GRU(8)"] > 0.99).all()                     # 24-bit sums exactly right
     assert (exact["MLP, window 2"] < 0.1).all()               # a carry cannot travel 2+ steps
     assert exact["MLP, window 8, 64 units"].between(0.6, 0.98).all()  # misses long carries
+
+
+def test_regimes_hmm_learns_the_truth_with_restarts_single_peaked_models_cannot():
+    results = _run("regimes")
+    gap = {model: rows["gap_relative"] for model, rows in results.groupby("model")}
+    assert (gap["HMM, 3 states, best of 10 restarts"].abs() < 0.01).all()
+    one_start = gap["HMM, 3 states, one start"]
+    assert one_start.max() > 0.1 and one_start.min() < 0.01  # restarts matter
+    assert gap["AR(2)"].between(0.2, 0.5).all()
+    assert (gap["GRU(16), Gaussian output"] > 0.2).all()

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..autoregressive import AutoRegressive, simulate
+from ..metrics import Metric
 from ._checks import check_count
 from ._record import Dataset
 from ._registry import register
@@ -125,13 +126,13 @@ def _rng_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def _split_forecast(name, X, n_train, truth, oracle, description, params):
+def _split_forecast(name, X, n_train, truth, oracle, description, params, metric=None):
     X_train, X_test = X[:n_train], X[n_train:]
     if oracle is not None:
         oracle.fit(X_train)
     return Dataset(name=name, X_train=X_train, y_train=None, X_test=X_test, y_test=None,
                    task="forecast", truth=truth, oracle=oracle, description=description,
-                   params=params)
+                   params=params, metric=metric)
 
 
 def random_stable_lds(n_dim_state, n_dim_obs, spectral_radius, rng):
@@ -270,7 +271,9 @@ def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
     return _split_forecast(
         "hmm_regimes", X, n_train, {**truth, "states": regimes}, make(),
         f"{n}-regime Gaussian HMM (means {tuple(means)}, stay probability {stay_probability}). "
-        "The oracle is the HMM with the true parameters (exact forward filter).", params)
+        "The oracle is the HMM with the true parameters (exact forward filter). The headline "
+        "metric is the NLL per step: the one-step predictive density is a mixture, which a "
+        "point forecast's RMSE cannot judge.", params, metric=Metric("nll_per_step"))
 
 
 def _rk4(derivative, state, dt):
