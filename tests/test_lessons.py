@@ -133,3 +133,22 @@ def test_regimes_hmm_learns_the_truth_with_restarts_single_peaked_models_cannot(
     assert one_start.max() > 0.1 and one_start.min() < 0.01  # restarts matter
     assert gap["AR(2)"].between(0.2, 0.5).all()
     assert (gap["GRU(16), Gaussian output"] > 0.2).all()
+
+
+def test_nonlinear_tracking_imm_follows_maneuvers_a_single_cv_model_does_not():
+    results = _run("nonlinear_tracking")
+    maneuvering = results[results["dataset"] == "maneuvering"]
+    gap = {model: rows.set_index("data_seed")["gap_relative"]
+           for model, rows in maneuvering.groupby("model")}
+    assert (gap["IMM, CV + coordinated turn (learned)"].abs() < 0.06).all()
+    assert (gap["UKF, coordinated turn (learned)"].abs() < 0.06).all()
+    assert (gap["UKF, constant velocity (learned)"] > gap["IMM, CV + coordinated turn (learned)"]
+            + 0.04).all()
+    assert (gap["AR(2)"] > 0.2).all() and (gap["LSTM(32)"] > 5).all()
+    flights = results[results["dataset"] == "adsb"].set_index("model")
+    one_step = flights["headline"]
+    assert one_step["IMM, CV + coordinated turn (learned)"] <= one_step.drop("LSTM(32)").min()
+    assert one_step["LSTM(32)"] > 3 * one_step["AR(2)"]
+    far = flights["horizon_rmse"].map(lambda errors: errors[-1])  # 20 steps ahead
+    assert far["UKF, constant velocity (learned)"] > far["IMM, CV + coordinated turn (learned)"]
+    assert far["AR(2)"] < far["UKF, constant velocity (learned)"]
