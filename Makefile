@@ -41,8 +41,9 @@ test: install
 	fi
 	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest
 
+# Every speed claim in one table (BENCHMARKS.md): about 5 minutes on 2 cores.
 bench: install
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet flake8

@@ -1,39 +1,38 @@
-"""HiddenMarkovModel against hmmlearn, measured side by side in one run.
+"""HiddenMarkovModel against hmmlearn, side by side in one run (see _harness.py).
 
-1. ``log_likelihood`` of 1,000 sequences x 100 steps, 4 states: the vectorised
-   forward recursion against a loop of hmmlearn's ``score`` over the sequences
-   (both of hmmlearn's implementations), with the largest relative difference.
-2. hmmlearn's ``implementation="scaling"`` against ``"log"`` for fitting: time and
-   final training log-likelihood on 100 x 200 steps from a 3-state Gaussian HMM.
-   (The estimator's default ``implementation`` was chosen from this measurement.)
-3. Wrapper overhead: ``HiddenMarkovModel.fit`` against raw hmmlearn ``fit`` with the
-   same seed and data.
+Lines:
 
-Run: ``python benchmarks/bench_hmm.py`` (``--repeats N`` for more timing runs; the
-best of the interleaved runs is reported, the usual way to time on a shared machine).
-BLAS and OpenMP (k-means in hmmlearn's initialisation) run single-threaded by default
-(``--threads`` to change it): on a loaded 2-core machine, threads waiting for a busy
-core make timings swing 3x.
+* ``log_likelihood`` of 1,000 sequences x 100 steps, 4 states, 2-D diagonal
+  Gaussian: the vectorised forward recursion against a loop of hmmlearn's ``score``
+  over the sequences (equal to 1e-9 relative);
+* the wrapper's overhead: ``HiddenMarkovModel.fit`` against hmmlearn's own
+  ``GaussianHMM.fit`` with the same seed and data (100 x 200 steps, 3 states, full
+  covariances, 50 EM iterations, the same means to 1e-12). Both run with one BLAS
+  and one OpenMP thread, as the wrapper's fit does, so that the line measures the
+  wrapper's own work and not the machine's thread contention (the next line);
+* threading: the default suite's fit, ``HiddenMarkovModel(n_states=4,
+  covariance_type="full", n_init=2).fit`` on ``load("var", n_train=20,
+  n_timesteps=200)``, in fresh Python processes with the machine's default threading
+  against ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (bench_threads.py; the fit's
+  own time, start-up excluded); ratio = one-thread time / default time;
+* hmmlearn's ``implementation="scaling"`` (the estimator's default) against
+  ``"log"``, fitting the same data: why the default is what it is.
+
+Scaling: ``log_likelihood`` against the number of sequences and the length.
+
+Run alone: ``python benchmarks/bench_hmm.py [--quick]``.
 """
 
-import argparse
 import logging
-import time
 
 import numpy as np
-from hmmlearn import hmm as hl
 from threadpoolctl import threadpool_limits
 
+from _harness import Line, Scaling
 from seqmodels import HiddenMarkovModel
 
-
-def best_time(func, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+FAMILY = "HMM"
+logging.getLogger("hmmlearn").setLevel(logging.ERROR)
 
 
 def four_state_model():
@@ -45,92 +44,111 @@ def four_state_model():
     ).fit(np.zeros((1, 1, 2)))
 
 
-def bench_log_likelihood(repeats):
-    model = four_state_model()
-    X, _ = model.sample(1000, 100, random_state=1)
-    refs = {impl: model.to_hmmlearn(impl) for impl in ("log", "scaling")}
-    ours = model.log_likelihood(X)
-    expected = {impl: np.array([ref.score(x) for x in X]) for impl, ref in refs.items()}
-    # Interleaved runs, best of each: on a shared machine the load changes from one
-    # second to the next, and interleaving exposes both sides to the same conditions.
-    times = {"ours": [], "log": [], "scaling": []}
-    for _ in range(max(repeats, 5)):
-        for _ in range(3):
-            times["ours"].append(best_time(lambda: model.log_likelihood(X), 1)[0])
-        for impl, ref in refs.items():
-            times[impl].append(best_time(lambda: [ref.score(x) for x in X], 1)[0])
-    ours_t = min(times["ours"])
-    print("1. log_likelihood, 1,000 sequences x 100 steps, 4 states, 2-D diagonal Gaussian")
-    print(f"   seqmodels (vectorised forward)   {ours_t * 1e3:9.1f} ms   (median "
-          f"{np.median(times['ours']) * 1e3:.1f} ms)")
-    for impl in ("log", "scaling"):
-        ref_t = min(times[impl])
-        rel = np.max(np.abs(ours - expected[impl]) / np.abs(expected[impl]))
-        print(f"   hmmlearn score loop ({impl:7s})   {ref_t * 1e3:9.1f} ms   "
-              f"ratio {ref_t / ours_t:6.1f}x (medians: "
-              f"{np.median(times[impl]) / np.median(times['ours']):.1f}x)   "
-              f"max relative difference {rel:.1e}")
-
-
-def three_state_data():
+def three_state_data(n=100, T=200):
     truth = HiddenMarkovModel(
         n_states=3, covariance_type="full", startprob=[0.5, 0.3, 0.2],
         transmat=[[0.90, 0.05, 0.05], [0.10, 0.80, 0.10], [0.05, 0.15, 0.80]],
         means=[[0.0, 0.0], [3.0, 1.0], [-2.0, 3.0]],
         covars=[np.eye(2) * 0.5, np.eye(2), [[1.0, 0.3], [0.3, 0.7]]],
     ).fit(np.zeros((1, 1, 2)))
-    X, _ = truth.sample(100, 200, random_state=10)
+    X, _ = truth.sample(n, T, random_state=10)
     return X
 
 
-def bench_fits(repeats):
-    """Sections 2 and 3, interleaved so that every variant meets the same load."""
-    X = three_state_data()
-    flat, lengths = X.reshape(-1, 2), [200] * 100
+def one_thread(function):
+    def limited():
+        with threadpool_limits(limits=1):
+            return function()
+    return limited
+
+
+def lines(quick=False):
+    from hmmlearn import hmm as hl
+
+    out = []
+    model = four_state_model()
+    n, T = (300, 100) if quick else (1000, 100)
+    Xs, _ = model.sample(n, T, random_state=1)
+    ref = model.to_hmmlearn("scaling")
+    out.append(Line(
+        "hmm.loglik.hmmlearn", FAMILY, f"log_likelihood {n:,} x {T}, 4 states",
+        lambda: model.log_likelihood(Xs), lambda: np.array([ref.score(x) for x in Xs]),
+        "hmmlearn score loop",
+        check=lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9),
+        repeats=5, target=15, target_text=">= 15x", work=n * T, work_unit="series-steps"))
+
+    n, T, n_iter = (30, 100, 20) if quick else (100, 200, 50)
+    X = three_state_data(n, T)
+    flat, lengths = X.reshape(-1, 2), [T] * n
     seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))  # the wrapper's seed
 
-    def raw(implementation):
-        return hl.GaussianHMM(3, covariance_type="full", n_iter=50, tol=0.0, random_state=seed,
-                              implementation=implementation).fit(flat, lengths)
+    def raw(implementation="scaling"):
+        return hl.GaussianHMM(3, covariance_type="full", n_iter=n_iter, tol=0.0,
+                              random_state=seed, implementation=implementation).fit(flat, lengths)
 
     def ours():
-        return HiddenMarkovModel(n_states=3, covariance_type="full", n_iter=50, tol=0.0,
+        return HiddenMarkovModel(n_states=3, covariance_type="full", n_iter=n_iter, tol=0.0,
                                  random_state=0).fit(X)
 
-    times = {"log": [], "scaling": [], "ours": []}
-    models = {}
-    for _ in range(repeats):
-        for name, func in (("log", lambda: raw("log")), ("scaling", lambda: raw("scaling")),
-                           ("ours", ours)):
-            t, models[name] = best_time(func, 1)
-            times[name].append(t)
-    best = {name: min(v) for name, v in times.items()}
-    ll = {name: models[name].score(flat, lengths) for name in ("log", "scaling")}
-    print("\n2. hmmlearn fit, 100 x 200 steps, 3 states, full covariances, tol=0 (EM runs until "
-          "the likelihood stops rising, at most 50 iterations)")
-    for name in ("log", "scaling"):
-        print(f"   implementation={name!r:10s} {best[name]:7.2f} s   "
-              f"{len(models[name].monitor_.history)} iterations   final log-likelihood "
-              f"{ll[name]:.10f}")
-    print(f"   scaling is {best['log'] / best['scaling']:.2f}x the speed of log; log-likelihoods "
-          f"differ by {abs(ll['log'] - ll['scaling']) / abs(ll['log']):.1e} relative, means by "
-          f"{np.max(np.abs(models['log'].means_ - models['scaling'].means_)):.1e}")
-    print("\n3. wrapper overhead: the same fit through HiddenMarkovModel (scaling, same seed)")
-    same = np.allclose(models["ours"].means_, models["scaling"].means_, rtol=1e-12)
-    print(f"   hmmlearn {best['scaling']:.2f} s   HiddenMarkovModel {best['ours']:.2f} s   "
-          f"overhead {100 * (best['ours'] / best['scaling'] - 1):+.1f} %   same means: {same}")
+    out.append(Line(
+        "hmm.fit.hmmlearn", FAMILY, f"EM fit {n} x {T}, 3 states, full cov., {n_iter} it.",
+        one_thread(ours), one_thread(raw), "hmmlearn GaussianHMM.fit",
+        check=lambda a, b: np.testing.assert_allclose(a.means_, b.means_, rtol=1e-12),
+        repeats=3 if quick else 5, target=1 / 1.05, target_text=">= 0.95x",
+        work=n * T * n_iter, work_unit="series-steps"))
+    if quick:
+        return out
+    threading = _threading_line()
+    if threading is not None:
+        out.append(threading)
+
+    def same_fit(a, b):
+        lls = [m.score(flat, lengths) for m in (a, b)]
+        np.testing.assert_allclose(lls[0], lls[1], rtol=1e-6)
+
+    out.append(Line(
+        "hmm.fit.implementations", FAMILY, f"hmmlearn fit {n} x {T}: scaling against log",
+        one_thread(raw), one_thread(lambda: raw("log")), "hmmlearn implementation='log'",
+        check=same_fit, repeats=3))
+    return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
-    with threadpool_limits(limits=args.threads):
-        bench_log_likelihood(args.repeats)
-        bench_fits(args.repeats)
+def _threading_line():
+    """The other side of the HMM thread fix (bench_threads.py), if that script is there."""
+    try:
+        from bench_threads import run_child
+    except ImportError:
+        return None
+
+    def side(single):
+        def call():
+            result = run_child(single, timeout=600)
+            return result["seconds"], result
+        return call
+
+    def check(a, b):
+        np.testing.assert_allclose(a["log_likelihood"], b["log_likelihood"], rtol=1e-8)
+
+    return Line(
+        "hmm.threads", FAMILY, "default suite's full-cov. fit, default threads",
+        side(False), side(True), "OMP/OPENBLAS_NUM_THREADS=1", check=check, repeats=3,
+        target=1 / 1.3, target_text=">= 0.77x", self_timed=True)
+
+
+def scalings():
+    model = four_state_model()
+
+    def make(n, T):
+        X, _ = model.sample(n, T, random_state=n + T)
+        return lambda: model.log_likelihood(X)
+
+    return [Scaling("hmm.scale.n", FAMILY, "log_likelihood, 50 steps, n sequences",
+                    "sequences", (500, 5000, 50_000), lambda n: make(n, 50)),
+            Scaling("hmm.scale.T", FAMILY, "log_likelihood, 100 sequences of T steps", "length",
+                    (100, 1000, 10_000), lambda T: make(100, T))]
 
 
 if __name__ == "__main__":
-    main()
+    import run
+
+    run.main(families=["hmm"])

@@ -1,25 +1,30 @@
-"""Neural estimators: wrapper overhead against raw Keras, CPU training throughput, defaults.
+"""Neural estimators against raw Keras: fit, training throughput, predict, forecast; defaults.
 
-Run:  python benchmarks/bench_neural.py [--quick]      (about 3 minutes; --quick 1)
+Harness lines (``run.py``; each side by side in one run, see _harness.py). Data:
+8,192 windows x 50 steps of an AR(1) series, forecasting mode, a 32-unit recurrent
+layer + Dense head, Adam(0.003, clipnorm=1), MSE -- the ``RecurrentNetwork`` defaults:
 
-Everything is measured side by side in one run, configurations interleaved, best
-of the repeats (the machine is shared: the minimum is the least disturbed run).
-Data: 8,192 windows x 50 steps of an AR(1) series, forecasting mode, LSTM(32) +
-Dense head, Adam(0.003, clipnorm=1), MSE -- the ``RecurrentNetwork`` defaults.
+* ``RecurrentNetwork.fit`` against the same architecture, data and training settings
+  (batch size, ``steps_per_execution``) built and trained with raw ``keras.Model.fit``,
+  for LSTM, GRU and SimpleRNN (target: within 10 %); the rate column is the wrapper's
+  training throughput in sample-steps per second (sequences x timesteps x epochs /
+  the whole fit, its one-off graph build and trace included). Checked first: the two
+  fits reach the same training losses (same seed, same batches);
+* ``predict`` on one sequence of 5,000 steps and on 256 x 500 against
+  ``Model.predict`` of the fitted model on the same network inputs (target: within
+  1.2x), and ``forecast`` (256 sequences, 100 steps of history, horizon 50) against
+  the same recursion written with ``Model.predict`` (the history through the state
+  model, then the one-step model once per step); results equal to float32 precision.
 
-Output:
+Scaling: ``predict`` against the number of sequences and the length.
 
-1. ``RecurrentNetwork.fit`` against the same architecture, data and training
-   settings (batch size, ``steps_per_execution``) built and trained with raw
-   ``keras.Model.fit``: ratio wrapper / raw (target <= 1.10), also against raw
-   Keras with its own defaults (``steps_per_execution=1``); and the training
-   throughput in sample-steps per second (sequences x timesteps per second;
-   target >= 0.8 M on 2 cores): "steady" is the fastest epoch after the first
-   (what training costs per epoch), "fit" divides all the epochs' work by the
-   whole ``fit`` time including the one-off graph build and trace.
-2. The alternatives behind the defaults, on raw Keras: batch size,
-   ``steps_per_execution``, ``unroll``, ``jit_compile``.
-3. Why the batch does not simply go to 256: accuracy on a small data set
+``python benchmarks/bench_neural.py --defaults`` runs the measurements behind the
+training defaults instead (about 3 minutes; ``--quick`` 1):
+
+1. the wrapper against raw Keras with Keras' own defaults (``steps_per_execution=1``);
+2. the alternatives behind the defaults, on raw Keras: batch size,
+   ``steps_per_execution``, ``unroll``, ``jit_compile``;
+3. why the batch does not simply go to 256: accuracy on a small data set
    (skipped with --quick).
 
 Measured on the 2-core development machine (Keras 3.15, TensorFlow 2.21 CPU; the
@@ -68,17 +73,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from _harness import Line, Scaling  # noqa: E402
 from seqmodels import RecurrentNetwork  # noqa: E402
 from seqmodels.neural import estimators, networks  # noqa: E402
 
+FAMILY = "Neural"
 N, T, UNITS = 8192, 50, 32
 TARGET_RATIO, TARGET_RATE = 1.10, 0.8e6
 
 
-def data(n=N, seed=0, phi=0.8):
+def data(n=N, seed=0, phi=0.8, length=T):
     rng = np.random.default_rng(seed)
-    X = np.zeros((n, T + 1, 1))
-    for t in range(1, T + 1):
+    X = np.zeros((n, length + 1, 1))
+    for t in range(1, length + 1):
         X[:, t] = phi * X[:, t - 1] + rng.normal(size=(n, 1))
     return X[:, 1:]
 
@@ -122,7 +129,11 @@ def timed(fn):
 # -- the two contenders -------------------------------------------------------------------
 
 
-def raw_fit(X, epochs, batch_size, steps_per_execution=1, jit_compile=False, unroll=False):
+LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}
+
+
+def raw_fit(X, epochs, batch_size, steps_per_execution=1, jit_compile=False, unroll=False,
+            cell="lstm"):
     """The wrapper's architecture and data handling, by hand, in raw Keras."""
     keras.utils.set_random_seed(0)
     mean, std = X.mean(), X.std()
@@ -130,15 +141,18 @@ def raw_fit(X, epochs, batch_size, steps_per_execution=1, jit_compile=False, unr
     inputs = np.concatenate([np.zeros((len(X), 1, 1)), xs[:, :-1]], axis=1).astype(np.float32)
     targets = xs.astype(np.float32)
     inp = keras.Input((T if unroll else None, 1))
-    h = keras.layers.LSTM(UNITS, return_sequences=True, unroll=unroll)(inp)
+    h = getattr(keras.layers, LAYERS[cell])(UNITS, return_sequences=True, unroll=unroll)(inp)
     model = keras.Model(inp, keras.layers.Dense(1)(h))
     model.compile(keras.optimizers.Adam(0.003, clipnorm=1.0), "mse", jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
-    model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    history = model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
+                        verbose=0)
+    return history.history["loss"]
 
 
-def wrapper_fit(X, epochs, **params):
-    RecurrentNetwork(cell="lstm", units=UNITS, epochs=epochs, random_state=0, **params).fit(X)
+def wrapper_fit(X, epochs, cell="lstm", **params):
+    return RecurrentNetwork(cell=cell, units=UNITS, epochs=epochs, random_state=0,
+                            **params).fit(X).history_
 
 
 def rates(result, epochs):
@@ -228,11 +242,105 @@ def section_accuracy():
     print()
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, no accuracy section")
-    args = parser.parse_args()
-    epochs, repeats = (3, 2) if args.quick else (3, 3)
+# -- harness lines ----------------------------------------------------------------------
+
+
+def lines(quick=False):
+    n = 512 if quick else N
+    X = data(n)
+    epochs = 2 if quick else 3
+    batch = estimators.auto_batch_size(n)
+    spe = min(networks.STEPS_PER_EXECUTION, -(-n // batch))
+    out = []
+    cells = ("lstm",) if quick else ("lstm", "gru", "simple")
+    for cell in cells:
+        out.append(Line(
+            f"neural.fit.{cell}", FAMILY, f"fit {LAYERS[cell]}({UNITS}), {n:,} x {T}, {epochs} ep.",
+            lambda cell=cell: wrapper_fit(X, epochs, cell=cell),
+            lambda cell=cell: raw_fit(X, epochs, batch, steps_per_execution=spe, cell=cell),
+            f"Keras fit (batch {batch}, spe {spe})", check=_same_losses,
+            repeats=2 if quick else 5, target=1 / 1.1, target_text=">= 0.91x",
+            work=n * T * epochs, work_unit="sample-steps"))
+    est = RecurrentNetwork(cell="lstm", units=UNITS, epochs=1, random_state=0).fit(X[:256])
+    long_T = 2000 if quick else 5000
+    shapes = [(1, long_T)] if quick else [(1, long_T), (256, 500)]
+    for n_seq, length in shapes:
+        out.append(_predict_line(est, n_seq, length, repeats=3 if quick else 5))
+    out.append(_forecast_line(est, 16 if quick else 256, 100, 20 if quick else 50,
+                              repeats=2 if quick else 5))
+    return out
+
+
+def _same_losses(ours, theirs):
+    """The wrapper and raw Keras trained the same network on the same batches."""
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3)
+
+
+def _predict_line(est, n, length, repeats):
+    X = data(n, seed=7, length=length)
+    inputs = est._network_inputs(est._check_X(X))
+    model = est.model_
+
+    def raw():
+        return model.predict(inputs, batch_size=n, verbose=0)
+
+    def check(ours, theirs):
+        np.testing.assert_allclose(ours, est._decode(theirs.astype(np.float64), False),
+                                   rtol=1e-4, atol=1e-5)
+
+    return Line(f"neural.predict.{n}x{length}", FAMILY,
+                f"predict LSTM({UNITS}), {n:,} x {length:,}", lambda: est.predict(X), raw,
+                "Keras Model.predict", check=check,
+                repeats=repeats, target=1 / 1.2, target_text=">= 0.83x", work=n * length,
+                work_unit="sample-steps")
+
+
+def _forecast_line(est, n, length, horizon, repeats):
+    X = data(n, seed=8, length=length)
+    history = est._network_inputs(est._check_X(X), extra=1)
+    state, step = est._graph("state"), est._graph("step")
+    m = est.n_targets_
+
+    def raw():
+        outputs, *states = state.predict(history, batch_size=n, verbose=0)
+        current = outputs[:, length]
+        steps = [current]
+        for _ in range(horizon - 1):
+            outputs, *states = step.predict([current[:, None, :m], *states], batch_size=n,
+                                            verbose=0)
+            current = outputs[:, 0]
+            steps.append(current)
+        return np.stack(steps, axis=1)
+
+    def check(ours, theirs):
+        np.testing.assert_allclose(ours, est._decode(theirs.astype(np.float64), False),
+                                   rtol=1e-4, atol=1e-4)
+
+    return Line(f"neural.forecast.{n}", FAMILY,
+                f"forecast LSTM({UNITS}), {n} x {length}, horizon {horizon}",
+                lambda: est.forecast(X, horizon), raw, "Keras Model.predict loop", check=check,
+                repeats=repeats, target=1 / 1.2, target_text=">= 0.83x", work=n * horizon,
+                work_unit="sample-steps")
+
+
+def scalings():
+    est = RecurrentNetwork(cell="lstm", units=UNITS, epochs=1, random_state=0).fit(data(256))
+
+    def make(n, length):
+        X = data(n, seed=n + length, length=length)
+        return lambda: est.predict(X)
+
+    return [Scaling("neural.scale.n", FAMILY, f"predict LSTM({UNITS}), 100 steps, n sequences",
+                    "sequences", (256, 2560, 25_600), lambda n: make(n, 100)),
+            Scaling("neural.scale.T", FAMILY, f"predict LSTM({UNITS}), 16 sequences of T steps",
+                    "length", (500, 5000, 50_000), lambda length: make(16, length))]
+
+
+# -- the defaults' measurements (--defaults) ---------------------------------------------
+
+
+def defaults(quick):
+    epochs, repeats = (3, 2) if quick else (3, 3)
     X = data()
     print(f"LSTM({UNITS}) on {N} sequences x {T} steps; defaults: batch_size='auto' -> "
           f"{estimators.auto_batch_size(N)}, steps_per_execution={networks.STEPS_PER_EXECUTION}, "
@@ -240,8 +348,8 @@ def main():
     with epoch_timer():
         raw_fit(X, 1, 256)                        # warm up TensorFlow before timing anything
         ratio, steady, whole = section_wrapper(X, epochs, repeats)
-        section_alternatives(X, epochs, 1 if args.quick else 3)
-    if not args.quick:
+        section_alternatives(X, epochs, 1 if quick else 3)
+    if not quick:
         section_accuracy()
     print("Summary (defaults):")
     print(f"   wrapper / raw fit time    {ratio:.3f}   target <= {TARGET_RATIO:.2f}: "
@@ -249,6 +357,20 @@ def main():
     print(f"   LSTM({UNITS}) training        {steady / 1e6:.2f} M sample-steps/s per epoch "
           f"({whole / 1e6:.2f} over a {epochs}-epoch fit with its trace)   target >= "
           f"{TARGET_RATE / 1e6:.1f}: {'met' if steady >= TARGET_RATE else 'NOT met'}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--defaults", action="store_true",
+                        help="the measurements behind the training defaults")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no accuracy section")
+    args, rest = parser.parse_known_args()
+    if args.defaults:
+        defaults(args.quick)
+        return
+    import run
+
+    run.main(rest + (["--quick"] if args.quick else []), families=["neural"])
 
 
 if __name__ == "__main__":
