@@ -1,13 +1,18 @@
 """HiddenMarkovModel against hmmlearn, closed forms and known generating models."""
 
+import threading
+
 import numpy as np
 import pytest
 from hmmlearn import hmm as hl
 from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from seqmodels import HiddenMarkovModel
 from seqmodels import _hmm_core as core
-from seqmodels.hmm import compare_to_truth, match_states
+from seqmodels.hmm import _one_thread_per_pool, compare_to_truth, match_states
 
 K, D, M, S = 3, 2, 2, 4
 
@@ -479,3 +484,92 @@ def test_log_likelihood_many_features_equals_hmmlearn():
                                                               ("startprob", "transmat", "means",
                                                                "covars"))
     np.testing.assert_allclose(model.log_likelihood(X), [ref.score(x) for x in X], rtol=1e-10)
+
+
+# -- thread pools -----------------------------------------------------------------------
+
+
+def _threads(user_api=None):
+    """{library path: threads} of the loaded BLAS / OpenMP pools, as seen by this thread."""
+    return {p["filepath"]: p["num_threads"] for p in threadpool_info()
+            if user_api is None or p["user_api"] == user_api}
+
+
+def _record_threads(monkeypatch, cls, name, seen):
+    original = getattr(cls, name)
+
+    def recording(self, *args, **kwargs):
+        seen.append(_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, recording)
+
+
+@pytest.mark.parametrize("supervised", [False, True])
+def test_fit_runs_one_thread_per_pool_and_restores_the_callers(monkeypatch, supervised):
+    # Tiny BLAS / OpenMP calls in Python loops (hmmlearn's per-sequence full-covariance
+    # density, KMeans) crawl when each pool has a thread per core and the cores are
+    # busy (benchmarks/bench_threads.py): inside fit every pool must have one thread.
+    truth, _ = _oracle("gmm" if supervised else "gaussian", "full", seed=22)
+    X, states = truth.sample(4, 50, random_state=0)
+    seen = []
+    if supervised:
+        _record_threads(monkeypatch, GaussianMixture, "fit", seen)
+        model = HiddenMarkovModel(emission="gmm", covariance_type="full", random_state=0)
+        data = (X, states[..., None])
+    else:
+        _record_threads(monkeypatch, hl.GaussianHMM, "_compute_log_likelihood", seen)
+        _record_threads(monkeypatch, KMeans, "fit", seen)
+        model = HiddenMarkovModel(n_states=K, covariance_type="full", n_iter=5, random_state=0)
+        data = (X,)
+    with threadpool_limits(limits=2):  # the caller's setting, whatever the environment's
+        before = _threads()
+        assert _threads("blas") and set(before.values()) == {2}
+        model.fit(*data)
+        after = _threads()
+    assert len(seen) >= (K if supervised else 6)  # the hot calls were reached
+    for inside in seen:
+        assert inside.keys() == before.keys() and set(inside.values()) == {1}
+    assert after == before
+
+
+def test_fit_restores_the_thread_pools_after_an_error(monkeypatch):
+    def failing(self, X):
+        assert set(_threads().values()) == {1}
+        raise FloatingPointError("stop")
+
+    monkeypatch.setattr(hl.GaussianHMM, "_compute_log_likelihood", failing)
+    X, _ = _oracle("gaussian", "full", seed=23)[0].sample(2, 30, random_state=0)
+    with threadpool_limits(limits=2):
+        before = _threads()
+        with pytest.raises(FloatingPointError):
+            HiddenMarkovModel(n_states=2, covariance_type="full", random_state=0).fit(X)
+        assert _threads() == before
+
+
+def test_overlapping_fits_in_threads_restore_the_callers_limits():
+    # OpenBLAS's limit is process-wide: a fit that ends while another thread's fit
+    # runs must not leave the pools limited (nor lift the caller's own limit).
+    entered, main_left, checked = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def other_fit():
+        with _one_thread_per_pool():
+            seen["while both run"] = _threads()
+            entered.set()
+            main_left.wait(10)
+        checked.set()
+
+    with threadpool_limits(limits=2):
+        before = _threads()
+        thread = threading.Thread(target=other_fit)
+        with _one_thread_per_pool():
+            thread.start()
+            assert entered.wait(10)
+        main_left.set()
+        assert checked.wait(10)
+        thread.join(10)
+        after = _threads()
+    assert set(before.values()) == {2}
+    assert set(seen["while both run"].values()) == {1}
+    assert after == before
