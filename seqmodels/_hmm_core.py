@@ -10,8 +10,6 @@ Notation: ``pi`` the initial state distribution (K,), ``A`` the transition matri
 (K, K) with ``A[j, k] = p(z_t = k | z_{t-1} = j)``, ``b_k(x) = p(x | z = k)``.
 """
 
-import functools
-
 import numpy as np
 from scipy.special import logsumexp
 
@@ -33,6 +31,9 @@ __all__ = [
 ]
 
 _LOG_2PI = np.log(2.0 * np.pi)
+# Elements (float64) of the temporaries processed per block of rows or of timesteps:
+# 128 KiB, small enough to stay in cache and be reused from block to block.
+_BLOCK_ELEMENTS = 16384
 
 
 # -- emissions ------------------------------------------------------------------------
@@ -85,16 +86,36 @@ def gaussian_log_density(x, means, covs):
     chol = _cholesky(covs)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
     inv_chol = np.linalg.inv(chol)  # (K, d, d)
-    # z_k = L_k^{-1} x - L_k^{-1} mu_k for every k with one matrix product over all rows.
+    # z_k = L_k^{-1} x - L_k^{-1} mu_k for every k with one matrix product per block of
+    # rows, (B, d) @ (d, K d): thin and memory-bound (hmm.py runs it under one BLAS
+    # thread). The blocks keep the (B, K d) temporary in cache and reuse it: fresh
+    # memory for an (N, K d) array costs as much again in page faults as the arithmetic.
     W = inv_chol.transpose(2, 0, 1).reshape(d, K * d)
-    shift = np.einsum("kab,kb->ka", inv_chol, means)
+    shift = np.einsum("kab,kb->ka", inv_chol, means).reshape(K * d)
+    const = d * _LOG_2PI + logdet
     flat = x.reshape(-1, d)
-    # For a few features the product is memory-bound: einsum's single thread is as fast
-    # as BLAS and does not stall when the machine's other cores are busy.
-    proj = np.einsum("nd,dj->nj", flat, W) if d <= 4 else flat @ W
-    z = proj.reshape(-1, K, d) - shift
-    maha = np.einsum("nka,nka->nk", z, z)
-    return (-0.5 * (d * _LOG_2PI + logdet + maha)).reshape(x.shape[:-1] + (K,))
+    N = flat.shape[0]
+    out = np.empty((N, K))
+    rows = max(1, min(N, _BLOCK_ELEMENTS // (K * d)))
+    buffer = np.empty((rows, K * d))
+    for start in range(0, N, rows):
+        stop = min(N, start + rows)
+        z = np.matmul(flat[start:stop], W, out=buffer[:stop - start])
+        z -= shift
+        np.square(z, out=z)
+        # ||z_k||^2 as d - 1 additions of strided (B, K) views, in place of a reduction
+        # over a short axis (numpy's slowest case).
+        z = z.reshape(-1, K, d)
+        maha = out[start:stop]
+        if d == 1:
+            maha[...] = z[..., 0]
+        else:
+            np.add(z[..., 0], z[..., 1], out=maha)
+        for f in range(2, d):
+            maha += z[..., f]
+        maha += const
+        maha *= -0.5
+    return out.reshape(x.shape[:-1] + (K,))
 
 
 def _cholesky(covs, jitter=1e-7):
@@ -174,7 +195,7 @@ def _log(p):
         return np.log(p)
 
 
-def forward(log_b, mask, startprob, transmat):
+def forward(log_b, mask, startprob, transmat, return_predicted=True):
     """Scaled forward recursion (filtering) over all sequences at once.
 
     With the one-step predictive state distribution ``p_t = alpha_{t-1} A``
@@ -185,12 +206,17 @@ def forward(log_b, mask, startprob, transmat):
         log p(x_1..T) = sum_t log c_t
 
     The emission densities enter scaled by their largest value at each step,
-    ``b_k(x_t) = exp(log b_k(x_t) - m_t) e^{m_t}``, so ``alpha_t`` stays normalised,
-    ``log c_t = m_t + log sum_k p_t[k] exp(log b_k(x_t) - m_t)`` and nothing
-    underflows however long the sequence. A step where that scaled sum still
-    underflows (an observation far more likely under a state the prediction
-    all but excludes) is redone in log space. Past a sequence's end (``mask``
-    False) ``alpha`` is frozen and nothing is added.
+    ``b_k(x_t) = exp(log b_k(x_t) - m_t) e^{m_t}`` with ``m_t = max_k log b_k(x_t)``,
+    so ``alpha_t`` stays normalised, ``log c_t = m_t + log sum_k p_t[k] exp(log b_k(x_t)
+    - m_t)`` and nothing underflows however long the sequence. The scaled densities
+    are exponentiated once for all steps, so that a step is one product by ``A``, one
+    elementwise product, one row sum (a product by a vector of ones) and one division,
+    each over all sequences at once and into preallocated buffers. A step where that
+    scaled sum underflows (``c_t e^{-m_t} < 1e-280``: an observation far more likely
+    under a state the prediction all but excludes) is redone in log space,
+    ``log c_t = logsumexp_k (log p_t[k] + log b_k(x_t))``; such a step is found after
+    the fast pass, which is then run again with that check at every step. Past a
+    sequence's end (``mask`` False) ``alpha`` is frozen and nothing is added.
 
     Parameters
     ----------
@@ -198,29 +224,112 @@ def forward(log_b, mask, startprob, transmat):
     mask : ndarray of bool of shape (n, T)
     startprob : ndarray of shape (K,)
     transmat : ndarray of shape (K, K)
+    return_predicted : bool, default True
+        False skips ``predicted`` (returned as None): the log-likelihood does not need it.
 
     Returns
     -------
     filtered : ndarray of shape (n, T, K)
         ``p(z_t | x_1..t)``.
-    predicted : ndarray of shape (n, T, K)
+    predicted : ndarray of shape (n, T, K) or None
         ``p(z_t | x_1..t-1)`` (``pi`` at t = 0).
     loglik : ndarray of shape (n,)
         ``log p(x_1..T_i)`` per sequence.
     """
     n, T, K = log_b.shape
-    # Time-major copies, so that each step reads and writes contiguous (n, K) blocks.
+    startprob = np.asarray(startprob, dtype=float)
+    transmat = np.asarray(transmat, dtype=float)
+    # Time-major (a view when log_b is, as hmm.py makes it), so that each step reads and
+    # writes contiguous (n, K) blocks.
     log_bt = np.ascontiguousarray(log_b.transpose(1, 0, 2))
-    top = functools.reduce(np.maximum, [log_bt[..., k] for k in range(K)])  # max over k,
-    top = np.where(np.isfinite(top), top, 0.0)  # without numpy's slow short-axis reduction
-    scaled = np.exp(log_bt - top[..., None])
     mask_t = np.ascontiguousarray(mask.T)
     filtered = np.empty((T, n, K))
+    loglik = _forward_fast(log_bt, mask_t, startprob, transmat, filtered)
+    if loglik is None:  # an underflow (or a NaN) somewhere: the careful pass
+        loglik = _forward_checked(log_bt, mask_t, startprob, transmat, filtered)
+    predicted = None
+    if return_predicted:
+        predicted = np.empty((T, n, K))
+        predicted[0] = startprob
+        np.matmul(filtered[:-1], transmat, out=predicted[1:])
+        predicted = predicted.transpose(1, 0, 2)
+    return filtered.transpose(1, 0, 2), predicted, loglik
+
+
+def _forward_fast(log_bt, mask_t, startprob, transmat, filtered):
+    """The forward pass of :func:`forward` without the underflow check, in blocks of steps.
+
+    The scaled densities of a block of B steps are exponentiated at once into a
+    (B, n, K) buffer reused from block to block (in cache, no fresh memory), and the
+    block's ``log c_t`` summed into the log-likelihoods. Fills ``filtered``
+    (time-major) in place and returns the log-likelihoods, or None as soon as a block
+    has a step with ``c_t e^{-m_t} < 1e-280`` or a NaN (the caller then runs
+    :func:`_forward_checked`).
+    """
+    T, n, K = log_bt.shape
+    full = mask_t.all(axis=1)
+    steps = max(1, min(T, _BLOCK_ELEMENTS // (n * K)))
+    scaled = np.empty((steps, n, K))
+    top = np.empty((steps, n))
+    totals = np.empty((steps, n))
+    columns = totals[..., None]
+    pred = np.empty((n, K))
+    ones = np.ones(K)  # row sums as a matrix-vector product: much faster than .sum(axis=1)
+    loglik = np.zeros(n)
+    alpha = np.broadcast_to(startprob, (n, K))
+    for start in range(0, T, steps):
+        B = min(steps, T - start)
+        block, m, c = log_bt[start:start + B], top[:B], totals[:B]
+        # m_t = max_k log b_k(x_t) without numpy's slow reduction over a short axis
+        np.copyto(m, block[..., 0])
+        for k in range(1, K):
+            np.maximum(m, block[..., k], out=m)
+        m[~np.isfinite(m)] = 0.0
+        e = np.subtract(block, m[..., None], out=scaled[:B])
+        np.exp(e, out=e)
+        with np.errstate(divide="ignore", invalid="ignore"):  # any trouble: see below
+            for i in range(B):
+                t = start + i
+                joint = filtered[t]
+                if t:
+                    np.matmul(alpha, transmat, out=pred)
+                    np.multiply(pred, e[i], out=joint)
+                else:
+                    np.multiply(alpha, e[0], out=joint)
+                np.matmul(joint, ones, out=c[i])
+                np.divide(joint, columns[i], out=joint)
+                if not full[t]:
+                    ended = ~mask_t[t]
+                    joint[ended] = alpha[ended]
+                alpha = joint
+        if not c.min() >= 1e-280:
+            return None
+        np.log(c, out=c)
+        c += m
+        if not full[start:start + B].all():
+            c[~mask_t[start:start + B]] = 0.0
+        loglik += c.sum(axis=0)
+    return loglik
+
+
+def _forward_checked(log_bt, mask_t, startprob, transmat, filtered):
+    """The forward pass of :func:`forward` with the underflow check at every step.
+
+    A step whose scaled sum ``c_t e^{-m_t}`` falls below 1e-280 is redone in log
+    space, ``log c_t = logsumexp_k (log p_t[k] + log b_k(x_t))``. Fills ``filtered``
+    (time-major) in place and returns the log-likelihoods.
+    """
+    T, n, K = log_bt.shape
+    top = log_bt[..., 0].copy()
+    for k in range(1, K):
+        np.maximum(top, log_bt[..., k], out=top)
+    top[~np.isfinite(top)] = 0.0
+    scaled = np.exp(log_bt - top[..., None])
+    full = mask_t.all(axis=1)
     totals = np.empty((T, n))
     exact = np.full((T, n), np.nan)  # log c_t of the steps redone in log space
-    full = mask_t.all(axis=1)
-    ones = np.ones(K)  # row sums as a matrix-vector product: much faster than .sum(axis=1)
-    alpha = np.broadcast_to(np.asarray(startprob, dtype=float), (n, K))
+    ones = np.ones(K)
+    alpha = np.broadcast_to(startprob, (n, K))
     for t in range(T):
         pred = alpha @ transmat if t else alpha
         joint = filtered[t]
@@ -244,11 +353,7 @@ def forward(log_b, mask, startprob, transmat):
         alpha = joint
     with np.errstate(divide="ignore"):
         log_c = np.where(np.isnan(exact), np.log(totals) + top, exact)
-    loglik = np.where(mask_t, log_c, 0.0).sum(axis=0)
-    predicted = np.empty((T, n, K))
-    predicted[0] = startprob
-    np.matmul(filtered[:-1], transmat, out=predicted[1:])
-    return filtered.transpose(1, 0, 2), predicted.transpose(1, 0, 2), loglik
+    return np.where(mask_t, log_c, 0.0).sum(axis=0)
 
 
 def backward_smooth(mask, transmat, filtered, predicted):

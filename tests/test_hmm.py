@@ -161,6 +161,40 @@ def test_stable_over_100000_steps():
     assert np.isfinite(model.predict(X)).all()
 
 
+@pytest.mark.parametrize("n_sequences", [1, 3])
+def test_near_impossible_transitions_over_100000_steps(n_sequences):
+    """Transitions of probability 1e-300 taken: the scaled sum underflows and is redone."""
+    model = HiddenMarkovModel(startprob=[0.5, 0.5], transmat=[[1.0, 1e-300], [1e-300, 1.0]],
+                              means=[[0.0], [40.0]], covars=[[1.0], [1.0]])
+    model.fit(np.zeros((1, 1, 1)))
+    rng = np.random.default_rng(0)
+    states = (np.arange(100_000) // 25_000) % 2  # three switches, each of probability 1e-300
+    X = (40.0 * states + rng.normal(size=(n_sequences, 100_000)))[..., None]
+    ll = model.log_likelihood(X)
+    assert np.isfinite(ll).all()
+    expected = [model.to_hmmlearn("log").score(x) for x in X]
+    np.testing.assert_allclose(ll, expected, rtol=1e-10)
+    proba = model.predict_state_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(proba[0].argmax(axis=1), states)
+
+
+def test_fast_forward_pass_equals_the_checked_one():
+    """The blocked pass without the per-step underflow check gives the careful pass's values."""
+    model, p = _oracle("gaussian", "full", seed=7)
+    X, _ = model.sample(50, 300, random_state=8)
+    log_b = np.ascontiguousarray(model._log_b(model._batch(X)).transpose(1, 0, 2))
+    mask = np.ones((300, 50), dtype=bool)
+    mask[200:, :7] = False  # some sequences end early
+    log_b[~mask] = 0.0
+    args = (log_b, mask, p["startprob"], p["transmat"])
+    fast, checked = np.empty(log_b.shape), np.empty(log_b.shape)
+    ll_fast = core._forward_fast(*args, fast)
+    ll_checked = core._forward_checked(*args, checked)
+    np.testing.assert_allclose(ll_fast, ll_checked, rtol=1e-12)
+    np.testing.assert_allclose(fast, checked, rtol=1e-12, atol=1e-300)
+
+
 def test_impossible_observation_gives_minus_infinity_not_nan():
     model = HiddenMarkovModel(emission="categorical", startprob=[1.0, 0.0],
                               transmat=[[1.0, 0.0], [0.0, 1.0]],
