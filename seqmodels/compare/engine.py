@@ -318,7 +318,7 @@ def compare(models="default", datasets=None, *, seeds=(0,), model_seeds=None, tr
     ...                   seeds=[0, 1], progress=False)
     >>> sorted(results["model"].unique())
     ['AR(1)', 'AR(2)', 'oracle']
-    >>> len(results), (results["status"] == "ok").all()
+    >>> len(results), bool((results["status"] == "ok").all())
     (6, True)
     """
     from .suite import Suite, load_suite
