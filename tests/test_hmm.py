@@ -195,6 +195,32 @@ def test_fast_forward_pass_equals_the_checked_one():
     np.testing.assert_allclose(fast, checked, rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.parametrize("emission, covariance_type", [CASES[0], CASES[5], CASES[-1]])
+def test_blocked_log_likelihood_equals_the_full_forward_pass(emission, covariance_type):
+    """log_likelihood's path (densities block by block, no (n, T, K) array) equals _filter's."""
+    model, _ = _oracle(emission, covariance_type, seed=11)
+    X, _ = model.sample(40, 150, random_state=12)
+    batch = model._batch([x[: 150 - 3 * i] for i, x in enumerate(X)])  # unequal lengths
+    # 150 steps of 40 sequences: two blocks of 136 steps (16,384 // (40 K)), one short
+    blocked = model._marginal_log_likelihood(batch)
+    full = model._filter(batch, return_predicted=False)[3]
+    np.testing.assert_allclose(blocked, full, rtol=1e-12)
+
+
+def test_blocked_log_likelihood_hands_an_underflow_to_the_careful_pass():
+    model = HiddenMarkovModel(startprob=[0.5, 0.5], transmat=[[1.0, 1e-300], [1e-300, 1.0]],
+                              means=[[0.0], [40.0]], covars=[[1.0], [1.0]])
+    model.fit(np.zeros((1, 1, 1)))
+    X = np.r_[np.zeros(50), np.full(50, 40.0)][None, :, None]
+    mask_t = np.ones((100, 1), dtype=bool)
+    log_b = model._log_b(model._batch(X)).transpose(2, 1, 0)  # (K, T, n)
+    blocked = core.forward_log_likelihood(lambda a, b: log_b[:, a:b], mask_t,
+                                          model.startprob_, model.transmat_, 8)
+    assert blocked is None
+    ll = model.log_likelihood(X)
+    np.testing.assert_allclose(ll, [model.to_hmmlearn("log").score(X[0])], rtol=1e-10)
+
+
 def test_impossible_observation_gives_minus_infinity_not_nan():
     model = HiddenMarkovModel(emission="categorical", startprob=[1.0, 0.0],
                               transmat=[[1.0, 0.0], [0.0, 1.0]],
