@@ -32,8 +32,8 @@ FLOORS = {
         1.5, "4.7-4.9x",
         "the steady-state fast path lost: the per-step loop gives 0.15-0.2x"),
     "hmm.loglik.hmmlearn": (
-        2.5, "7.8-8.6x",
-        "the vectorised forward recursion or log-density three times slower"),
+        5.0, "27-35x (one run of eight 7.7x, load average 6.7)",
+        "the blocked log-likelihood pass or its log-density six times slower"),
     "hmm.fit.hmmlearn": (
         0.75, "0.99-1.0x",
         "the wrapper adding a third or more to hmmlearn's own fit"),
