@@ -143,7 +143,7 @@ def scalings():
         return lambda: model.log_likelihood(X)
 
     return [Scaling("hmm.scale.n", FAMILY, "log_likelihood, 50 steps, n sequences",
-                    "sequences", (500, 5000, 50_000), lambda n: make(n, 50)),
+                    "sequences", (2_000, 20_000, 200_000), lambda n: make(n, 50)),
             Scaling("hmm.scale.T", FAMILY, "log_likelihood, 100 sequences of T steps", "length",
                     (100, 1000, 10_000), lambda T: make(100, T))]
 

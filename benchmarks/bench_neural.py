@@ -333,7 +333,7 @@ def scalings():
     return [Scaling("neural.scale.n", FAMILY, f"predict LSTM({UNITS}), 100 steps, n sequences",
                     "sequences", (256, 2560, 25_600), lambda n: make(n, 100)),
             Scaling("neural.scale.T", FAMILY, f"predict LSTM({UNITS}), 16 sequences of T steps",
-                    "length", (500, 5000, 50_000), lambda length: make(16, length))]
+                    "length", (1_000, 10_000, 100_000), lambda length: make(16, length))]
 
 
 # -- the defaults' measurements (--defaults) ---------------------------------------------
