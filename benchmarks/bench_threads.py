@@ -28,6 +28,7 @@ import sys
 
 CHILD = """
 import json, sys, time
+import seqmodels
 from seqmodels import HiddenMarkovModel
 from seqmodels.datasets import load
 X = load("var", n_train=20, n_timesteps=200, random_state=0).X_train
@@ -35,7 +36,7 @@ start = time.perf_counter()
 model = HiddenMarkovModel(n_states=4, covariance_type="full", n_init=2, random_state=0).fit(X)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "log_likelihood": float(model.log_likelihood(X).sum()),
-                  "tensorflow": "tensorflow" in sys.modules}))
+                  "tensorflow": "tensorflow" in sys.modules, "package": seqmodels.__path__[0]}))
 """
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -49,7 +50,8 @@ def environment(single):
 
 
 def run_child(single, timeout):
-    out = subprocess.run([sys.executable, "-c", CHILD], env=environment(single),
+    # -P: import seqmodels as installed (or from PYTHONPATH), not from the working directory.
+    out = subprocess.run([sys.executable, "-P", "-c", CHILD], env=environment(single),
                          capture_output=True, text=True, timeout=timeout, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert not result["tensorflow"], "the fit imported TensorFlow"
@@ -79,6 +81,7 @@ def main():
 
     print(f"HiddenMarkovModel(n_states=4, covariance_type='full', n_init=2).fit, var 20 x 200 x 2; "
           f"{os.cpu_count()} cores, {args.busy} busy process(es), fresh process per fit")
+    print(f"   seqmodels from {results['default'][0]['package']}")
     median = {}
     for name, label in (("default", "default threading"),
                         ("single", "OMP/OPENBLAS_NUM_THREADS=1")):
