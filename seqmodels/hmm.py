@@ -16,7 +16,6 @@ whole sequence, so they are offered only through :meth:`HiddenMarkovModel.predic
 with ``method="viterbi"`` / ``"smooth"``, marked as looking ahead.
 """
 
-import functools
 import numbers
 
 import numpy as np
@@ -25,10 +24,9 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import ThreadpoolController
 
 from . import _hmm_core as core
-from ._threads import one_blas_thread
+from ._threads import one_blas_thread, one_thread_per_pool
 from .base import SequenceEstimator
 
 __all__ = ["HiddenMarkovModel", "match_states", "compare_to_truth"]
@@ -45,41 +43,6 @@ _PARAMETERS = {
     "categorical": (("startprob", "s"), ("transmat", "t"), ("emissionprob", "e")),
 }
 _ALL_GIVEN = ("startprob", "transmat", "means", "covars", "weights", "emissionprob")
-
-
-@functools.lru_cache(maxsize=None)
-def _thread_pools():
-    """The BLAS and OpenMP libraries of the process, looked up once (about 10 ms).
-
-    Those the fit uses (numpy's and scipy's OpenBLAS, scikit-learn's OpenMP) are
-    loaded by this module's imports.
-    """
-    return ThreadpoolController()
-
-
-def _one_thread_per_pool():
-    """Context manager: one BLAS and one OpenMP thread inside, the caller's limits after.
-
-    Fitting runs many tiny BLAS and OpenMP calls from Python loops. hmmlearn's E-step
-    evaluates the full-covariance Gaussian density per sequence and per state with
-    ``scipy.linalg.solve_triangular`` on a (d, T) right-hand side -- 16,000 calls for
-    the default suite's fit (4 states, 2 restarts, 100 iterations, 20 x 200 steps) --
-    and its initialisation, like the per-state mixtures of supervised
-    ``emission="gmm"``, runs scikit-learn's ``KMeans``, an OpenMP loop. The default
-    pools have one OpenBLAS and one libgomp thread per core, and each call shares its
-    microseconds of work with pool threads that must first get a core. Measured on 2
-    cores kept busy by two other processes, that fit took 12 to 68 s (hmmlearn's
-    density up to 32 s of it, ``KMeans`` up to 3 s) against 1.0 to 2.7 s with
-    ``OMP_NUM_THREADS=1``; one thread per pool set in-process: 1.1 to 1.9 s; BLAS
-    alone: 1.6 to 7 s (``KMeans`` up to 6 s); OpenMP alone: 3 to 24 s. A fit of
-    1,000 x 1,000 steps was not slower with one thread per pool either (11 to 12 s
-    against 13 to 30 s). ``benchmarks/bench_threads.py`` times it.
-
-    The OpenMP limit belongs to the calling thread. OpenBLAS has one pool for the
-    process: when fits overlap in several threads, threadpoolctl (3.8 and later) lets
-    only the first thread that set a limit change it, so none is left behind.
-    """
-    return _thread_pools().limit(limits={"blas": 1, "openmp": 1})
 
 
 def _check_int(value, name, minimum):
@@ -620,8 +583,9 @@ class HiddenMarkovModel(SequenceEstimator):
         if all(name in given for name in needed):
             params = given
         else:
-            # Many tiny BLAS and OpenMP calls: one thread each (see _one_thread_per_pool).
-            with _one_thread_per_pool():
+            # Thousands of tiny BLAS and OpenMP calls (hmmlearn's full-covariance density,
+            # KMeans): one thread per pool, else they crawl on busy cores (see _threads).
+            with one_thread_per_pool():
                 if y is None:
                     params = self._fit_em(X, symbols, K, given)
                 else:

@@ -12,7 +12,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from seqmodels import HiddenMarkovModel
 from seqmodels import _hmm_core as core
-from seqmodels.hmm import _one_thread_per_pool, compare_to_truth, match_states
+from seqmodels._threads import one_thread_per_pool
+from seqmodels.hmm import compare_to_truth, match_states
 
 K, D, M, S = 3, 2, 2, 4
 
@@ -614,7 +615,7 @@ def test_overlapping_fits_in_threads_restore_the_callers_limits():
     seen = {}
 
     def other_fit():
-        with _one_thread_per_pool():
+        with one_thread_per_pool():
             seen["while both run"] = _threads()
             entered.set()
             main_left.wait(10)
@@ -623,7 +624,7 @@ def test_overlapping_fits_in_threads_restore_the_callers_limits():
     with threadpool_limits(limits=2):
         before = _threads()
         thread = threading.Thread(target=other_fit)
-        with _one_thread_per_pool():
+        with one_thread_per_pool():
             thread.start()
             assert entered.wait(10)
         main_left.set()
