@@ -348,14 +348,26 @@ def _forward_fast(log_bt, mask_t, startprob, transmat, filtered):
                     ended = ~mask_t[t]
                     joint[ended] = alpha[ended]
                 alpha = joint
-        if not c.min() >= 1e-280:
+        if not _add_log_normalisers(c, m, mask_t[start:start + B], loglik):
             return None
-        np.log(c, out=c)
-        c += m
-        if not full[start:start + B].all():
-            c[~mask_t[start:start + B]] = 0.0
-        loglik += c.sum(axis=0)
     return loglik
+
+
+def _add_log_normalisers(c, m, mask, loglik):
+    """Add a block's ``log c_t + m_t`` to ``loglik`` (in place), steps past an end excluded.
+
+    ``c`` (B, n) holds the scaled normalisers ``c_t e^{-m_t}`` and is overwritten. Returns
+    False, adding nothing, when one is below 1e-280 or NaN: the caller's careful pass
+    takes over.
+    """
+    if not c.min() >= 1e-280:
+        return False
+    np.log(c, out=c)
+    c += m
+    if not mask.all():
+        c[~mask] = 0.0
+    loglik += c.sum(axis=0)
+    return True
 
 
 def forward_log_likelihood(block_log_b, mask_t, startprob, transmat, steps):
@@ -415,13 +427,8 @@ def forward_log_likelihood(block_log_b, mask_t, startprob, transmat, steps):
                     ended = ~mask_t[t]
                     joint[:, ended] = alpha[:, ended]
                 alpha = joint
-        if not c.min() >= 1e-280:
+        if not _add_log_normalisers(c, m, mask_t[start:start + B], loglik):
             return None
-        np.log(c, out=c)
-        c += m
-        if not full[start:start + B].all():
-            c[~mask_t[start:start + B]] = 0.0
-        loglik += c.sum(axis=0)
     return loglik
 
 
