@@ -93,49 +93,90 @@ def adding(n_train=1000, n_test=200, length=50, placement="early", random_state=
     )
 
 
+COPY_FORMS = ("recall", "arjovsky")
+
+
 @register("copy_memory")
-def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, random_state=None):
+def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, form="recall",
+                random_state=None):
     """Copy / delayed recall: reproduce a random symbol string after a blank delay.
 
-    Inputs are one-hot over ``n_symbols + 2`` channels: the first ``n_recall`` steps
-    show random symbols, then ``lag`` blank steps follow, then a cue (the last channel)
-    starts ``n_recall`` recall steps at which the symbols must be produced in order.
-    Labels are the symbols at the recall steps and -1 ("no target") elsewhere.
+    Inputs are one-hot over ``n_symbols + 2`` channels (the symbols, a blank, a cue);
+    the first ``n_recall`` steps show random symbols, blanks follow, and a cue marks
+    where the recall starts. Sequences have ``T = 2 n_recall + lag`` steps.
 
-    Baseline: guessing gives accuracy ``1 / n_symbols`` on the recall steps.
+    * ``form="recall"``: ``lag`` blank steps, then the cue starts ``n_recall`` recall
+      steps at which the symbols must be produced in order. Labels are the symbols at
+      the recall steps and -1 ("no target") elsewhere. Baseline: guessing gives
+      accuracy ``1 / n_symbols``. Headline metric: accuracy on the recall steps.
+    * ``form="arjovsky"`` (Arjovsky, Shah & Bengio 2016, with their ``T = lag``):
+      ``lag - 1`` blanks, the cue, then ``n_recall`` recall steps. Every step has a
+      label: the blank class (label ``n_symbols``) until the recall, the symbols
+      during it. Headline metric: cross-entropy per step (negative log-likelihood,
+      nats) over all ``T`` steps. A memoryless model that knows the layout predicts
+      blanks with certainty and guesses the recalled symbols uniformly:
+      ``n_recall log(n_symbols) / (lag + 2 n_recall)`` nats per step, the baseline
+      in ``Dataset.baselines["nll_per_step"]`` (``10 log 8 / (T + 20)`` in the paper).
+
+    Parameters
+    ----------
+    n_train, n_test : int
+    n_symbols : int
+        Alphabet size (>= 2).
+    n_recall : int
+        Symbols to remember.
+    lag : int
+        Blank steps between the string and the recall (the cue included for
+        ``form="arjovsky"``, which needs ``lag >= 1``).
+    form : {"recall", "arjovsky"}
+    random_state : int, RandomState instance or None
 
     Returns
     -------
     Dataset
-        Task "tagging"; X of shape (n, T, n_symbols + 2), y integer (n, T, 1), with
-        ``T = 2 n_recall + lag``.
+        Task "tagging"; X of shape (n, T, n_symbols + 2), y integer (n, T, 1).
     """
     n_symbols = check_count("n_symbols", n_symbols, minimum=2)
     n_recall = check_count("n_recall", n_recall)
-    lag = check_count("lag", lag, minimum=0)
+    if not isinstance(form, str) or form not in COPY_FORMS:
+        raise ValueError(f"form must be one of {COPY_FORMS}; got {form!r}.")
+    lag = check_count("lag", lag, minimum=1 if form == "arjovsky" else 0)
     T = 2 * n_recall + lag
     blank, cue = n_symbols, n_symbols + 1
+    start = n_recall + lag                                # first recall step
+    cue_step = start - 1 if form == "arjovsky" else start
 
     def make(n, rng):
         symbols = rng.randint(0, n_symbols, size=(n, n_recall))
         channel = np.full((n, T), blank)
         channel[:, :n_recall] = symbols
-        channel[:, n_recall + lag] = cue
+        channel[:, cue_step] = cue
         X = np.eye(n_symbols + 2)[channel]
-        y = np.full((n, T, 1), -1, dtype=np.int64)
-        y[:, n_recall + lag:, 0] = symbols
+        y = np.full((n, T, 1), blank if form == "arjovsky" else -1, dtype=np.int64)
+        y[:, start:, 0] = symbols
         return X, y
 
     X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
                                               check_random_state(random_state))
+    if form == "arjovsky":
+        baseline = n_recall * np.log(n_symbols) / T
+        baselines = {"nll_per_step": float(baseline)}
+        metric = Metric("nll_per_step", label="cross-entropy per step (nats)")
+        description = (f"Copy task (Arjovsky et al. 2016): {n_recall} symbols of {n_symbols}, "
+                       f"recalled after a delay of {lag}; memoryless baseline "
+                       f"{baseline:.4f} nats per step.")
+    else:
+        baselines = {"accuracy": 1.0 / n_symbols}
+        metric = Metric("accuracy", label="recall accuracy")
+        description = (f"Copy task: recall {n_recall} symbols (of {n_symbols}) after {lag} "
+                       f"blank steps. Chance accuracy {1.0 / n_symbols:.3f}.")
     return Dataset(
         name="copy_memory", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-        task="tagging", truth={"n_symbols": n_symbols, "n_recall": n_recall, "lag": lag},
-        oracle=None, baselines={"accuracy": 1.0 / n_symbols},
-        description=(f"Copy task: recall {n_recall} symbols (of {n_symbols}) after {lag} blank "
-                     f"steps. Chance accuracy {1.0 / n_symbols:.3f}."),
+        task="tagging", truth={"n_symbols": n_symbols, "n_recall": n_recall, "lag": lag,
+                               "form": form},
+        oracle=None, baselines=baselines, metric=metric, description=description,
         params=dict(n_train=n_train, n_test=n_test, n_symbols=n_symbols, n_recall=n_recall,
-                    lag=lag, random_state=random_state),
+                    lag=lag, form=form, random_state=random_state),
     )
 
 
