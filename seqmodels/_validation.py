@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon"]
+__all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
+           "check_random_state"]
 
 FORMS = ("3d", "list", "1d")
 
@@ -306,3 +307,56 @@ def check_horizon(horizon):
     if horizon < 1:
         raise ValueError(f"horizon must be a positive integer; got {horizon}.")
     return int(horizon)
+
+
+def check_random_state(random_state, name="random_state"):
+    """Turn a ``random_state`` argument into a :class:`numpy.random.RandomState`.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        * None: numpy's global RandomState (``np.random.seed`` sets it), as in
+          scikit-learn;
+        * an int in ``[0, 2**32 - 1]``: a new RandomState seeded with it;
+        * a RandomState: itself (draws advance it);
+        * a Generator: a RandomState that draws from the Generator's bit generator,
+          so the same seeded Generator gives the same numbers, and draws advance the
+          Generator as they would a RandomState.
+    name : str, default="random_state"
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    numpy.random.RandomState
+
+    Raises
+    ------
+    TypeError
+        Any other type, booleans included.
+    ValueError
+        An int outside ``[0, 2**32 - 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = check_random_state(np.random.default_rng(0)).randint(100, size=3)
+    >>> b = check_random_state(np.random.default_rng(0)).randint(100, size=3)
+    >>> bool((a == b).all())
+    True
+    """
+    if random_state is None:
+        return np.random.mtrand._rand
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    if isinstance(random_state, np.random.Generator):
+        return np.random.RandomState(random_state.bit_generator)
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        if not 0 <= random_state <= 2**32 - 1:
+            raise ValueError(
+                f"{name} must be an integer in [0, 2**32 - 1]; got {random_state}."
+            )
+        return np.random.RandomState(int(random_state))
+    raise TypeError(
+        f"{name} must be None, an int, a numpy.random.RandomState or a "
+        f"numpy.random.Generator; got {random_state!r} of type {type(random_state).__name__}."
+    )

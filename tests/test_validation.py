@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from seqmodels._validation import check_horizon, check_sequences, check_targets
+from seqmodels._validation import (check_horizon, check_random_state, check_sequences,
+                                   check_targets)
 
 
 def test_3d_array_is_kept_and_restored_as_is():
@@ -98,3 +99,25 @@ def test_horizon():
     for bad, error in ((0, ValueError), (-2, ValueError), (1.0, TypeError), (True, TypeError)):
         with pytest.raises(error, match="horizon"):
             check_horizon(bad)
+
+
+def test_random_state_accepts_none_int_randomstate_and_generator():
+    assert check_random_state(None) is np.random.mtrand._rand
+    state = np.random.RandomState(3)
+    assert check_random_state(state) is state
+    np.testing.assert_array_equal(check_random_state(np.int64(7)).randint(1000, size=5),
+                                  np.random.RandomState(7).randint(1000, size=5))
+    # A Generator: the same seed gives the same draws, and the draws advance the Generator.
+    first = check_random_state(np.random.default_rng(5)).standard_normal(4)
+    generator = np.random.default_rng(5)
+    np.testing.assert_array_equal(check_random_state(generator).standard_normal(4), first)
+    assert generator.bit_generator.state != np.random.default_rng(5).bit_generator.state
+
+
+@pytest.mark.parametrize("bad, error", [
+    (True, TypeError), (np.bool_(False), TypeError), (1.0, TypeError), ("0", TypeError),
+    ([0], TypeError), (np.random.MT19937(0), TypeError), (-1, ValueError),
+    (2**32, ValueError)])
+def test_random_state_refusals_name_the_argument(bad, error):
+    with pytest.raises(error, match="seed_of_data"):
+        check_random_state(bad, "seed_of_data")
