@@ -16,18 +16,10 @@ from seqmodels.compare import (ResultsStore, compare, evaluate, horizon_curve, l
 from seqmodels.datasets import Dataset, load
 from seqmodels.metrics import r2_score
 
+from _estimators import LastValue, Raises  # tests/_estimators.py, on sys.path via conftest
+
 AR_SMALL = ("ar", {"n_train": 6, "n_test": 4, "n_timesteps": 60})
 TWO_AR = {"AR(1)": AutoRegressive(order=1), "AR(2)": AutoRegressive(order=2)}
-
-
-class Raises(BaseEstimator):
-    """A user's own model whose fit fails."""
-
-    def fit(self, X, y=None):
-        raise RuntimeError("this model always fails <b>badly</b>")
-
-    def predict(self, X):
-        return X
 
 
 class Sleeps(BaseEstimator):
@@ -42,20 +34,6 @@ class Sleeps(BaseEstimator):
 
     def predict(self, X):
         return X
-
-
-class LastValue(BaseEstimator):
-    """A user's own forecaster: the previous value (no random_state, no likelihood)."""
-
-    def fit(self, X, y=None):
-        self.n_params_ = 0
-        return self
-
-    def predict(self, X):
-        X = np.asarray(X, dtype=float)
-        out = np.zeros_like(X)
-        out[:, 1:] = X[:, :-1]
-        return out
 
 
 def test_every_cell_is_model_by_dataset_by_seed_plus_oracles():

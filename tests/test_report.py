@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sklearn.base import BaseEstimator
 
 from seqmodels import AutoRegressive, HiddenMarkovModel, KalmanFilter
 from seqmodels.compare import compare, load_results, report
@@ -20,36 +19,13 @@ from seqmodels.compare.cli import main
 from seqmodels.compare.markdown import escape, table
 from seqmodels.compare.sections import build_sections
 
+from _estimators import LastValue, Raises  # tests/_estimators.py, on sys.path via conftest
+
 EVIL = "<script>alert(1)</script> \"q\" 'x'"
-
-
-class Fails(BaseEstimator):
-    """A user's model whose fit raises with markup and quotes in its message."""
-
-    def fit(self, X, y=None):
-        raise RuntimeError(EVIL)
-
-    def predict(self, X):
-        return X
-
-
-class LastValue(BaseEstimator):
-    """A user's forecaster with no likelihood and no standard deviation."""
-
-    def fit(self, X, y=None):
-        self.n_params_ = 0
-        return self
-
-    def predict(self, X):
-        X = np.asarray(X, dtype=float)
-        out = np.zeros_like(X)
-        out[:, 1:] = X[:, :-1]
-        return out
-
 
 MODELS = {"AR(1)": AutoRegressive(order=1), "AR(2)": AutoRegressive(order=2),
           "Kalman CV": KalmanFilter(model="constant_velocity", n_iter=10),
-          "last value": LastValue(), EVIL: Fails()}
+          "last value": LastValue(), EVIL: Raises(EVIL)}  # its message has markup and quotes
 DATASETS = {"ar": ("ar", {"n_train": 8, "n_test": 4, "n_timesteps": 60}),
             "cv": ("constant_velocity", {"n_dims": 2, "n_train": 12, "n_test": 4,
                                          "n_timesteps": 40})}
