@@ -1,8 +1,11 @@
 """KalmanFilter and the vectorised linear-Gaussian core, against filterpy and published figures."""
 
+import warnings
+
 import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter as FilterpyKF
+from sklearn.exceptions import ConvergenceWarning
 
 from seqmodels import KalmanFilter
 from seqmodels.state_space import _core
@@ -182,7 +185,8 @@ def test_em_with_missing_data_is_monotone_and_generic_model_learns():
     _, Z = _core.sample_states(p, 10, 60, rng)
     Z[rng.random(Z.shape) < 0.1] = np.nan
     Z[:, 10] = np.nan
-    model = KalmanFilter(n_dim_state=2, n_iter=30, tol=0.0).fit(Z)
+    with pytest.warns(ConvergenceWarning, match="n_iter=30"):  # tol=0: runs to the limit
+        model = KalmanFilter(n_dim_state=2, n_iter=30, tol=0.0).fit(Z)
     assert len(model.history_) == 30
     assert np.all(np.diff(model.history_) >= -1e-7 * abs(model.history_[-1]))
     truth = KalmanFilter(F=p.F, H=p.H, Q=p.Q, R=p.R, x0=p.x0, P0=p.P0).fit(Z)
@@ -211,7 +215,7 @@ def test_supervised_positions_with_motion_model():
     truth = _cv_truth()
     states, X = truth.sample(50, 80, random_state=2)
     y = states[..., [0, 2]]
-    model = KalmanFilter(model="constant_velocity", n_iter=50).fit(X, y)
+    model = KalmanFilter(model="constant_velocity", n_iter=200).fit(X, y)  # converges in 61
     assert model.R_[0, 0] == pytest.approx(4.0, rel=0.1)
     err = np.sqrt(np.mean((model.predict(X) - y) ** 2))
     assert err < 0.8 * np.sqrt(np.mean((X - y) ** 2))
@@ -350,3 +354,80 @@ def test_steady_state_is_detected_only_once_converged():
     got, want = _core.kalman_filter(slow, Z), _core.kalman_filter(slow, Z, steady_tol=0)
     for name in got._fields:
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+# -- convergence: one monitor, a warning at the limit (seqmodels/_convergence.py) ---------------
+
+
+def _nile():
+    from seqmodels.datasets.real import read_table  # verifies the file's SHA-256
+
+    return np.array(read_table("nile.csv")["flow"], dtype=float)
+
+
+def test_nile_default_em_converges_to_durbin_koopman_without_warning():
+    flow = _nile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = KalmanFilter(model="local_level").fit(flow)
+    assert model.converged_ and model.n_iter_ == len(model.history_) < model.n_iter
+    # the rule: the last EM gain is below tol per observation, the one before is not
+    gains = np.diff(model.history_)
+    assert gains[-1] < model.tol * 100 <= gains[-2]
+    # Durbin & Koopman (2012), section 2.10: sigma2_eps = 15099, sigma2_eta = 1469.1
+    assert model.R_[0, 0] == pytest.approx(15099, rel=0.01)
+    assert model.Q_[0, 0] == pytest.approx(1469.1, rel=0.01)
+
+
+def test_nile_em_and_mle_at_a_tiny_limit_warn_and_say_so():
+    flow = _nile()
+    with pytest.warns(ConvergenceWarning, match=r"KalmanFilter: EM stopped at its iteration "
+                      r"limit n_iter=2 .*raise n_iter or loosen tol") as record:
+        model = KalmanFilter(model="local_level", n_iter=2).fit(flow)
+    assert not model.converged_ and model.n_iter_ == 2 and len(model.history_) == 2
+    change = model.history_[1] - model.history_[0]
+    assert f"{change:+.3g}" in str(record[0].message)
+    assert record[0].filename == __file__  # attributed to the caller of fit
+    with pytest.warns(ConvergenceWarning, match=r"L-BFGS-B optimiser stopped at its iteration "
+                      r"limit n_iter=2 before converging \(optimiser: .*ITERATIONS REACHED "
+                      r"LIMIT\).*raise n_iter\."):
+        mle = KalmanFilter(model="local_level", method="mle", n_iter=2).fit(flow)
+    assert not mle.converged_ and mle.n_iter_ == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        mle = KalmanFilter(model="local_level", method="mle").fit(flow)
+    assert mle.converged_ and 2 < mle.n_iter_ < mle.n_iter
+
+
+def test_em_on_a_small_synthetic_problem_warns_only_at_a_tiny_limit():
+    truth = KalmanFilter(model="local_level", Q=[[1.0]], R=[[4.0]], x0=[0.0], P0=[[1.0]])
+    _, X = truth.fit(np.zeros((1, 2, 1))).sample(20, 100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = KalmanFilter(model="local_level", n_iter=2000, tol=1e-6).fit(X)
+    assert model.converged_ and model.n_iter_ < 2000
+    with pytest.warns(ConvergenceWarning, match="n_iter=3"):
+        capped = KalmanFilter(model="local_level", n_iter=3, tol=1e-6).fit(X)
+    assert not capped.converged_ and capped.n_iter_ == 3
+    assert capped.history_ == pytest.approx(model.history_[:3])
+    # a closed-form fit (least squares on true states) iterates nothing: converged
+    states, Z = truth.sample(5, 30, random_state=1)
+    exact = KalmanFilter(model="local_level").fit(Z, states)
+    assert exact.history_ == [] and exact.n_iter_ == 0 and exact.converged_
+
+
+def test_a_failed_refit_leaves_the_earlier_fit_intact():
+    truth = _cv_truth()
+    states, X = truth.sample(10, 40, random_state=3)
+    model = KalmanFilter(model="constant_velocity", n_iter=200).fit(X, states[..., [0, 2]])
+    before = {name: np.copy(value) for name, value in vars(model).items()
+              if name.endswith("_") and name != "history_"}
+    predictions = model.predict(X)
+    # method="mle" cannot learn F: the refit raises inside the fit, after setting up a
+    # constant-acceleration model (another state, readout and covariance template)
+    model.set_params(model="constant_acceleration", method="mle", learn=["Q", "R", "F"])
+    with pytest.raises(ValueError, match="learns the noise covariances Q and R only"):
+        model.fit(X, states[..., [0, 2]])
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
+    np.testing.assert_array_equal(model.predict(X), predictions)
