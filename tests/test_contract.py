@@ -8,10 +8,20 @@ supervised mode). Nothing here is family-specific: an estimator added to
 ``seqmodels.all_estimators()`` runs these checks unchanged.
 """
 
+import inspect
+
 import seqmodels
 from seqmodels.utils import parametrize_with_checks
 
 
-@parametrize_with_checks([cls() for _, cls in seqmodels.all_estimators()])
+def _instance(cls):
+    """``cls()``; a meta-estimator's required arguments come from its _unit_test_params()."""
+    required = [p.name for p in inspect.signature(cls).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    params = cls._unit_test_params() if required else {}
+    return cls(**{key: params[key] for key in required})
+
+
+@parametrize_with_checks([_instance(cls) for _, cls in seqmodels.all_estimators()])
 def test_estimator_contract(estimator, check):
     check(estimator)

@@ -270,3 +270,27 @@ def test_parametrize_with_checks_gives_one_test_per_estimator_and_check():
 @parametrize_with_checks([Smoother(alpha=0.2)])
 def test_parametrize_with_checks_runs_under_pytest(estimator, check):
     check(estimator)
+
+
+class Wraps(SequenceEstimator):
+    """A meta-estimator's constructor: the wrapped estimator is a required argument."""
+
+    def __init__(self, estimator, strategy="last"):
+        self.estimator = estimator
+        self.strategy = strategy
+
+
+def test_a_meta_estimator_is_constructed_and_cloned_with_what_it_wraps():
+    model = Wraps(AutoRegressive(order=3))
+    estimator_checks.check_get_params_matches_signature("Wraps", model)
+    estimator_checks.check_init_stores_parameters_only("Wraps", model)
+    estimator_checks.check_clone_and_set_params("Wraps", model)  # clone copies the wrapped one
+    with pytest.raises(AssertionError, match="the clone's estimator is"):
+        estimator_checks.check_clone_and_set_params("Wraps", _ClonesWrong(AutoRegressive()))
+
+
+class _ClonesWrong(Wraps):
+    """Its clone wraps an estimator with other hyperparameters than the original's."""
+
+    def __sklearn_clone__(self):
+        return type(self)(AutoRegressive(order=self.estimator.order + 1), self.strategy)

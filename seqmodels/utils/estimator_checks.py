@@ -183,9 +183,15 @@ def _is_causal(estimator):
 
 
 def _same_value(a, b):
-    """Identity, or equality that also copes with arrays."""
+    """Identity, or equality that also copes with arrays and (cloned) nested estimators."""
     if a is b:
         return True
+    if hasattr(a, "get_params") and not isinstance(a, type):
+        if type(a) is not type(b):
+            return False
+        params, others = a.get_params(deep=False), b.get_params(deep=False)
+        return params.keys() == others.keys() and all(
+            _same_value(value, others[key]) for key, value in params.items())
     try:
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             return bool(np.array_equal(a, b))
@@ -202,6 +208,17 @@ def _init_param_names(cls):
     parameters = inspect.signature(init).parameters.values()
     return {p.name for p in parameters
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _required_param_names(cls):
+    """Constructor parameters without a default (a meta-estimator's wrapped estimator)."""
+    init = getattr(cls.__init__, "deprecated_original", cls.__init__)
+    if init is object.__init__:
+        return set()
+    parameters = inspect.signature(init).parameters.values()
+    return {p.name for p in parameters
+            if p.name != "self" and p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _expect_error(expected, what, call, *args, match=None, **kwargs):
@@ -285,7 +302,11 @@ def _assert_form(out, like, n_out, what, steps=None, finite=True):
 
 
 def check_get_params_matches_signature(name, estimator):
-    """The class constructs with no arguments and ``get_params`` lists its constructor's.
+    """The class constructs from its defaults and ``get_params`` lists its constructor's.
+
+    Every hyperparameter has a default (scikit-learn's rule), except the ones a
+    meta-estimator cannot do without (the estimator it wraps): those are taken from
+    ``estimator``.
 
     Parameters
     ----------
@@ -295,12 +316,16 @@ def check_get_params_matches_signature(name, estimator):
         The template to check (cloned, never fitted).
     """
     cls = type(estimator)
+    required = _required_param_names(cls)
+    given = {key: value for key, value in estimator.get_params(deep=False).items()
+             if key in required}
+    call = f"{cls.__name__}({', '.join(f'{key}=...' for key in given)})"
     try:
-        default = cls()
+        default = cls(**given)
     except Exception as error:  # noqa: BLE001
         raise AssertionError(
-            f"{cls.__name__}() failed ({type(error).__name__}: {error}); every "
-            "hyperparameter needs a default (scikit-learn's rule)."
+            f"{call} failed ({type(error).__name__}: {error}); every hyperparameter needs "
+            "a default (scikit-learn's rule)."
         ) from error
     expected = _init_param_names(cls)
     got = set(default.get_params(deep=False))
@@ -694,7 +719,7 @@ def check_predict_proba(name, estimator):
     _assert_form(proba, X3, len(classes), "predict_proba(3-D X)")
     _require(np.all((proba >= 0) & (proba <= 1)), "predict_proba gives values outside [0, 1].")
     _assert_close(proba.sum(axis=-1), np.ones(X3.shape[:2]),
-                  "predict_proba must sum to 1 over the classes at every step")
+                  "predict_proba must sum to 1 over the classes at every step", rtol=1e-6, atol=0)
     _assert_equal(est.predict(X3)[..., 0], classes[np.argmax(proba, axis=-1)],
                   "predict must give the class of highest predict_proba")
     _assert_form(est.predict_proba(Xlist), Xlist, len(classes), "predict_proba(list X)")
@@ -763,7 +788,7 @@ def check_log_likelihood(name, estimator):
     _require(np.all(std > 0) and np.isfinite(std).all(),
              "predict's standard deviations must be positive and finite.")
     _assert_close(mean, est.predict(X3),
-                  "predict(X, return_std=True)'s mean differs from predict(X)")
+                  "predict(X, return_std=True)'s mean differs from predict(X)", rtol=1e-7, atol=0)
 
 
 # -- causality (DESIGN section 3) -----------------------------------------------------------
