@@ -16,6 +16,7 @@ whole sequence, so they are offered only through :meth:`HiddenMarkovModel.predic
 with ``method="viterbi"`` / ``"smooth"``, marked as looking ahead.
 """
 
+import copy
 import numbers
 
 import numpy as np
@@ -26,6 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _hmm_core as core
+from ._convergence import ConvergenceMonitor, ConvergenceResult
 from ._threads import one_blas_thread, one_thread_per_pool
 from .base import SequenceEstimator
 
@@ -229,9 +231,16 @@ class HiddenMarkovModel(SequenceEstimator):
         Number of symbols S (``emission="categorical"``); by default one more than
         the largest symbol in the training data.
     n_iter : int, default=100
-        Most EM iterations per restart.
-    tol : float, default=1e-2
-        EM stops when the training log-likelihood gains less than this.
+        Most EM iterations per restart. When the kept restart reaches it before
+        converging, ``fit`` emits a :class:`sklearn.exceptions.ConvergenceWarning`
+        and ``converged_`` is False.
+    tol : float, default=1e-6
+        EM has converged when one iteration raises the training log-likelihood by
+        less than ``tol`` per observation: ``L_k - L_{k-1} < tol * n_obs``, with
+        ``n_obs`` the timesteps of all training sequences (the rule of
+        :mod:`seqmodels._convergence`, shared with :class:`KalmanFilter`).
+        hmmlearn's own ``tol`` is the same test on the total gain; it is given
+        ``tol * n_obs`` (the default equals hmmlearn's 1e-2 at 10,000 observations).
     n_init : int, default=1
         Number of EM restarts; the best training likelihood is kept. hmmlearn
         initialises the means by k-means but ``pi`` and ``A`` at random, and an
@@ -275,9 +284,14 @@ class HiddenMarkovModel(SequenceEstimator):
         learned by EM): the spread shows EM's local optima.
     history_ : list of float
         EM log-likelihood per iteration of the kept restart (hmmlearn's
-        ``monitor_.history``); ``[]`` for counting or oracle fits.
+        ``monitor_.history``: each computed before that iteration's M-step); ``[]``
+        for counting or oracle fits.
+    n_iter_ : int
+        EM iterations of the kept restart (0 without EM).
     converged_ : bool
-        Whether the kept restart converged within ``n_iter`` (True without EM).
+        Whether the kept restart met ``tol`` within ``n_iter`` iterations -- never
+        because it ran out of them, unlike hmmlearn's ``monitor_.converged`` (True
+        without EM).
     n_params_ : int
         Free parameters estimated from the data: ``K - 1`` initial + ``K (K - 1)``
         transition + the emission's (e.g. ``K d`` means + ``K d`` variances for diagonal
@@ -301,7 +315,7 @@ class HiddenMarkovModel(SequenceEstimator):
     """
 
     def __init__(self, n_states=2, emission="gaussian", covariance_type="diag", n_mix=2,
-                 n_symbols=None, n_iter=100, tol=1e-2, n_init=1, min_covar=1e-3,
+                 n_symbols=None, n_iter=100, tol=1e-6, n_init=1, min_covar=1e-3,
                  implementation="scaling", random_state=None, startprob=None, transmat=None,
                  means=None, covars=None, weights=None, emissionprob=None):
         self.n_states = n_states
@@ -554,7 +568,6 @@ class HiddenMarkovModel(SequenceEstimator):
             S = self.n_symbols if self.n_symbols is not None else int(symbols.max()) + 1
             if self.emissionprob is not None and self.n_symbols is None:
                 S = max(S, int(np.shape(self.emissionprob)[-1]))
-        self.n_symbols_ = S
         given_K = self._given_n_states()
         if y is None:
             K = int(self.n_states)
@@ -575,11 +588,9 @@ class HiddenMarkovModel(SequenceEstimator):
                     f"y has {K} distinct labels but the given parameters describe {given_K} "
                     "states; supervised mode has one state per label."
                 )
-        self.n_states_ = K
         given = self._given(K, d, S)
         needed = [name for name, _ in _PARAMETERS[self.emission]]
-        self.restart_log_likelihoods_ = np.array([])
-        self.converged_ = True
+        restarts, trace = np.array([]), ConvergenceResult([], 0, True)
         if all(name in given for name in needed):
             params = given
         else:
@@ -587,16 +598,26 @@ class HiddenMarkovModel(SequenceEstimator):
             # KMeans): one thread per pool, else they crawl on busy cores (see _threads).
             with one_thread_per_pool():
                 if y is None:
-                    params = self._fit_em(X, symbols, K, given)
+                    params, restarts, trace = self._fit_em(X, symbols, K, S, given)
                 else:
                     params = self._fit_counting(X, y, symbols, K, S, given)
-        self.startprob_ = params["startprob"]
-        self.transmat_ = params["transmat"]
-        self.means_ = params.get("means")
-        self.covars_ = params.get("covars")
-        self.weights_ = params.get("weights")
-        self.emissionprob_ = params.get("emissionprob")
+        # Only now, the fit having succeeded, do its results replace an earlier fit's.
+        self._set_fitted(params, K, S)
+        self.restart_log_likelihoods_ = restarts
+        self.history_, self.n_iter_, self.converged_ = trace
         self.n_params_ = self._count_parameters(K, d, S, given)
+
+    def _set_fitted(self, params, K, S, target=None):
+        """Write fitted parameters into ``target`` (default: self)."""
+        target = self if target is None else target
+        target.n_states_, target.n_symbols_ = K, S
+        target.startprob_ = params["startprob"]
+        target.transmat_ = params["transmat"]
+        target.means_ = params.get("means")
+        target.covars_ = params.get("covars")
+        target.weights_ = params.get("weights")
+        target.emissionprob_ = params.get("emissionprob")
+        return target
 
     def _count_parameters(self, K, d, S, given=()):
         """Parameters estimated from the data: every group's count, less the given groups."""
@@ -613,18 +634,20 @@ class HiddenMarkovModel(SequenceEstimator):
             counts.update(emissionprob=K * (S - 1))
         return int(sum(n for name, n in counts.items() if name not in given))
 
-    def _hmmlearn(self, K, learn, seed, n_iter=None):
-        """An hmmlearn model of this emission kind, learning the parameters in ``learn``."""
-        common = dict(n_components=K, n_iter=self.n_iter if n_iter is None else n_iter,
-                      tol=self.tol, random_state=seed, params=learn, init_params=learn,
-                      implementation=self.implementation)
+    def _hmmlearn(self, K, learn, seed, n_symbols, tol):
+        """An hmmlearn model of this emission kind, learning the parameters in ``learn``.
+
+        ``tol`` is hmmlearn's: the least gain of the *total* log-likelihood.
+        """
+        common = dict(n_components=K, n_iter=self.n_iter, tol=tol, random_state=seed,
+                      params=learn, init_params=learn, implementation=self.implementation)
         if self.emission == "gaussian":
             return _hmmlearn.GaussianHMM(covariance_type=self.covariance_type,
                                          min_covar=self.min_covar, **common)
         if self.emission == "gmm":
             return _hmmlearn.GMMHMM(n_mix=self.n_mix, covariance_type=self.covariance_type,
                                     min_covar=self.min_covar, **common)
-        return _hmmlearn.CategoricalHMM(n_features=self.n_symbols_, **common)
+        return _hmmlearn.CategoricalHMM(n_features=n_symbols, **common)
 
     def _from_hmmlearn(self, model):
         """Parameters of a fitted hmmlearn model, covariances in the compact shape."""
@@ -654,8 +677,23 @@ class HiddenMarkovModel(SequenceEstimator):
             setattr(model, name + "_", np.array(value, copy=True))
         return model
 
-    def _fit_em(self, X, symbols, K, given):
-        """Baum-Welch with ``n_init`` restarts; keeps the best training log-likelihood."""
+    def _fit_em(self, X, symbols, K, S, given):
+        """Baum-Welch with ``n_init`` restarts; keeps the best training log-likelihood.
+
+        Every restart is an hmmlearn model of its own, scored on a scratch copy of
+        this estimator: nothing is written into ``self`` here. hmmlearn stops a restart
+        when one iteration gains less than its ``tol``, a total; it is given
+        ``tol * n_obs``, so that its test is the package's per-observation rule
+        (:mod:`seqmodels._convergence`), whose monitor then reads the kept restart's
+        history and gives the verdict (hmmlearn's own ``converged`` is also True when
+        a restart ran out of iterations).
+
+        Returns
+        -------
+        params : dict
+        restart_log_likelihoods : ndarray of shape (n_init,)
+        trace : ConvergenceResult of the kept restart
+        """
         n_obs = int(X.lengths.sum())
         if n_obs < K:
             raise ValueError(
@@ -672,32 +710,33 @@ class HiddenMarkovModel(SequenceEstimator):
                                                               size=int(self.n_init))
         best, best_key, scores = None, None, []
         for seed in seeds:
-            model = self._to_hmmlearn(self._hmmlearn(K, learn, int(seed)), given)
+            model = self._hmmlearn(K, learn, int(seed), S, float(self.tol) * n_obs)
+            model = self._to_hmmlearn(model, given)
             model.fit(flat, X.lengths)
             params = self._from_hmmlearn(model)
-            self.startprob_, self.transmat_ = params["startprob"], params["transmat"]
-            self.means_, self.covars_ = params.get("means"), params.get("covars")
-            self.weights_, self.emissionprob_ = params.get("weights"), params.get("emissionprob")
-            total = float(self._marginal_log_likelihood(X).sum())
+            trial = self._set_fitted(params, K, S, target=copy.copy(self))
+            total = float(trial._marginal_log_likelihood(X).sum())
             scores.append(total)
             # A restart where a state lost all its data ends with a singular covariance;
             # it is kept only when every restart did so.
-            key = (not self._degenerate(params), total if np.isfinite(total) else -np.inf)
+            key = (not self._degenerate(params, K), total if np.isfinite(total) else -np.inf)
             if best is None or key > best_key:
                 best, best_key = (params, model), key
         params, model = best
         if not best_key[0]:
             params = self._repaired(params)
-        self.restart_log_likelihoods_ = np.array(scores)
-        self.history_ = [float(v) for v in model.monitor_.history]
-        self.converged_ = bool(model.monitor_.converged)
-        return params
+        method = "EM" if len(seeds) == 1 else \
+            f"EM (the best of n_init={len(seeds)} restarts)"
+        monitor = ConvergenceMonitor(type(self).__name__, n_iter=self.n_iter, tol=self.tol,
+                                     n_obs=n_obs, method=method)
+        monitor.record_all(model.monitor_.history)
+        return params, np.array(scores), monitor.finish()
 
-    def _degenerate(self, params):
+    def _degenerate(self, params, K):
         """Whether some covariance is not numerically positive definite."""
         if "covars" not in params:
             return False
-        full = self._expand_covars(params["covars"], self.n_states_, self.n_features_in_)
+        full = self._expand_covars(params["covars"], K, self.n_features_in_)
         return bool(np.any(np.linalg.eigvalsh(full) <= 1e-12 * np.abs(full).max()))
 
     def _repaired(self, params):
@@ -958,7 +997,7 @@ class HiddenMarkovModel(SequenceEstimator):
             With every parameter set and nothing left to initialise.
         """
         check_is_fitted(self, "startprob_")
-        model = self._hmmlearn(self.n_states_, "", None)
+        model = self._hmmlearn(self.n_states_, "", None, self.n_symbols_, self.tol)
         if implementation is not None:
             model.implementation = implementation
         model.n_features = self.n_symbols_ if self.emission == "categorical" else \

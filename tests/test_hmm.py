@@ -1,12 +1,16 @@
 """HiddenMarkovModel against hmmlearn, closed forms and known generating models."""
 
+import contextlib
+import copy
 import threading
+import warnings
 
 import numpy as np
 import pytest
 from hmmlearn import hmm as hl
 from sklearn.base import clone
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -357,9 +361,71 @@ def test_restarts_reproducible_and_best_kept():
     np.testing.assert_array_equal(a.means_, b.means_)
     assert a.restart_log_likelihoods_.shape == (3,)
     np.testing.assert_allclose(a.log_likelihood(X).sum(), a.restart_log_likelihoods_.max())
-    # one restart with the same seed path: the first restart of the three
-    one = HiddenMarkovModel(n_states=3, n_init=1, random_state=4).fit(X)
+    # one restart with the same seed path: the first restart of the three, which crawls
+    # towards a poor optimum and runs out of iterations (the kept restart converged)
+    assert a.converged_
+    with pytest.warns(ConvergenceWarning, match="n_iter=100"):
+        one = HiddenMarkovModel(n_states=3, n_init=1, random_state=4).fit(X)
     np.testing.assert_allclose(one.restart_log_likelihoods_[0], a.restart_log_likelihoods_[0])
+
+
+def test_em_warns_only_when_the_kept_restart_runs_out_of_iterations():
+    truth, _ = _oracle("gaussian", "diag", seed=8)
+    X, _ = truth.sample(10, 60, random_state=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = HiddenMarkovModel(n_states=3, n_init=3, random_state=4).fit(X)
+    assert model.converged_ and model.n_iter_ == len(model.history_) < model.n_iter
+    # the rule: the kept restart's last gain is below tol per observation (600 steps)
+    gains = np.diff(model.history_)
+    assert gains[-1] < model.tol * 600 <= gains[-2]
+    with pytest.warns(ConvergenceWarning, match=r"HiddenMarkovModel: EM \(the best of n_init=3 "
+                      r"restarts\) stopped at its iteration limit n_iter=2 .*loosen tol"):
+        capped = HiddenMarkovModel(n_states=3, n_init=3, random_state=4, n_iter=2).fit(X)
+    assert not capped.converged_ and capped.n_iter_ == len(capped.history_) == 2
+    # the same capped fit in hmmlearn reports itself converged
+    seed = np.random.RandomState(4).randint(np.iinfo(np.int32).max)
+    ref = hl.GaussianHMM(3, n_iter=2, random_state=int(seed)).fit(X.reshape(-1, D), [60] * 10)
+    assert ref.monitor_.converged
+
+
+def _fitted_attributes(model):
+    return {name: copy.deepcopy(value) for name, value in vars(model).items()
+            if name.endswith("_") and not name.startswith("_")}
+
+
+def test_a_failed_refit_leaves_the_earlier_fit_intact(monkeypatch):
+    truth, _ = _oracle("gaussian", "diag", seed=8)
+    X, _ = truth.sample(10, 60, random_state=7)
+    model = HiddenMarkovModel(n_states=3, n_init=2, random_state=4).fit(X)
+    before = _fitted_attributes(model)
+    predictions = model.predict(X)
+    # a refit on new data whose second restart fails, after the first has finished
+    X_new, _ = truth.sample(10, 60, random_state=8)
+    calls = []
+    original = hl.GaussianHMM.fit
+
+    def second_restart_fails(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise FloatingPointError("restart 2 failed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(hl.GaussianHMM, "fit", second_restart_fails)
+    with pytest.raises(FloatingPointError, match="restart 2 failed"):
+        model.fit(X_new)
+    assert len(calls) == 2
+    monkeypatch.undo()
+    # and a refit whose data fails inside fit: fewer timesteps than states
+    with pytest.raises(ValueError, match="EM needs at least as many observations as states"):
+        model.fit(X[:1, :2])
+    after = _fitted_attributes(model)
+    # history_ excepted: SequenceEstimator.fit (base.py) empties it before the hook runs
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        if name != "history_":
+            np.testing.assert_array_equal(after[name], value, err_msg=name)
+    np.testing.assert_array_equal(model.predict(X), predictions)
 
 
 def test_scaling_and_log_implementations_fit_alike():
@@ -375,10 +441,12 @@ def test_scaling_and_log_implementations_fit_alike():
 def test_em_fits_every_covariance_type_like_hmmlearn(covariance_type):
     truth, _ = _oracle("gaussian", covariance_type, seed=10)
     X, _ = truth.sample(8, 50, random_state=9)
+    # tol is per observation here, hmmlearn's is a total: 2.5e-5 * 400 steps = its 1e-2
     model = HiddenMarkovModel(n_states=3, covariance_type=covariance_type, random_state=2,
-                              n_iter=30).fit(X)
+                              n_iter=500, tol=2.5e-5).fit(X)
+    assert model.converged_ and model.n_iter_ == len(model.history_) < 500
     seed = np.random.RandomState(2).randint(np.iinfo(np.int32).max)
-    ref = hl.GaussianHMM(3, covariance_type=covariance_type, random_state=int(seed), n_iter=30,
+    ref = hl.GaussianHMM(3, covariance_type=covariance_type, random_state=int(seed), n_iter=500,
                          implementation="scaling").fit(X.reshape(-1, D), [50] * 8)
     np.testing.assert_allclose(model.means_, ref.means_, rtol=1e-10)
     np.testing.assert_allclose(model.history_, list(ref.monitor_.history), rtol=1e-12)
@@ -392,8 +460,8 @@ def test_em_fits_every_covariance_type_like_hmmlearn(covariance_type):
 def test_gmm_emissions_fit_and_supervised_mixtures():
     truth, p = _oracle("gmm", "diag", seed=11)
     X, z = truth.sample(6, 60, random_state=10)
-    model = HiddenMarkovModel(n_states=3, emission="gmm", n_mix=2, n_iter=20,
-                              random_state=0).fit(X)
+    model = HiddenMarkovModel(n_states=3, emission="gmm", n_mix=2, n_iter=200,
+                              random_state=0).fit(X)  # converges in 97 iterations
     assert model.means_.shape == (3, 2, 2) and model.weights_.shape == (3, 2)
     assert model.n_params_ == 2 + 6 + 3 * 1 + 3 * 2 * 2 + 3 * 2 * 2
     ll = model.log_likelihood(X)
@@ -418,8 +486,8 @@ def test_oracle_learns_nothing():
 def test_given_parameters_are_held_fixed():
     truth, p = _oracle("gaussian", "diag", seed=13)
     X, _ = truth.sample(10, 60, random_state=1)
-    model = HiddenMarkovModel(n_states=3, transmat=p["transmat"], n_iter=15,
-                              random_state=0).fit(X)
+    model = HiddenMarkovModel(n_states=3, transmat=p["transmat"], n_iter=50,
+                              random_state=0).fit(X)  # converges in 19 iterations
     np.testing.assert_array_equal(model.transmat_, p["transmat"])
     assert not np.allclose(model.means_, 0.0) and len(model.history_) >= 2
 
@@ -514,8 +582,8 @@ def test_bad_categorical_input():
         HiddenMarkovModel(emission="categorical").fit(np.array([[[0], [1], [1.5]]]))
     with pytest.raises(ValueError, match="one feature of integer symbols"):
         HiddenMarkovModel(emission="categorical").fit(np.zeros((2, 5, 2)))
-    model = HiddenMarkovModel(emission="categorical", random_state=0, n_iter=5)
-    model.fit(np.array([[[0], [1], [2], [1]]]))
+    model = HiddenMarkovModel(emission="categorical", random_state=0, n_iter=20)
+    model.fit(np.array([[[0], [1], [2], [1]]]))  # converges in 7 iterations
     with pytest.raises(ValueError, match="below n_symbols=3"):
         model.predict(np.array([[[0], [3]]]))
     with pytest.raises(ValueError, match="emission='categorical'"):
@@ -583,10 +651,13 @@ def test_fit_runs_one_thread_per_pool_and_restores_the_callers(monkeypatch, supe
         _record_threads(monkeypatch, KMeans, "fit", seen)
         model = HiddenMarkovModel(n_states=K, covariance_type="full", n_iter=5, random_state=0)
         data = (X,)
+    capped = pytest.warns(ConvergenceWarning, match="n_iter=5") if not supervised else \
+        contextlib.nullcontext()
     with threadpool_limits(limits=2):  # the caller's setting, whatever the environment's
         before = _threads()
         assert _threads("blas") and set(before.values()) == {2}
-        model.fit(*data)
+        with capped:
+            model.fit(*data)
         after = _threads()
     assert len(seen) >= (K if supervised else 6)  # the hot calls were reached
     for inside in seen:
