@@ -247,9 +247,40 @@ def test_integer_targets_switch_to_tagging():
     labels = est.predict(X)
     np.testing.assert_array_equal(labels[..., 0], est.classes_[proba.argmax(-1)])
     assert est.score(X, y) > 0.9
-    assert not hasattr(est, "log_likelihood")
+    # log_likelihood: sum_t log p(y_t | x_1..t), the cross-entropy the softmax head trains on;
+    # steps labelled -1 carry no target and add nothing.
+    picked = np.take_along_axis(proba, (y - 5), axis=-1)[..., 0]
+    np.testing.assert_allclose(est.log_likelihood(X, y), np.log(picked).sum(axis=1), rtol=1e-5)
+    partial = y.copy()
+    partial[:, 10:] = -1
+    np.testing.assert_allclose(est.log_likelihood(X, partial),
+                               np.log(picked[:, :10]).sum(axis=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="not fitted on"):
+        est.log_likelihood(X, np.full_like(y, 9))
     with pytest.raises(ValueError, match="return_std"):
         est.predict(X, return_std=True)
+
+
+def test_forget_bias_and_recurrent_gain_set_the_initial_weights():
+    X = np.random.default_rng(0).normal(size=(4, 6, 2))
+    for cell, blocks, forget in (("lstm", 4, 1), ("peephole_lstm", 4, 1), ("cifg_lstm", 3, 0)):
+        for value in (0.0, 2.5):
+            est = RecurrentNetwork(cell=cell, units=3, epochs=0, forget_bias=value,
+                                   random_state=0).fit(X)
+            bias = [w.numpy() for w in est.model_.weights if w.path.endswith("/bias")][0]
+            expected = np.zeros((blocks, 3))
+            expected[forget] = value
+            np.testing.assert_allclose(bias.reshape(blocks, 3), expected)
+    est = RecurrentNetwork(cell="simple", units=6, epochs=0, recurrent_gain=3.0,
+                           random_state=0).fit(X)
+    kernel = [w.numpy() for w in est.model_.weights if "recurrent_kernel" in w.path][0]
+    np.testing.assert_allclose(np.abs(np.linalg.eigvals(kernel)).max(), 3.0, rtol=1e-5)
+    # epochs=0: the network at its initial weights, no training history
+    assert est.history_ == [] and est.n_epochs_ == 0
+    with pytest.raises(ValueError, match="recurrent_gain"):
+        RecurrentNetwork(recurrent_gain=0.0, epochs=0).fit(X)
+    with pytest.raises(TypeError, match="forget_bias"):
+        RecurrentNetwork(forget_bias="one", epochs=0).fit(X)
 
 
 # -- gaussian head ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from keras import ops  # noqa: E402
 # (an isinstance check in keras.layers.RNN), so the cells must inherit it.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # noqa: E402
 
-__all__ = ["PeepholeLSTMCell", "CIFGLSTMCell", "LeakyCell", "CUSTOM_CELLS"]
+__all__ = ["PeepholeLSTMCell", "CIFGLSTMCell", "LeakyCell", "ForgetGateBias", "CUSTOM_CELLS"]
 
 
 class _GatedCell(keras.layers.Layer, DropoutRNNCell):
@@ -29,12 +29,14 @@ class _GatedCell(keras.layers.Layer, DropoutRNNCell):
 
     n_blocks = 1
     n_states = 1
+    forget_block = None  # index of the forget gate's block, for the LSTM variants
 
     def __init__(self, units, dropout=0.0, recurrent_dropout=0.0,
-                 kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", seed=None, **kwargs):
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", forget_bias=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
+        self.forget_bias = float(forget_bias)
         self.dropout = min(1.0, max(0.0, float(dropout)))
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -56,7 +58,12 @@ class _GatedCell(keras.layers.Layer, DropoutRNNCell):
         self.bias = self.add_weight(shape=(blocks,), initializer=self._bias_init, name="bias")
 
     def _bias_init(self, shape, dtype=None):
-        return self.bias_initializer(shape, dtype=dtype)
+        """``bias_initializer``, plus ``forget_bias`` on the forget-gate block (if any)."""
+        bias = self.bias_initializer(shape, dtype=dtype)
+        if self.forget_block is None:
+            return bias
+        return bias + ForgetGateBias(self.units, self.n_blocks, self.forget_block,
+                                     self.forget_bias)(shape, dtype)
 
     def _preactivation(self, inputs, h_tm1, training):
         """``W x_t + U h_{t-1} + b`` for all gate blocks at once, with variational dropout."""
@@ -80,24 +87,39 @@ class _GatedCell(keras.layers.Layer, DropoutRNNCell):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "forget_bias": self.forget_bias,
             "seed": self.seed,
         })
         return config
 
 
-def _forget_bias_one(units, n_blocks, forget_block, bias_initializer):
-    """Bias initialiser: ``bias_initializer`` everywhere, 1 on the forget-gate block."""
+@keras.saving.register_keras_serializable(package="seqmodels")
+class ForgetGateBias(keras.initializers.Initializer):
+    """Gate-bias initialiser: ``value`` on the forget-gate block, 0 on the other blocks.
 
-    def init(shape, dtype=None):
-        bias = bias_initializer(shape, dtype=dtype)
-        ones = ops.concatenate([
-            ops.ones((units,), dtype=dtype) if k == forget_block
-            else ops.zeros((units,), dtype=dtype)
-            for k in range(n_blocks)
+    The bias vector of a fused LSTM kernel is ``n_blocks`` blocks of ``units``; block
+    ``forget_block`` belongs to the forget gate. Gers, Schmidhuber & Cummins (2000) and
+    Jozefowicz et al. (2015) start it at 1, so ``f_t = sigma(1) ~ 0.73`` and the cell
+    keeps its content from the first update on; 0 gives ``f_t = 0.5``, a memory that
+    halves at every step until training raises it.
+    """
+
+    def __init__(self, units, n_blocks, forget_block, value=1.0):
+        self.units = int(units)
+        self.n_blocks = int(n_blocks)
+        self.forget_block = int(forget_block)
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None):
+        return ops.concatenate([
+            ops.full((self.units,), self.value, dtype=dtype) if k == self.forget_block
+            else ops.zeros((self.units,), dtype=dtype)
+            for k in range(self.n_blocks)
         ])
-        return bias + ones
 
-    return init
+    def get_config(self):
+        return {"units": self.units, "n_blocks": self.n_blocks,
+                "forget_block": self.forget_block, "value": self.value}
 
 
 @keras.saving.register_keras_serializable(package="seqmodels")
@@ -113,7 +135,8 @@ class PeepholeLSTMCell(_GatedCell):
         h_t = o_t * tanh(c_t)
 
     The output gate peeks at the *new* cell state ``c_t``, the input and forget
-    gates at the old one. State: ``[h, c]``. The forget bias starts at 1.
+    gates at the old one. State: ``[h, c]``. The forget bias starts at ``forget_bias``
+    (1 by default).
 
     Parameters
     ----------
@@ -131,13 +154,11 @@ class PeepholeLSTMCell(_GatedCell):
 
     n_blocks = 4
     n_states = 2
+    forget_block = 1
 
     def build(self, input_shape):
         super().build(input_shape)
         self.peephole = self.add_weight(shape=(3, self.units), initializer="zeros", name="peephole")
-
-    def _bias_init(self, shape, dtype=None):
-        return _forget_bias_one(self.units, 4, 1, self.bias_initializer)(shape, dtype)
 
     def call(self, inputs, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]
@@ -162,8 +183,8 @@ class CIFGLSTMCell(_GatedCell):
         o_t = sigma(W_o x_t + U_o h_{t-1} + b_o)
         h_t = o_t * tanh(c_t)
 
-    State: ``[h, c]``; the forget bias starts at 1. Kernel blocks are ordered
-    ``(f, c, o)``.
+    State: ``[h, c]``; the forget bias starts at ``forget_bias`` (1 by default). Kernel
+    blocks are ordered ``(f, c, o)``.
 
     Examples
     --------
@@ -173,9 +194,7 @@ class CIFGLSTMCell(_GatedCell):
 
     n_blocks = 3
     n_states = 2
-
-    def _bias_init(self, shape, dtype=None):
-        return _forget_bias_one(self.units, 3, 0, self.bias_initializer)(shape, dtype)
+    forget_block = 0
 
     def call(self, inputs, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]

@@ -30,6 +30,7 @@ __all__ = ["RecurrentNetwork", "FeedForwardNetwork"]
 
 CELLS = ("simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky")
 OUTPUTS = ("point", "gaussian")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 _META_NAME = "seqmodels.json"
 
 
@@ -167,11 +168,11 @@ class _NeuralNetwork(SequenceEstimator):
 
     def _hook_available(self, hook):
         if hook == "_log_likelihood":
-            return self.output == "gaussian" and getattr(self, "classes_", None) is None
+            return self.output == "gaussian" or getattr(self, "classes_", None) is not None
         return super()._hook_available(hook)
 
     def _supports_std(self):
-        return self._hook_available("_log_likelihood")
+        return self.output == "gaussian" and getattr(self, "classes_", None) is None
 
     # -- parameters ------------------------------------------------------------------
 
@@ -195,13 +196,14 @@ class _NeuralNetwork(SequenceEstimator):
         else:
             batch_size = _check_int("batch_size", self.batch_size, 1)
         return dict(
+            optimizer=_check_choice("optimizer", self.optimizer, OPTIMIZERS),
             learning_rate=_check_real("learning_rate", self.learning_rate, 0.0, np.inf,
                                       low_open=True),
             clipnorm=_check_real("clipnorm", self.clipnorm, 0.0, np.inf, low_open=True,
                                  optional=True),
             clipvalue=_check_real("clipvalue", self.clipvalue, 0.0, np.inf, low_open=True,
                                   optional=True),
-            epochs=_check_int("epochs", self.epochs, 1),
+            epochs=_check_int("epochs", self.epochs, 0),
             batch_size=batch_size,
             validation_fraction=fraction,
             patience=patience,
@@ -310,12 +312,30 @@ class _NeuralNetwork(SequenceEstimator):
         return proba / proba.sum(axis=-1, keepdims=True)
 
     def _log_likelihood(self, X, y):
+        if self.classes_ is not None:
+            return self._label_log_likelihood(X, y)
         mean, std = self._decode(self._outputs(X), True)
         target = X.values if y is None else y.values
         observed = np.isfinite(target) & X.mask[..., None]
         z = (np.where(observed, target, 0.0) - mean) / std
         log_density = -0.5 * (np.log(2.0 * np.pi) + z**2) - np.log(std)
         return np.where(observed, log_density, 0.0).sum(axis=(1, 2))
+
+    def _label_log_likelihood(self, X, y):
+        """``sum_t log softmax(logits_t)[y_t]`` over the labelled steps (cross-entropy)."""
+        logits = self._outputs(X)
+        log_proba = logits - logits.max(axis=-1, keepdims=True)
+        log_proba -= np.log(np.exp(log_proba).sum(axis=-1, keepdims=True))
+        labels = y.values[..., 0]
+        labelled = np.isfinite(labels) & X.mask
+        known = np.isin(labels, self.classes_) | ~labelled
+        if not known.all():
+            unseen = np.unique(labels[~known])
+            raise ValueError(f"y holds labels the network was not fitted on: {unseen.tolist()}; "
+                             f"known labels: {self.classes_.tolist()}.")
+        index = np.searchsorted(self.classes_, np.where(labelled, labels, self.classes_[0]))
+        picked = np.take_along_axis(log_proba, index[..., None], axis=-1)[..., 0]
+        return np.where(labelled, picked, 0.0).sum(axis=1)
 
     def _forecast(self, X, horizon, return_std):
         out = self._forecast_network(X, horizon)
@@ -444,7 +464,9 @@ class RecurrentNetwork(_NeuralNetwork):
     ``output="gaussian"``: a mean head ``mu_t`` and a variance head
     ``v_t = softplus(a_t) + 1e-6`` trained by the Gaussian negative log-likelihood
     ``0.5 (log(2 pi v_t) + (y_t - mu_t)^2 / v_t)``, so ``log_likelihood`` and
-    ``predict(..., return_std=True)`` are available. Optimiser: Adam.
+    ``predict(..., return_std=True)`` are available. Class labels: the softmax
+    cross-entropy ``-log p(y_t | x_1..t)``, and ``log_likelihood`` sums
+    ``log p(y_t | x_1..t)`` over the labelled steps. Optimiser: Adam.
 
     Parameters
     ----------
@@ -463,10 +485,28 @@ class RecurrentNetwork(_NeuralNetwork):
         ``mu`` of the leaky integrator cell, in [0, 1).
     learned_initial_state : bool, default=False
         Learn ``h_0`` (and ``c_0``) instead of starting from zeros.
+    forget_bias : float, default=1.0
+        Initial bias of the forget gate (LSTM cells: ``"lstm"``, ``"peephole_lstm"``,
+        ``"cifg_lstm"``; ignored by the others). 1 (Gers, Schmidhuber & Cummins 2000;
+        Jozefowicz et al. 2015) starts the cell remembering, ``f_t ~ sigma(1) = 0.73``;
+        0 starts it at ``f_t ~ 0.5``.
+    recurrent_gain : float, default=1.0
+        The recurrent kernels ``U`` start as ``recurrent_gain`` times an orthogonal
+        matrix (Keras' default is gain 1): for the simple cell the spectral radius of
+        ``U`` is exactly the gain. Above 1 the linearised recurrence amplifies, the
+        setting of exploding gradients (Pascanu, Mikolov & Bengio 2013).
     output : {"point", "gaussian"}, default="point"
         Regression head (ignored for class labels).
+    optimizer : {"adam", "sgd", "rmsprop"}, default="adam"
+        Adam (Kingma & Ba 2014), plain stochastic gradient descent
+        ``w <- w - learning_rate * g`` (no momentum), or RMSprop. Adam divides
+        each step by a running gradient scale, so exploding gradients show most
+        plainly under SGD. Training stops with a ValueError naming the remedies
+        when the loss becomes NaN or infinite.
     learning_rate : float, default=0.003
     epochs : int, default=100
+        Passes over the training sequences; 0 leaves the network at its initial
+        (random) weights, to study it before training.
     batch_size : int or "auto", default="auto"
         Sequences per gradient step. ``"auto"``: ``clip(n_fit // 8, 64, 256)``
         with ``n_fit`` the training sequences, i.e. 64 up to 512 sequences and 256
@@ -517,8 +557,9 @@ class RecurrentNetwork(_NeuralNetwork):
     causal = _CausalFlag()
 
     def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
-                 recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, output="point",
-                 learning_rate=0.003, epochs=100, batch_size="auto", clipnorm=1.0, clipvalue=None,
+                 recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, forget_bias=1.0,
+                 recurrent_gain=1.0, output="point", optimizer="adam", learning_rate=0.003,
+                 epochs=100, batch_size="auto", clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
         self.cell = cell
         self.units = units
@@ -528,7 +569,10 @@ class RecurrentNetwork(_NeuralNetwork):
         self.recurrent_dropout = recurrent_dropout
         self.leak = leak
         self.learned_initial_state = learned_initial_state
+        self.forget_bias = forget_bias
+        self.recurrent_gain = recurrent_gain
         self.output = output
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.batch_size = batch_size
@@ -566,6 +610,9 @@ class RecurrentNetwork(_NeuralNetwork):
             recurrent_dropout=_check_real("recurrent_dropout", self.recurrent_dropout, 0.0, 1.0),
             leak=_check_real("leak", self.leak, 0.0, 1.0),
             learned_initial_state=bool(self.learned_initial_state),
+            forget_bias=_check_real("forget_bias", self.forget_bias, -np.inf, np.inf),
+            recurrent_gain=_check_real("recurrent_gain", self.recurrent_gain, 0.0, np.inf,
+                                       low_open=True),
         )
 
     def _forecast_network(self, X, horizon):
@@ -648,7 +695,7 @@ class FeedForwardNetwork(_NeuralNetwork):
         Hidden layers (the first reads the window).
     dropout : float, default=0.0
         Dropout before each dense layer (training only).
-    output, learning_rate, epochs, batch_size, clipnorm, clipvalue,
+    output, optimizer, learning_rate, epochs, batch_size, clipnorm, clipvalue,
     validation_fraction, patience, random_state, verbose
         As in :class:`RecurrentNetwork`.
 
@@ -668,13 +715,15 @@ class FeedForwardNetwork(_NeuralNetwork):
     """
 
     def __init__(self, window=5, units=32, n_layers=1, dropout=0.0, output="point",
-                 learning_rate=0.003, epochs=100, batch_size="auto", clipnorm=1.0, clipvalue=None,
+                 optimizer="adam", learning_rate=0.003, epochs=100, batch_size="auto",
+                 clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
         self.window = window
         self.units = units
         self.n_layers = n_layers
         self.dropout = dropout
         self.output = output
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.batch_size = batch_size

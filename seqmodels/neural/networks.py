@@ -25,7 +25,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from .cells import CUSTOM_CELLS, CIFGLSTMCell, LeakyCell, PeepholeLSTMCell  # noqa: E402
+from .cells import (CUSTOM_CELLS, CIFGLSTMCell, ForgetGateBias, LeakyCell,  # noqa: E402
+                    PeepholeLSTMCell)
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 VARIANCE_FLOOR = 1e-6
@@ -135,6 +136,7 @@ CUSTOM_OBJECTS = {
     "PeepholeLSTMCell": PeepholeLSTMCell,
     "CIFGLSTMCell": CIFGLSTMCell,
     "LeakyCell": LeakyCell,
+    "ForgetGateBias": ForgetGateBias,
 }
 
 
@@ -207,17 +209,28 @@ def _recurrent_layer(spec, index):
     kind = spec["cell"]
     common = dict(return_sequences=True, return_state=not spec["bidirectional"],
                   name=f"recurrent_{index}" + ("_core" if spec["bidirectional"] else ""))
-    drop = dict(dropout=spec["dropout"], recurrent_dropout=spec["recurrent_dropout"])
+    cell = dict(dropout=spec["dropout"], recurrent_dropout=spec["recurrent_dropout"])
     units = spec["units"]
+    # Specs saved before these two options existed hold neither: the defaults apply.
+    gain = spec.get("recurrent_gain", 1.0)
+    forget_bias = spec.get("forget_bias", 1.0)
+    if gain != 1.0:
+        cell["recurrent_initializer"] = keras.initializers.Orthogonal(gain=gain)
     if kind == "simple":
-        layer = keras.layers.SimpleRNN(units, **drop, **common)
+        layer = keras.layers.SimpleRNN(units, **cell, **common)
     elif kind == "lstm":
-        layer = keras.layers.LSTM(units, **drop, **common)
+        if forget_bias != 1.0:
+            cell.update(unit_forget_bias=False,
+                        bias_initializer=ForgetGateBias(units, 4, 1, forget_bias))
+        layer = keras.layers.LSTM(units, **cell, **common)
     elif kind == "gru":
-        layer = keras.layers.GRU(units, **drop, **common)
+        layer = keras.layers.GRU(units, **cell, **common)
     else:
-        extra = {"leak": spec["leak"]} if kind == "leaky" else {}
-        layer = keras.layers.RNN(CUSTOM_CELLS[kind](units, **drop, **extra), **common)
+        if kind == "leaky":
+            cell["leak"] = spec["leak"]
+        else:
+            cell["forget_bias"] = forget_bias
+        layer = keras.layers.RNN(CUSTOM_CELLS[kind](units, **cell), **common)
     if spec["bidirectional"]:
         layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"recurrent_{index}")
     return layer
@@ -245,7 +258,8 @@ def build(spec):
         ``kind`` ("recurrent" or "feedforward"), ``n_inputs``, ``n_outputs`` (the
         head width: targets, or classes), ``head`` ("point", "gaussian", "softmax"),
         ``units``, ``n_layers``, ``dropout``; recurrent: ``cell``,
-        ``bidirectional``, ``recurrent_dropout``, ``leak``, ``learned_initial_state``;
+        ``bidirectional``, ``recurrent_dropout``, ``leak``, ``learned_initial_state``,
+        ``forget_bias``, ``recurrent_gain``;
         feed-forward: ``window``.
 
     Returns
@@ -361,9 +375,30 @@ def training_graph(graphs, inputs):
     return graphs["train"]
 
 
-def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, epochs, batch_size,
-          validation_fraction, patience, seed, verbose):
-    """Fit ``model`` with Adam on the masked loss; return the Keras history dict.
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop training at the first NaN or infinite batch loss (quietly, unlike TerminateOnNaN)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.model.stop_training = True
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite: the fit cannot be used."""
+
+
+def train(model, spec, inputs, targets, *, optimizer, learning_rate, clipnorm, clipvalue, epochs,
+          batch_size, validation_fraction, patience, seed, verbose):
+    """Fit ``model`` on the masked loss; return the Keras history dict.
+
+    ``optimizer`` names a Keras optimiser (:data:`OPTIMIZERS`: Adam, plain SGD
+    without momentum, RMSprop), with ``clipnorm`` / ``clipvalue`` gradient clipping.
+    Training stops at the first non-finite batch loss (``TerminateOnNaN``) and
+    raises :class:`TrainingDiverged`, naming the remedies.
 
     Sequences are split at random (seeded) into training and validation parts
     when ``validation_fraction > 0``; with ``patience`` set, training stops when
@@ -372,6 +407,8 @@ def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, e
     batches and shuffles them), ``STEPS_PER_EXECUTION`` batches per call of the
     compiled step.
     """
+    if epochs == 0:
+        return {}                    # the network at its initial weights
     n = inputs.shape[0]
     validation = None
     if validation_fraction > 0:
@@ -380,8 +417,9 @@ def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, e
         val, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
         validation = (inputs[val], targets[val])
         inputs, targets = inputs[fit_rows], targets[fit_rows]
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm,
-                                      clipvalue=clipvalue)
+    optimizer_name = optimizer
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[optimizer_name])(
+        learning_rate=learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
     batches = math.ceil(inputs.shape[0] / batch_size)
     eager = epochs * batches * inputs.shape[1] <= EAGER_MAX_STEP_TIMESTEPS
     model.compile(optimizer=optimizer, loss=MaskedSequenceLoss(spec["head"]),
@@ -390,13 +428,24 @@ def train(model, spec, inputs, targets, *, learning_rate, clipnorm, clipvalue, e
     # Create the optimizer's slots now: created inside the first trace of the train
     # step, they make TensorFlow trace it a second time (~0.5 s per fit).
     optimizer.build(model.trainable_variables)
-    callbacks = []
+    callbacks = [_StopOnNonFiniteLoss()]
     if patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                                        restore_best_weights=True))
     history = model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=True,
                         validation_data=validation, callbacks=callbacks, verbose=verbose)
     model.run_eagerly = False        # eager was for this tiny fit; `run` chooses per call
+    losses = np.asarray(history.history.get("loss", []), dtype=float)
+    weights_finite = all(np.isfinite(ops.convert_to_numpy(w)).all() for w in model.weights)
+    if not (np.isfinite(losses).all() and weights_finite):
+        epoch = int(np.argmin(np.isfinite(losses))) + 1 if losses.size else 1
+        clipping = (f"clipnorm={clipnorm}" if clipnorm is not None else
+                    f"clipvalue={clipvalue}" if clipvalue is not None else "no gradient clipping")
+        raise TrainingDiverged(
+            f"training diverged: the loss became NaN or infinite in epoch {epoch} "
+            f"(optimizer={optimizer_name!r}, learning_rate={learning_rate}, {clipping}). "
+            "Lower learning_rate, "
+            "clip the gradient norm (clipnorm=1.0), or use optimizer='adam'.")
     return history.history
 
 
