@@ -8,6 +8,7 @@ n_features)``, a list of 2-D arrays, or a 1-D array, and follows one contract:
 from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
 from .hmm import HiddenMarkovModel
+from .imputation import ImputeMissing
 from .neural import FeedForwardNetwork, RecurrentNetwork
 from .state_space import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
 
@@ -17,6 +18,7 @@ __all__ = [
     "AutoRegressive",
     "FeedForwardNetwork",
     "HiddenMarkovModel",
+    "ImputeMissing",
     "InteractingMultipleModel",
     "KalmanFilter",
     "RecurrentNetwork",
@@ -34,6 +36,7 @@ _REGISTRY = {
     "InteractingMultipleModel": InteractingMultipleModel,
     "RecurrentNetwork": RecurrentNetwork,
     "FeedForwardNetwork": FeedForwardNetwork,
+    "ImputeMissing": ImputeMissing,
 }
 
 
