@@ -92,7 +92,11 @@ def fitted_parameters(model):
     return out
 
 
-def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
+#: Test sequences whose hidden-state gradients are measured (``gradient_norms=True``).
+GRADIENT_SEQUENCES = 64
+
+
+def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms=False):
     """Fit ``model`` on the training split of ``data`` and measure it on the test split.
 
     The first ``data.n_history`` steps of each test sequence are context and are not
@@ -113,6 +117,10 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
         h-step-ahead forecast for each h.
     n_examples : int
         Test sequences whose inputs, targets and predictions are kept for plots.
+    gradient_norms : bool, default=False
+        For models with a ``gradient_norms`` method (recurrent networks): the mean
+        over the first ``GRADIENT_SEQUENCES`` test sequences of
+        ``||d loss_T / d h_{T-k}||`` for every lag k, as the array ``gradient_norms``.
 
     Returns
     -------
@@ -129,7 +137,8 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
         ``history``; per test sequence ``seq_headline``, ``seq_sse``, ``seq_count``,
         ``seq_max_abs`` (over the headline columns), ``seq_correct``, ``seq_loglik``,
         ``seq_steps``; ``horizons`` and ``horizon_rmse``; ``example_X``,
-        ``example_target``, ``example_mean``, ``example_std`` (padded with NaN).
+        ``example_target``, ``example_mean``, ``example_std`` (padded with NaN);
+        ``gradient_norms`` when asked for.
     """
     fit_seconds = 0.0
     if fit:
@@ -206,6 +215,14 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3):
         score_seconds += seconds
         arrays["horizons"] = np.asarray(horizons, dtype=float)
         arrays["horizon_rmse"] = rmse_by_h
+    if gradient_norms and hasattr(model, "gradient_norms"):
+        k = min(GRADIENT_SEQUENCES, n_test)
+        first = range(k) if n_sequences(data.X_test) > 1 else None
+        (norms, seconds) = _timed(model.gradient_norms,
+                                  subset_sequences(data.X_test, index=first),
+                                  subset_sequences(data.y_test, index=first))
+        score_seconds += seconds
+        arrays["gradient_norms"] = np.asarray(norms, dtype=float)
     if n_examples:
         k = min(n_examples, n_test)
         arrays["example_X"] = X_values[:k]

@@ -165,6 +165,7 @@ class Cell:
     horizons: tuple = ()
     n_examples: int = 3
     is_oracle: bool = False
+    gradient_norms: bool = False
 
     def description(self):
         """Everything that determines the cell's result, canonically."""
@@ -178,6 +179,8 @@ class Cell:
             "sweep": canonical(dict(self.sweep)),
             "horizons": list(self.horizons),
             "n_examples": self.n_examples,
+            # only when asked for, so the keys of every other cell stay as they were
+            **({"gradient_norms": True} if self.gradient_norms else {}),
         }
 
     @property
@@ -459,7 +462,7 @@ def check_horizons(horizons):
 
 
 def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=None,
-               sweep=None, horizons=None, oracle=True, n_examples=3):
+               sweep=None, horizons=None, oracle=True, n_examples=3, gradient_norms=False):
     """Expand a comparison into its cells, grouped so cells sharing data are adjacent.
 
     Parameters
@@ -482,6 +485,10 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
         Add each dataset's oracle as a cell (where it has one).
     n_examples : int, default=3
         Test sequences whose predictions each cell keeps for plots.
+    gradient_norms : bool, default=False
+        Record, for models that offer ``gradient_norms`` (recurrent networks), the
+        norm of the gradient of the last step's loss with respect to the hidden
+        state at each lag, on up to 64 test sequences.
 
     Returns
     -------
@@ -497,6 +504,8 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
     if isinstance(n_examples, bool) or not isinstance(n_examples, (int, np.integer)) \
             or not 0 <= n_examples <= 100:
         raise ValueError(f"n_examples must be an integer from 0 to 100; got {n_examples!r}.")
+    if not isinstance(gradient_norms, (bool, np.bool_)):
+        raise TypeError(f"gradient_norms must be True or False; got {gradient_norms!r}.")
     _check_sizes_fit(sizes, data_list, combos)
     cells = []
     for entry in data_list:
@@ -511,5 +520,6 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
                     for m in model_list:
                         for model_seed in (model_seeds or (seed,)):
                             cells.append(Cell(model=m.label, estimator=m.estimator,
-                                              model_seed=model_seed, **common))
+                                              model_seed=model_seed,
+                                              gradient_norms=bool(gradient_norms), **common))
     return cells

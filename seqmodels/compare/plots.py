@@ -29,7 +29,8 @@ from .tables import (at_full_size, calibration_table, cost_table, curve_table,
                      oracle_gap_table, panels, ranks_across_datasets)
 
 __all__ = ["plot_oracle_gap", "plot_critical_difference", "plot_curve", "plot_trajectory",
-           "plot_training_curves", "plot_cost", "plot_calibration", "model_colors",
+           "plot_training_curves", "plot_gradient_norms", "plot_cost", "plot_calibration",
+           "model_colors",
            "history_kind", "example_models", "is_xy"]
 
 ORACLE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1.4}
@@ -580,4 +581,63 @@ def plot_calibration(results, ax=None):
     ax.set_title("Calibration (cross-hair: a calibrated model)", fontsize="medium")
     ax.grid(alpha=0.3)
     _scatter_legend(ax, table, colors, markers)
+    return ax
+
+
+def plot_gradient_norms(results, panel=None, ax=None):
+    """Hidden-state gradient norm against the lag, relative to lag 0, on a log scale.
+
+    ``||d loss_T / d h_{T-k}|| / ||d loss_T / d h_T||`` for each model (the mean over
+    its cells of each cell's normalised curve), from cells run with
+    ``gradient_norms=True``. A straight falling line is exponential decay
+    (vanishing gradients); a flat one carries the error signal back undiminished.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    panel : str, optional
+        A panel label (:func:`~seqmodels.compare.tables.panels`); the first panel
+        with gradient norms by default.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    frame = results.copy()
+    frame["panel"] = panels(frame)
+    frame = at_full_size(frame[frame["status"] == "ok"])
+    if "gradient_norms" in frame:
+        frame = frame[frame["gradient_norms"].map(lambda g: g is not None and len(g) > 1)]
+    else:
+        frame = frame.iloc[:0]
+    if panel is not None:
+        frame = frame[frame["panel"] == panel]
+    elif len(frame):
+        frame = frame[frame["panel"] == frame["panel"].iloc[0]]
+    if frame.empty:
+        where = f" on panel {panel!r}." if panel else "; run with gradient_norms=True."
+        raise ValueError("no gradient norms recorded" + where)
+    ax = _axes(ax)
+    colors = model_colors(results)
+    for model, group in frame.groupby("model", sort=False):
+        curves = [np.asarray(g, dtype=float) for g in group["gradient_norms"]]
+        lags = min(len(c) for c in curves)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.log(np.stack([c[:lags] / c[0] for c in curves]))
+        # a norm that underflowed to 0 (or a curve whose lag-0 norm is 0) has no log
+        usable = np.isfinite(relative)
+        counts = usable.sum(axis=0)
+        mean = np.full(lags, np.nan)
+        mean[counts > 0] = np.exp(np.where(usable, relative, 0.0).sum(axis=0)[counts > 0]
+                                  / counts[counts > 0])
+        ax.plot(np.arange(lags), mean, color=colors.get(model), linewidth=1.4,
+                label=_text(model))
+    ax.set_yscale("log")
+    ax.set_xlabel("lag T - t (steps back from the scored step)")
+    ax.set_ylabel("||dL_T / dh_t|| relative to lag 0")
+    ax.set_title(_text(f"{frame['panel'].iloc[0]}: gradient norm against the lag"),
+                 fontsize="medium")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax

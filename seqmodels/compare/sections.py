@@ -16,7 +16,8 @@ import numpy as np
 
 from . import plots
 from .tables import (calibration_table, cost_table, curve_axes, failure_table,
-                     fitted_parameter_table, oracle_gap_table, ranks_across_datasets, summarise)
+                     fitted_parameter_table, gradient_table, oracle_gap_table,
+                     ranks_across_datasets, summarise)
 
 __all__ = ["Section", "Paragraph", "Bullets", "Heading", "Table", "Plot", "Details",
            "build_sections", "SECTION_TITLES"]
@@ -29,6 +30,7 @@ SECTION_TITLES = {
     "curves": "Curves",
     "trajectories": "Example trajectories",
     "training": "Training curves",
+    "gradients": "Gradient flow",
     "cost": "Cost",
     "fitted": "Fitted parameters",
     "calibration": "Calibration",
@@ -427,6 +429,30 @@ def _training_section(kinds, results):
     return section
 
 
+def _gradient_section(table, results):
+    section = Section("gradients", SECTION_TITLES["gradients"])
+    section.blocks.append(Paragraph(
+        "How far back the error signal reaches: the norm of the gradient of the loss at the "
+        "last scored step T with respect to the first layer's hidden state h_t, against the "
+        "lag T - t, relative to its value at lag 0 (the mean over the first test sequences). "
+        "A straight falling line on this log scale is exponential decay, the vanishing "
+        "gradient of Bengio, Simard & Frasconi (1994). The rate is the least-squares slope "
+        "of the log norm against the lag, in nats per step; the factor exp(-rate) is what one "
+        "step back multiplies the norm by. Mean ± sd over cells."))
+    rows = [[row["panel"], row["model"], num(row["n"]), pm(row["rate"], row["rate_std"]),
+             num(row["factor"]), num(row["max_lag"]), num(row["log10_ratio"], 2)]
+            for _, row in table.iterrows()]
+    section.blocks.append(Table(["dataset", "model", "n", "decay rate (nats/step)",
+                                 "factor per step", "longest lag",
+                                 "log10 norm ratio (longest lag / lag 0)"], rows,
+                                ["l", "l", "r", "r", "r", "r", "r"]))
+    for panel in table["panel"].unique():
+        section.blocks.append(Plot(
+            f"gradients-{slug(panel)}", f"{panel}: gradient norm against the lag.", (8.5, 4.0),
+            lambda figure, p=panel: plots.plot_gradient_norms(results, p, figure.add_subplot())))
+    return section
+
+
 def _cost_section(results, has_gaps):
     section = Section("cost", SECTION_TITLES["cost"])
     table = cost_table(results)
@@ -623,6 +649,9 @@ def build_sections(results, runs=(), confidence=0.95, alpha=0.05):
     if kinds:
         kinds = {d: sorted(k) for d, k in kinds.items()}  # log-likelihood before loss
         sections.append(_training_section(kinds, results))
+    gradients = gradient_table(results)
+    if not gradients.empty:
+        sections.append(_gradient_section(gradients, results))
     if len(ok):
         sections.append(_cost_section(results, not gaps.empty))
     fitted = fitted_parameter_table(results)

@@ -15,7 +15,7 @@ from scipy import stats
 
 __all__ = ["Interval", "PairedTest", "Friedman", "mean_interval", "paired_t_test", "holm",
            "rank_scores", "friedman_from_ranks", "friedman_test", "nemenyi_q",
-           "critical_difference", "cliques"]
+           "critical_difference", "cliques", "gradient_decay"]
 
 
 class Interval(NamedTuple):
@@ -358,3 +358,32 @@ def cliques(mean_ranks, cd):
             groups.append(tuple(int(v) for v in order[i:j + 1]))
             last_end = j
     return groups
+
+
+def gradient_decay(norms, *, floor=1e-30):
+    """Exponential decay rate of gradient norms against the lag, fitted by least squares.
+
+    Fits ``log ||d loss_T / d h_{T-k}|| = a - rate * k`` over the lags ``k`` whose norm
+    is finite and above ``floor`` (a norm that underflowed to 0 carries no slope).
+    Bengio, Simard & Frasconi (1994): when the recurrent Jacobians shrink vectors,
+    ``||d loss / d h_{T-k}||`` falls geometrically, by ``exp(-rate)`` per step.
+
+    Parameters
+    ----------
+    norms : array-like of shape (n_lags,)
+        ``norms[k]``: the gradient norm at lag k.
+    floor : float, default=1e-30
+
+    Returns
+    -------
+    rate : float
+        Nats per step (``> 0``: decaying); ``ln 2 / rate`` steps halve the norm. NaN
+        with fewer than two usable lags.
+    """
+    norms = np.asarray(norms, dtype=float).ravel()
+    lags = np.arange(norms.size, dtype=float)
+    keep = np.isfinite(norms) & (norms > floor)
+    if keep.sum() < 2:
+        return float("nan")
+    slope = np.polyfit(lags[keep], np.log(norms[keep]), 1)[0]
+    return float(-slope)

@@ -16,13 +16,15 @@ from pathlib import Path
 from .. import all_estimators
 from .._resources import resource_dir
 from ..datasets import dataset_defaults, dataset_parameters, list_datasets
+from ..imputation import STRATEGIES as IMPUTE_STRATEGIES
+from ..imputation import ImputeMissing
 from .grid import ORACLE_LABEL, build_grid
 
 __all__ = ["Suite", "ModelSpec", "DatasetSpec", "SuiteError", "load_suite", "builtin_suites"]
 
 _TOP_KEYS = {"title", "description", "seeds", "model_seeds", "train_sizes", "horizons",
-             "sweep", "n_examples", "models", "datasets", "quick"}
-_MODEL_KEYS = {"label", "estimator", "params"}
+             "sweep", "n_examples", "gradient_norms", "models", "datasets", "quick"}
+_MODEL_KEYS = {"label", "estimator", "params", "impute"}
 _DATASET_KEYS = {"name", "label", "params"}
 _SWEEP_KEYS = {"dataset_param", "values"}
 _QUICK_KEYS = {"seeds", "model_seeds", "train_sizes", "horizons", "sweep", "n_examples",
@@ -40,10 +42,15 @@ class ModelSpec:
     label: str
     estimator: str
     params: dict = field(default_factory=dict)
+    #: An :class:`~seqmodels.imputation.ImputeMissing` strategy wrapping the model, or None.
+    impute: str = None
 
     def build(self):
-        """A fresh, unfitted estimator."""
-        return dict(all_estimators())[self.estimator](**self.params)
+        """A fresh, unfitted estimator (wrapped in ``ImputeMissing`` when ``impute`` is set)."""
+        model = dict(all_estimators())[self.estimator](**self.params)
+        if self.impute is None:
+            return model
+        return ImputeMissing(model, strategy=self.impute)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class Suite:
     sweep: dict = None
     horizons: tuple = None
     n_examples: int = 3
+    gradient_norms: bool = False
     quick_overrides: dict = field(default_factory=dict)
     #: What :func:`load_suite` reloads it from: a built-in name or an absolute path.
     source: str = ""
@@ -107,7 +115,8 @@ class Suite:
 
     def cells(self, oracle=True):
         """The expanded grid."""
-        return build_grid(**self.grid_arguments(), oracle=oracle, n_examples=self.n_examples)
+        return build_grid(**self.grid_arguments(), oracle=oracle, n_examples=self.n_examples,
+                          gradient_norms=self.gradient_norms)
 
 
 def _auto_label(spec, siblings):
@@ -213,14 +222,23 @@ class _Checker:
     def params(self, params, defaults, path, what):
         if not isinstance(params, dict):
             self.fail(path, f"expected a table of parameters, got {_kind(params)}")
+        out = {}
         for key, value in params.items():
             if key not in defaults:
                 self.fail(f"{path}.{key}", f"{what} has no parameter {key!r}; it accepts "
                           f"{sorted(defaults)}")
+            if value == NONE:  # TOML has no null: "none" stands for Python's None
+                out[key] = None
+                continue
             problem = _type_problem(value, defaults[key])
             if problem:
                 self.fail(f"{path}.{key}", problem)
-        return dict(params)
+            out[key] = value
+        return out
+
+
+#: The string a suite writes for Python's ``None`` (``clipnorm = "none"``): TOML has no null.
+NONE = "none"
 
 
 def _kind(value):
@@ -280,6 +298,9 @@ def _parse_models(check, entries):
         path = f"models[{i}]"
         check.keys(entry, _MODEL_KEYS, path)
         estimator = entry.get("estimator")
+        if estimator == "ImputeMissing":
+            check.fail(f"{path}.estimator", "ImputeMissing wraps another model: name that model "
+                       "and add impute = \"last\" (or \"mean\") to the [[models]] table")
         if estimator not in estimators:
             check.fail(f"{path}.estimator", f"{estimator!r} is not a registered estimator; "
                        f"choose one of {sorted(estimators)} (suites cannot import code)")
@@ -293,7 +314,11 @@ def _parse_models(check, entries):
             dict(estimators)[estimator](**params)
         except Exception as error:  # a constructor that refuses its arguments
             check.fail(f"{path}.params", f"{estimator} refuses them: {error}")
-        models.append(ModelSpec(label, estimator, params))
+        impute = entry.get("impute")
+        if impute is not None and impute not in IMPUTE_STRATEGIES:
+            check.fail(f"{path}.impute", f"expected one of {list(IMPUTE_STRATEGIES)}, got "
+                       f"{_kind(impute)}")
+        models.append(ModelSpec(label, estimator, params, impute))
     labels = [m.label for m in models]
     repeated = sorted({x for x in labels if labels.count(x) > 1})
     if repeated:
@@ -398,6 +423,11 @@ def _parse(spec, name, source):
     models = _parse_models(check, spec.get("models"))
     datasets = _parse_datasets(check, spec.get("datasets"))
     axes = _parse_axes(check, spec, datasets)
+    if "gradient_norms" in spec:
+        if not isinstance(spec["gradient_norms"], bool):
+            check.fail("gradient_norms",
+                       f"expected true or false, got {_kind(spec['gradient_norms'])}")
+        axes["gradient_norms"] = spec["gradient_norms"]
     quick = _parse_quick(check, spec.get("quick", {}), models, datasets)
     suite = Suite(name=name, title=title, description=description, models=models,
                   datasets=datasets, quick_overrides=quick, source=source, **axes)

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .results import oracle_gaps
-from .stats import (critical_difference, cliques, friedman_test, holm, mean_interval,
-                    paired_t_test, rank_scores)
+from .stats import (critical_difference, cliques, friedman_test, gradient_decay, holm,
+                    mean_interval, paired_t_test, rank_scores)
 
 __all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
            "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
-           "fitted_parameter_table", "baseline_rows", "SECONDARY_METRICS"]
+           "fitted_parameter_table", "gradient_table", "baseline_rows", "SECONDARY_METRICS"]
 
 #: Secondary metric columns a summary may show beside the headline: column -> label.
 SECONDARY_METRICS = {"score": "R²", "rmse": "RMSE", "accuracy": "accuracy",
@@ -548,3 +548,40 @@ def fitted_parameter_table(results):
                          if len(values) > 1 else np.full(values.shape[1:], np.nan),
                          "n": len(values)})
     return pd.DataFrame(rows, columns=["dataset", "model", "parameter", "value", "std", "n"])
+
+
+def gradient_table(results):
+    """How fast each model's hidden-state gradients decay with the lag (``gradient_norms``).
+
+    Per panel and model, over its cells at the largest training size: the mean
+    :func:`~seqmodels.compare.stats.gradient_decay` rate (nats per step) and its sd,
+    the factor ``exp(-rate)`` by which one step back scales the norm, and
+    ``log10`` of the norm at the longest lag over the norm at lag 0 (the mean over
+    cells of each cell's ratio of its own curve).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panel``, ``model``, ``n``, ``rate``, ``rate_std``, ``factor``, ``max_lag``,
+        ``log10_ratio``; empty when no cell recorded gradient norms.
+    """
+    columns = ["panel", "model", "n", "rate", "rate_std", "factor", "max_lag", "log10_ratio"]
+    if "gradient_norms" not in results:
+        return pd.DataFrame(columns=columns)
+    frame = _prepared(results)
+    frame = frame[(frame["status"] == "ok")
+                  & frame["gradient_norms"].map(lambda g: g is not None and len(g) > 1)]
+    rows = []
+    for (panel, model), group in frame.groupby(["panel", "model"], sort=False):
+        norms = [np.asarray(g, dtype=float) for g in group["gradient_norms"]]
+        rates = np.array([gradient_decay(g) for g in norms])
+        # a norm that underflowed to 0 has no finite log ratio: left out
+        ratios = np.array([np.log10(g[-1] / g[0]) if g[0] > 0 and g[-1] > 0 else np.nan
+                           for g in norms])
+        rate = float(np.nanmean(rates)) if np.isfinite(rates).any() else np.nan
+        rows.append({"panel": panel, "model": model, "n": len(norms), "rate": rate,
+                     "rate_std": float(np.nanstd(rates, ddof=1)) if len(rates) > 1 else np.nan,
+                     "factor": float(np.exp(-rate)), "max_lag": int(min(len(g) for g in norms)) - 1,
+                     "log10_ratio": float(np.nanmean(ratios)) if np.isfinite(ratios).any()
+                     else np.nan})
+    return pd.DataFrame(rows, columns=columns)

@@ -240,7 +240,8 @@ def run_cell(cell, time_limit=None):
                 if cell.model_seed is not None and "random_state" in model.get_params(deep=False):
                     model.set_params(random_state=cell.model_seed)
                 scalars, arrays = evaluate(model, data, horizons=cell.horizons,
-                                           n_examples=cell.n_examples)
+                                           n_examples=cell.n_examples,
+                                           gradient_norms=cell.gradient_norms)
             record.update(scalars)
     except CellTimeout as error:
         record.update(status="timeout", error=str(error), traceback=traceback.format_exc())
