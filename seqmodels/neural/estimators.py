@@ -384,7 +384,7 @@ class _NeuralNetwork(SequenceEstimator):
                   if key.endswith("_") and not key.startswith("_") and key != "model_"}
         meta = {"format": 1, "class": type(self).__name__, "params": _encode(params),
                 "fitted": fitted}
-        self.model_.save(path)
+        _networks().save_model(self.model_, path)
         with zipfile.ZipFile(path, "a") as archive:
             archive.writestr(_META_NAME, json.dumps(meta))
 

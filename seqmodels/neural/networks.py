@@ -15,9 +15,11 @@ layers' weights.
 This module imports Keras at import time; the estimators import it lazily.
 """
 
+import contextlib
 import math
 import os
 import tempfile
+import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -375,6 +377,18 @@ def training_graph(graphs, inputs):
     return graphs["train"]
 
 
+def to_numpy(value):
+    """A tensor or variable as a NumPy array, through ``.numpy()`` where it has one.
+
+    ``keras.ops.convert_to_numpy`` calls ``np.array`` on TensorFlow objects whose
+    ``__array__`` predates NumPy 2's ``copy`` keyword, and NumPy warns
+    (DeprecationWarning) on every call; ``.numpy()`` returns the same array silently.
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    return np.asarray(value.numpy()) if hasattr(value, "numpy") else np.asarray(value)
+
+
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 
 
@@ -436,7 +450,7 @@ def train(model, spec, inputs, targets, *, optimizer, learning_rate, clipnorm, c
                         validation_data=validation, callbacks=callbacks, verbose=verbose)
     model.run_eagerly = False        # eager was for this tiny fit; `run` chooses per call
     losses = np.asarray(history.history.get("loss", []), dtype=float)
-    weights_finite = all(np.isfinite(ops.convert_to_numpy(w)).all() for w in model.weights)
+    weights_finite = all(np.isfinite(to_numpy(w)).all() for w in model.weights)
     if not (np.isfinite(losses).all() and weights_finite):
         epoch = int(np.argmin(np.isfinite(losses))) + 1 if losses.size else 1
         clipping = (f"clipnorm={clipnorm}" if clipnorm is not None else
@@ -479,7 +493,7 @@ def run(model, inputs, batch_size=2048, compiled=None):
             part = [ops.convert_to_tensor(a) for a in part]
             out = model(part if len(part) > 1 else part[0], training=False)
         out = out if isinstance(out, (list, tuple)) else [out]
-        chunks.append([ops.convert_to_numpy(o).astype(np.float64) for o in out])
+        chunks.append([to_numpy(o).astype(np.float64) for o in out])
     merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
     return merged if len(merged) > 1 else merged[0]
 
@@ -487,11 +501,30 @@ def run(model, inputs, batch_size=2048, compiled=None):
 # -- persistence ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _keras_array_conversions():
+    """Silence NumPy 2's DeprecationWarning about TensorFlow's ``__array__`` inside Keras.
+
+    Keras' own saving code converts variables with ``np.array``; the warning is about
+    TensorFlow's objects, not about anything a caller can change.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                message=r"__array__ implementation doesn't accept a copy")
+        yield
+
+
+def save_model(model, path):
+    """Write ``model`` to a ``.keras`` file."""
+    with _keras_array_conversions():
+        model.save(path)
+
+
 def model_to_bytes(model):
     """The model in Keras' ``.keras`` format, as bytes."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
-        model.save(path)
+        save_model(model, path)
         with open(path, "rb") as handle:
             return handle.read()
 
@@ -506,7 +539,10 @@ def model_from_bytes(blob):
 
 
 def load_model(path):
-    return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+    """Read a ``.keras`` file in Keras' safe mode (no code from the file is executed)."""
+    with _keras_array_conversions():
+        return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False,
+                                       safe_mode=True)
 
 
 # -- gradient flow ------------------------------------------------------------------------
