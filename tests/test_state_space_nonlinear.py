@@ -1,9 +1,12 @@
 """UnscentedKalmanFilter and InteractingMultipleModel against filterpy's UKF and IMMEstimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 from filterpy.kalman import IMMEstimator, MerweScaledSigmaPoints
 from filterpy.kalman import UnscentedKalmanFilter as FilterpyUKF
+from sklearn.exceptions import ConvergenceWarning
 
 from seqmodels import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
 from seqmodels.state_space import _nonlinear as nl
@@ -153,7 +156,8 @@ def test_ukf_range_bearing_tracking_beats_raw_conversion():
 
 def test_imm_tracks_a_maneuver_and_exposes_mode_probabilities():
     pos, X = _turning_tracks(10, 90, seed=5)
-    imm = InteractingMultipleModel(n_iter=10).fit(X, pos)
+    with pytest.warns(ConvergenceWarning, match="n_iter=10"):  # converges in 25 iterations
+        imm = InteractingMultipleModel(n_iter=10).fit(X, pos)
     assert imm.modes_ == ("constant_velocity", "coordinated_turn")
     proba = imm.predict_mode_proba(X)
     assert proba.shape == (10, 90, 2)
@@ -165,3 +169,56 @@ def test_imm_tracks_a_maneuver_and_exposes_mode_probabilities():
     err_imm = np.sqrt(np.mean((imm.predict(X) - pos) ** 2))
     err_kf = np.sqrt(np.mean((kf.predict(X) - pos) ** 2))
     assert err_imm < err_kf
+
+
+# -- convergence: the optimiser's verdict, a warning at the limit (seqmodels/_convergence.py) ----
+
+
+def _random_walk(n, T, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = np.cumsum(rng.normal(size=(n, T, 2)), axis=1)
+    return truth + rng.normal(scale=0.5, size=truth.shape), truth
+
+
+@pytest.mark.parametrize("estimator, params", [
+    (UnscentedKalmanFilter, {}),
+    (InteractingMultipleModel, {"measurement_var": 0.25}),
+])
+def test_likelihood_optimiser_warns_only_at_a_tiny_limit(estimator, params):
+    X, truth = _random_walk(4, 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = estimator(**params).fit(X, truth)
+    assert model.converged_ and 2 < model.n_iter_ == len(model.history_) < model.n_iter
+    assert np.all(np.diff(model.history_) >= 0)  # L-BFGS-B never accepts a worse point
+    # the last recorded value is the fitted model's training log-likelihood
+    forecaster = estimator(**params).fit(X)
+    assert forecaster.converged_
+    assert forecaster.history_[-1] == pytest.approx(forecaster.log_likelihood(X).sum(),
+                                                    rel=1e-10)
+    name = estimator.__name__
+    with pytest.warns(ConvergenceWarning, match=rf"{name}: the L-BFGS-B optimiser stopped at its "
+                      r"iteration limit n_iter=2 before converging \(optimiser: .*LIMIT\)"):
+        capped = estimator(n_iter=2, **params).fit(X, truth)
+    assert not capped.converged_ and capped.n_iter_ == 2
+    assert capped.history_ == pytest.approx(model.history_[:2])
+    # nothing to learn: no iteration, converged, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fixed = estimator(learn="none").fit(X, truth)
+    assert fixed.history_ == [] and fixed.n_iter_ == 0 and fixed.converged_
+
+
+def test_ukf_failed_refit_leaves_the_earlier_fit_intact():
+    X, truth = _random_walk(3, 40, seed=1)
+    model = UnscentedKalmanFilter().fit(X, truth)
+    before = {name: np.copy(value) for name, value in vars(model).items()
+              if name.endswith("_") and name != "history_"}
+    predictions = model.predict(X)
+    # a coordinated-turn refit (5 states) with a 4-state prior raises once set up
+    model.set_params(motion="coordinated_turn", x0=np.zeros(4))
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        model.fit(X, truth)
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
+    np.testing.assert_array_equal(model.predict(X), predictions)

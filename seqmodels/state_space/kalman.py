@@ -74,6 +74,31 @@ def decode_cov(theta, structure, template):
     return L @ L.T
 
 
+def maximise_likelihood(neg_loglik, theta0, n_iter, monitor):
+    """Minimise ``neg_loglik`` with L-BFGS-B from ``theta0``, at most ``n_iter`` iterations.
+
+    ``monitor`` (a :class:`seqmodels._convergence.ConvergenceMonitor` without ``tol``)
+    records the log-likelihood ``-f`` after every iteration and takes the optimiser's
+    verdict: converged when scipy reports success (relative reduction of ``f`` below
+    ``ftol`` or projected gradient below ``gtol``), a ConvergenceWarning otherwise
+    (iteration limit, or a line search that failed), quoting scipy's message.
+
+    Returns
+    -------
+    theta : ndarray
+    trace : ConvergenceResult
+    """
+    if n_iter == 0:
+        return theta0, monitor.finish(converged=False)
+
+    def record(intermediate_result):
+        monitor.record(-intermediate_result.fun)
+
+    opt = optimize.minimize(neg_loglik, theta0, method="L-BFGS-B", callback=record,
+                            options=dict(maxiter=n_iter))
+    return opt.x, monitor.finish(converged=opt.success, n_iter=opt.nit, reason=opt.message)
+
+
 def n_cov_params(structure, k):
     return {"full": k * (k + 1) // 2, "diagonal": k, "scaled": 1}[structure]
 
@@ -477,11 +502,7 @@ class KalmanFilter(SequenceEstimator):
         return params, monitor.finish()
 
     def _fit_mle(self, X, params, learn, setting):
-        """Maximum likelihood of Q and R by L-BFGS-B, at most ``n_iter`` iterations.
-
-        Converged when the optimiser reports it (relative reduction of ``-L`` below
-        ``ftol`` or projected gradient below ``gtol``, scipy's defaults).
-        """
+        """Maximum likelihood of Q and R by L-BFGS-B (:func:`maximise_likelihood`)."""
         extra = learn - {"Q", "R"}
         if extra:
             raise ValueError(f"method='mle' learns the noise covariances Q and R only; learn "
@@ -509,14 +530,8 @@ class KalmanFilter(SequenceEstimator):
         monitor = ConvergenceMonitor(type(self).__name__, n_iter=self.n_iter,
                                      n_obs=int(np.isfinite(X.values).any(axis=-1).sum()),
                                      method="the L-BFGS-B optimiser")
-        if self.n_iter == 0:
-            return params, monitor.finish(converged=False)
-        opt = optimize.minimize(objective, theta0, method="L-BFGS-B",
-                                callback=lambda intermediate_result:
-                                monitor.record(-intermediate_result.fun),
-                                options=dict(maxiter=self.n_iter))
-        trace = monitor.finish(converged=opt.success, n_iter=opt.nit, reason=opt.message)
-        return unpack(opt.x), trace
+        theta, trace = maximise_likelihood(objective, theta0, self.n_iter, monitor)
+        return unpack(theta), trace
 
     def _fit_supervised(self, X, y, params, learn, k, d, setting):
         """(params, ConvergenceResult, readout) from measurements X and targets y."""
