@@ -7,18 +7,24 @@ accuracy is 1 (zero error for the adding problem).
 """
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from ..metrics import Metric
-from ._checks import check_count
+from ._checks import (check_choice, check_int, check_random_state, check_size,
+                      check_split_sizes)
 from ._record import Dataset
 from ._registry import register
 
 __all__ = ["adding", "copy_memory", "delayed_xor", "binary_addition", "parity"]
 
 
+def _check_sizes(n_train, n_test, length, values_per_step, length_name="length"):
+    """n_train and n_test, and the record's size (``length``: already checked)."""
+    n_train, n_test, _ = check_split_sizes(n_train, n_test, length, values_per_step,
+                                           timesteps_name=length_name)
+    return n_train, n_test
+
+
 def _split(make, n_train, n_test, rng):
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
     X, y = make(n_train + n_test, rng)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
@@ -47,19 +53,24 @@ def adding(n_train=1000, n_test=200, length=50, placement="early", random_state=
     Parameters
     ----------
     n_train, n_test : int
+        Number of training and test sequences.
     length : int
         Sequence length T (>= 4).
     placement : {"early", "halves"}
-    random_state : int, RandomState instance or None
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Every size is at most 1e8, and ``(n_train + n_test) * length * 3`` (inputs and
+    targets) too.
 
     Returns
     -------
     Dataset
         Task "regression"; X of shape (n, T, 2), y of shape (n, T, 1).
     """
-    length = check_count("length", length, minimum=4)
-    if placement not in PLACEMENTS:
-        raise ValueError(f"placement must be one of {PLACEMENTS}; got {placement!r}.")
+    length = check_int(length, "length", minimum=4)
+    placement = check_choice(placement, "placement", PLACEMENTS)
+    n_train, n_test = _check_sizes(n_train, n_test, length, 3)
+    rng = check_random_state(random_state)
     if placement == "early":
         first_range = (0, min(10, length // 4))
         second_range = (first_range[1], length // 2)
@@ -77,8 +88,7 @@ def adding(n_train=1000, n_test=200, length=50, placement="early", random_state=
         y[:, -1, 0] = values[np.arange(n), first] + values[np.arange(n), second]
         return np.stack([values, markers], axis=-1), y
 
-    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
-                                              check_random_state(random_state))
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test, rng)
     return Dataset(
         name="adding", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
         task="regression", truth={"length": length, "placement": placement}, oracle=None,
@@ -94,6 +104,7 @@ def adding(n_train=1000, n_test=200, length=50, placement="early", random_state=
 
 
 COPY_FORMS = ("recall", "arjovsky")
+MAX_SYMBOLS = 10_000
 
 
 @register("copy_memory")
@@ -121,27 +132,35 @@ def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, form
     Parameters
     ----------
     n_train, n_test : int
+        Number of training and test sequences.
     n_symbols : int
-        Alphabet size (>= 2).
+        Alphabet size, in ``[2, 10000]``.
     n_recall : int
-        Symbols to remember.
+        Symbols to remember (>= 1).
     lag : int
         Blank steps between the string and the recall (the cue included for
         ``form="arjovsky"``, which needs ``lag >= 1``).
     form : {"recall", "arjovsky"}
-    random_state : int, RandomState instance or None
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Every size is at most 1e8, and ``(n_train + n_test) * T * (n_symbols + 3)``
+    (one-hot inputs and labels) too.
 
     Returns
     -------
     Dataset
         Task "tagging"; X of shape (n, T, n_symbols + 2), y integer (n, T, 1).
     """
-    n_symbols = check_count("n_symbols", n_symbols, minimum=2)
-    n_recall = check_count("n_recall", n_recall)
-    if not isinstance(form, str) or form not in COPY_FORMS:
-        raise ValueError(f"form must be one of {COPY_FORMS}; got {form!r}.")
-    lag = check_count("lag", lag, minimum=1 if form == "arjovsky" else 0)
+    n_symbols = check_int(n_symbols, "n_symbols", minimum=2, maximum=MAX_SYMBOLS)
+    n_recall = check_int(n_recall, "n_recall")
+    form = check_choice(form, "form", COPY_FORMS)
+    lag = check_int(lag, "lag", minimum=0)
+    if form == "arjovsky" and lag < 1:
+        raise ValueError("lag must be at least 1 with form='arjovsky' (the cue is its last "
+                         "step); got 0.")
     T = 2 * n_recall + lag
+    n_train, n_test = _check_sizes(n_train, n_test, T, n_symbols + 3, "2 n_recall + lag")
+    rng = check_random_state(random_state)
     blank, cue = n_symbols, n_symbols + 1
     start = n_recall + lag                                # first recall step
     cue_step = start - 1 if form == "arjovsky" else start
@@ -156,8 +175,7 @@ def copy_memory(n_train=1000, n_test=200, n_symbols=8, n_recall=10, lag=20, form
         y[:, start:, 0] = symbols
         return X, y
 
-    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
-                                              check_random_state(random_state))
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test, rng)
     if form == "arjovsky":
         baseline = n_recall * np.log(n_symbols) / T
         baselines = {"nll_per_step": float(baseline)}
@@ -190,13 +208,29 @@ def delayed_xor(n_train=1000, n_test=200, length=40, lag=5, random_state=None):
 
     Baseline: accuracy 0.5.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    length : int
+        Sequence length (> lag).
+    lag : int
+        Delay in steps (>= 1).
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Every size is at most 1e8, and ``(n_train + n_test) * length * 2`` too.
+
     Returns
     -------
     Dataset
         Task "tagging"; X of shape (n, length, 1), y integer (n, length, 1).
     """
-    lag = check_count("lag", lag)
-    length = check_count("length", length, minimum=lag + 1)
+    lag = check_int(lag, "lag")
+    length = check_int(length, "length", minimum=2)
+    if length <= lag:
+        raise ValueError(f"length must exceed lag ({lag}); got {length}.")
+    n_train, n_test = _check_sizes(n_train, n_test, length, 2)
+    rng = check_random_state(random_state)
 
     def make(n, rng):
         bits = rng.randint(0, 2, size=(n, length))
@@ -204,8 +238,7 @@ def delayed_xor(n_train=1000, n_test=200, length=40, lag=5, random_state=None):
         y[:, lag:, 0] = bits[:, lag:] ^ bits[:, :-lag]
         return bits[..., None].astype(float), y
 
-    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
-                                              check_random_state(random_state))
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test, rng)
     return Dataset(
         name="delayed_xor", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
         task="tagging", truth={"lag": lag}, oracle=None, baselines={"accuracy": 0.5},
@@ -233,18 +266,27 @@ def binary_addition(n_train=1000, n_test=200, n_bits_train=8, n_bits_test=16,
     Baseline: accuracy 0.5 per bit. Headline metric: the fraction of test sums with every
     bit right (guessing: ``0.5 ** (n_bits_test + 1)``).
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sums (each at most 1e8, and ``3 (n_bits + 1)``
+        numbers per sum at most 1e8 in all).
+    n_bits_train, n_bits_test : int
+        Bits of the training and test numbers, in ``[1, 62]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
         Task "tagging"; X_train (n, n_bits_train + 1, 2), X_test (n, n_bits_test + 1, 2),
         y integer with one feature.
     """
-    n_bits_train = check_count("n_bits_train", n_bits_train)
-    n_bits_test = check_count("n_bits_test", n_bits_test)
-    if max(n_bits_train, n_bits_test) > 62:
-        raise ValueError("n_bits_train and n_bits_test must be at most 62.")
+    n_bits_train = check_int(n_bits_train, "n_bits_train", maximum=62)
+    n_bits_test = check_int(n_bits_test, "n_bits_test", maximum=62)
+    n_train, n_test = check_int(n_train, "n_train"), check_int(n_test, "n_test")
+    check_size(3 * (n_train * (n_bits_train + 1) + n_test * (n_bits_test + 1)),
+               "n_train, n_test, n_bits_train and n_bits_test")
     rng = check_random_state(random_state)
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
 
     def make(n, n_bits):
         a = rng.randint(0, 2**n_bits, size=n, dtype=np.int64)
@@ -275,19 +317,30 @@ def parity(n_train=1000, n_test=200, length=30, random_state=None):
     ``y_t = b_1 XOR ... XOR b_t``: one bit of memory, but every input matters to every
     later label. Baseline: accuracy 0.5.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    length : int
+        Sequence length (>= 1).
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Every size is at most 1e8, and ``(n_train + n_test) * length * 2`` too.
+
     Returns
     -------
     Dataset
         Task "tagging"; X of shape (n, length, 1), y integer (n, length, 1).
     """
-    length = check_count("length", length)
+    length = check_int(length, "length")
+    n_train, n_test = _check_sizes(n_train, n_test, length, 2)
+    rng = check_random_state(random_state)
 
     def make(n, rng):
         bits = rng.randint(0, 2, size=(n, length))
         return bits[..., None].astype(float), (np.cumsum(bits, axis=1) % 2)[..., None]
 
-    X_train, y_train, X_test, y_test = _split(make, n_train, n_test,
-                                              check_random_state(random_state))
+    X_train, y_train, X_test, y_test = _split(make, n_train, n_test, rng)
     return Dataset(
         name="parity", X_train=X_train, y_train=y_train.astype(np.int64), X_test=X_test,
         y_test=y_test.astype(np.int64), task="tagging", truth={"length": length}, oracle=None,

@@ -13,6 +13,7 @@ import json
 import numpy as np
 
 from .._resources import resource_dir
+from ._checks import check_bool, check_int, check_real
 from ._record import Dataset
 from ._registry import register
 
@@ -72,15 +73,10 @@ def read_table(filename):
     return {name: [row[i] for row in body] for i, name in enumerate(header)}
 
 
-def _fraction(test_fraction):
-    if not 0.0 <= float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie in [0, 1); got {test_fraction!r}.")
-    return float(test_fraction)
-
-
 def _series_dataset(name, years, values, test_fraction, description, params):
     series = np.asarray(values, dtype=float)
-    if _fraction(test_fraction) == 0.0:
+    test_fraction = check_real(test_fraction, "test_fraction", 0.0, 1.0, include_high=False)
+    if test_fraction == 0.0:
         # In-sample: fit and score the whole series, as published fits (Durbin & Koopman's
         # Nile, Moran's lynx) are made.
         n_train, split = len(values), (
@@ -89,6 +85,10 @@ def _series_dataset(name, years, values, test_fraction, description, params):
             "fits but says nothing about forecasting new years. Real data: no oracle.")
     else:
         n_train = len(values) - max(1, int(round(len(values) * test_fraction)))
+        if n_train < 1:
+            raise ValueError(
+                f"test_fraction={test_fraction!r} holds out all {len(values)} years; it must "
+                "leave at least one for training (or be 0 for an in-sample fit).")
         split = (
             f" Train: {years[0]}-{years[n_train - 1]}. Test: one-step forecasts of "
             f"{years[n_train]}-{years[-1]}, each from the whole history before it (X_test is "
@@ -112,8 +112,10 @@ def nile(test_fraction=0.2):
     Parameters
     ----------
     test_fraction : float
-        Share of the final years held out as the test sequence; 0 fits and scores the
-        whole series in-sample (how published fits are made).
+        Share of the final years held out as the test sequence, in ``[0, 1)``; 0 fits
+        and scores the whole series in-sample (how published fits are made). At least
+        one year is held out when it is positive, and at least one must be left for
+        training.
 
     Returns
     -------
@@ -158,13 +160,15 @@ def lynx(test_fraction=0.2, log10=True):
     test_fraction : float
         Share of the final years held out (0: in-sample, see :func:`nile`).
     log10 : bool
-        Model ``log10(trappings)`` (Campbell & Walker 1977) instead of the raw counts.
+        Model ``log10(trappings)`` (Campbell & Walker 1977) instead of the raw counts
+        (True or False; anything else is a TypeError).
 
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (1, n_years, 1).
     """
+    log10 = check_bool(log10, "log10")
     table = read_table("lynx.csv")
     years = [int(y) for y in table["year"]]
     values = np.array([float(v) for v in table["trappings"]])
@@ -191,17 +195,21 @@ def adsb(length=60, test_flights=("kiruna", "lisbon", "montreal", "vienna")):
     Parameters
     ----------
     length : int
-        Window length in steps of 10 s (>= 2).
+        Window length in steps of 10 s (>= 2); both the training and the test flights
+        must be at least that long.
     test_flights : sequence of str
-        Flight names held out for testing.
+        Flight names held out for testing (a list or tuple; not a single string).
 
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n_windows, length, 2) in km (east, north).
     """
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 2:
-        raise ValueError(f"length must be an integer >= 2; got {length!r}.")
+    length = check_int(length, "length", minimum=2)
+    if not isinstance(test_flights, (list, tuple, np.ndarray)) or not all(
+            isinstance(flight, str) for flight in test_flights):
+        raise TypeError(f"test_flights must be a list or tuple of flight names (strings); got "
+                        f"{test_flights!r}.")
     table = read_table("adsb_calibration.csv")
     flights = np.array(table["flight"])
     names = list(dict.fromkeys(flights))
@@ -218,6 +226,13 @@ def adsb(length=60, test_flights=("kiruna", "lisbon", "montreal", "vienna")):
         windows["test" if name in test_flights else "train"].append(cut - cut[:, :1])
     if not windows["train"] or not windows["test"]:
         raise ValueError("test_flights must leave at least one flight for each of train and test.")
+    for split, cuts in windows.items():
+        if not sum(len(cut) for cut in cuts):
+            longest = max(int((flights == name).sum()) for name in names
+                          if (name in test_flights) == (split == "test"))
+            raise ValueError(
+                f"length={length} leaves no window in the {split} flights (the longest has "
+                f"{longest} steps); choose a shorter length.")
     X_train, X_test = (np.concatenate(windows[k]) for k in ("train", "test"))
     return Dataset(
         name="adsb", X_train=X_train, y_train=None, X_test=X_test, y_test=None,

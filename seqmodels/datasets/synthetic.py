@@ -1,11 +1,14 @@
 """Synthetic processes with a known generator and an oracle built from the truth."""
 
-import numpy as np
-from sklearn.utils import check_random_state
+import numbers
 
-from ..autoregressive import AutoRegressive, simulate
+import numpy as np
+
+from ..autoregressive import AutoRegressive, companion, simulate
 from ..metrics import Metric
-from ._checks import check_count
+from ._checks import (STD_RANGE, VALUE_BOUND, check_array, check_int, check_probability,
+                      check_random_state, check_real, check_size, check_split_sizes,
+                      check_std)
 from ._record import Dataset
 from ._registry import register
 
@@ -19,21 +22,34 @@ DEFAULT_VAR = {
 }
 
 
+# Limits of the VAR / AR generators (documented in their docstrings).
+COEF_BOUND = 100.0
+MAX_COMPANION = 200  # order * n_features: the stationary moments cost its cube
+MAX_DIM = 100  # state and observation dimensions of the linear-Gaussian generators
+
+
 def _var_dataset(name, coef, intercept, noise_cov, n_train, n_test, n_timesteps, random_state,
                  description, params):
-    coef = np.asarray(coef, dtype=float)
-    intercept = np.asarray(intercept, dtype=float)
-    noise_cov = np.asarray(noise_cov, dtype=float)
-    d = intercept.shape[0]
-    if coef.ndim != 3 or coef.shape[1:] != (d, d):
-        raise ValueError(f"coef must have shape (order, {d}, {d}); got {coef.shape}.")
-    if noise_cov.shape != (d, d):
-        raise ValueError(f"noise_cov must have shape ({d}, {d}); got {noise_cov.shape}.")
-    n_train = check_count("n_train", n_train)
-    n_test = check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps, minimum=coef.shape[0] + 1)
+    """``coef``, ``intercept`` and ``noise_cov`` are checked arrays of shape (p, d, d), (d,)
+    and (d, d); checks the rest, simulates, and builds the record."""
+    p, d = coef.shape[0], intercept.shape[0]
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, d)
+    if n_timesteps <= p:
+        raise ValueError(f"n_timesteps must exceed the number of lags in coef ({p}); got "
+                         f"{n_timesteps}.")
     rng = check_random_state(random_state)
-    X = simulate(intercept, coef, noise_cov, n_train + n_test, n_timesteps, rng)
+    radius = np.max(np.abs(np.linalg.eigvals(companion(coef)))) if p else 0.0
+    if radius >= 1.0:
+        raise ValueError(
+            f"coef describes an unstable process (spectral radius {radius:.4g} >= 1); it has no "
+            "stationary distribution.")
+    try:
+        X = simulate(intercept, coef, noise_cov, n_train + n_test, n_timesteps, rng)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"coef (spectral radius {radius:.6g}) and the noise covariance give a stationary "
+            "covariance that is not numerically positive definite; move coef's roots away from "
+            "the unit circle.") from None
     X_train, X_test = X[:n_train], X[n_train:]
     oracle = AutoRegressive(order=coef.shape[0], coef=coef, intercept=intercept,
                             noise_cov=noise_cov).fit(X_train)
@@ -41,6 +57,23 @@ def _var_dataset(name, coef, intercept, noise_cov, n_train, n_test, n_timesteps,
     return Dataset(name=name, X_train=X_train, y_train=None, X_test=X_test, y_test=None,
                    task="forecast", truth=truth, oracle=oracle, description=description,
                    params=params)
+
+
+def _check_covariance(value, name, d):
+    """A symmetric positive definite (d, d) matrix with eigenvalues in STD_RANGE squared."""
+    cov = check_array(value, name, ndim=2, bound=STD_RANGE[1] ** 2)
+    if cov.shape != (d, d):
+        raise ValueError(f"{name} must have shape ({d}, {d}), {d} being the length of "
+                         f"intercept; got {cov.shape}.")
+    if not np.allclose(cov, cov.T, rtol=1e-10, atol=0.0):
+        raise ValueError(f"{name} must be symmetric.")
+    eigenvalues = np.linalg.eigvalsh(cov)
+    low, high = STD_RANGE[0] ** 2, STD_RANGE[1] ** 2
+    if eigenvalues.min() < low or eigenvalues.max() > high:
+        raise ValueError(f"{name} must be positive definite with eigenvalues in [{low:g}, "
+                         f"{high:g}]; its eigenvalues span [{eigenvalues.min():g}, "
+                         f"{eigenvalues.max():g}].")
+    return cov
 
 
 @register("var", oracle=True)
@@ -59,23 +92,37 @@ def var(n_train=20, n_test=10, n_timesteps=200, coef=None, intercept=None, noise
     n_timesteps : int
         Length of every sequence.
     coef : array-like of shape (p, d, d), optional
-        ``A_1..A_p`` (must be stable).
+        ``A_1..A_p`` (must be stable: companion spectral radius < 1). Entries within
+        ±100, ``1 <= p`` and ``p * d <= 200``.
     intercept : array-like of shape (d,), optional
+        Entries within ±1e12.
     noise_cov : array-like of shape (d, d), optional
-    random_state : int, RandomState instance or None
+        Symmetric, eigenvalues in ``[1e-24, 1e24]`` (standard deviations in
+        ``[1e-12, 1e12]``).
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
 
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, d).
     """
-    coef = DEFAULT_VAR["coef"] if coef is None else coef
-    intercept = DEFAULT_VAR["intercept"] if intercept is None else intercept
-    noise_cov = DEFAULT_VAR["noise_cov"] if noise_cov is None else noise_cov
+    intercept = check_array(DEFAULT_VAR["intercept"] if intercept is None else intercept,
+                            "intercept", ndim=1, max_size=MAX_COMPANION)
+    d = intercept.shape[0]
+    coef = check_array(DEFAULT_VAR["coef"] if coef is None else coef, "coef", ndim=3,
+                       bound=COEF_BOUND)
+    if coef.shape[1:] != (d, d):
+        raise ValueError(f"coef must have shape (p, {d}, {d}), {d} being the length of "
+                         f"intercept; got {coef.shape}.")
+    if coef.shape[0] * d > MAX_COMPANION:
+        raise ValueError(f"coef's order times the number of features must be at most "
+                         f"{MAX_COMPANION}; got shape {coef.shape}.")
+    noise_cov = _check_covariance(DEFAULT_VAR["noise_cov"] if noise_cov is None else noise_cov,
+                                  "noise_cov", d)
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps,
                   random_state=random_state)
     description = (
-        f"Stationary VAR({np.shape(coef)[0]}) with {np.shape(intercept)[0]} features. "
+        f"Stationary VAR({coef.shape[0]}) with {d} features. "
         "The oracle is AutoRegressive with the true coefficients and noise covariance: "
         "its one-step predictions are Bayes-optimal."
     )
@@ -95,44 +142,63 @@ def ar(n_train=20, n_test=10, n_timesteps=200, coef=(0.6, -0.3), intercept=0.0, 
     n_train, n_test : int
         Number of training and test sequences.
     n_timesteps : int
-        Length of every sequence.
-    coef : sequence of float
-        ``phi_1..phi_p`` (must be stable).
+        Length of every sequence (> p).
+    coef : float or sequence of float
+        ``phi_1..phi_p`` (must be stable), each within ±100, ``1 <= p <= 200``.
     intercept : float
+        Within ±1e12.
     noise_std : float
-        Innovation standard deviation (> 0).
-    random_state : int, RandomState instance or None
+        Innovation standard deviation, in ``[1e-12, 1e12]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
 
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, 1).
     """
-    if not np.isfinite(noise_std) or noise_std <= 0:
-        raise ValueError(f"noise_std must be a positive number; got {noise_std!r}.")
-    phi = np.atleast_1d(np.asarray(coef, dtype=float))
+    noise_std = check_std(noise_std, "noise_std")
+    intercept = check_real(intercept, "intercept", -VALUE_BOUND, VALUE_BOUND)
+    phi = check_array((coef,) if isinstance(coef, numbers.Real) else coef, "coef", ndim=1,
+                      max_size=MAX_COMPANION, bound=COEF_BOUND)
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, coef=tuple(phi),
                   intercept=intercept, noise_std=noise_std, random_state=random_state)
     description = (
         f"Stationary AR({phi.size}) with coefficients {tuple(float(c) for c in phi)} and noise "
         f"std {noise_std}. The oracle is AutoRegressive with the true parameters."
     )
-    return _var_dataset("ar", phi.reshape(-1, 1, 1), [float(intercept)], [[noise_std**2]],
-                        n_train, n_test, n_timesteps, random_state, description, params)
+    return _var_dataset("ar", phi.reshape(-1, 1, 1), np.array([intercept]),
+                        np.array([[noise_std**2]]), n_train, n_test, n_timesteps, random_state,
+                        description, params)
 
 
-def _rng_seed(random_state):
-    """An integer seed drawn from ``random_state`` (for estimators' ``sample``)."""
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+def _rng_seed(rng):
+    """An integer seed drawn from the RandomState ``rng`` (for estimators' ``sample``)."""
+    return int(rng.randint(np.iinfo(np.int32).max))
 
 
 def _split_forecast(name, X, n_train, truth, oracle, description, params, metric=None):
+    """The forecasting record of sequences ``X``, the first ``n_train`` for training;
+    ``oracle``: fitted already, or None."""
     X_train, X_test = X[:n_train], X[n_train:]
-    if oracle is not None:
-        oracle.fit(X_train)
     return Dataset(name=name, X_train=X_train, y_train=None, X_test=X_test, y_test=None,
                    task="forecast", truth=truth, oracle=oracle, description=description,
                    params=params, metric=metric)
+
+
+def exact_kalman_oracle(truth, n_obs, n_state=None):
+    """A KalmanFilter with the true parameters and nothing to learn (``learn="none"``), fitted.
+
+    Nothing is learned from data, so it is fitted on a placeholder of two zero steps
+    (with zero targets of ``n_state`` columns in supervised mode): fitting it on the
+    training split would give the same filter, but would first run the generic PCA
+    initialisation, whose values the true parameters replace and which breaks down
+    numerically on a few steps of data with a large scale.
+    """
+    from ..state_space import KalmanFilter
+
+    placeholder = np.zeros((1, 2, n_obs))
+    targets = None if n_state is None else np.zeros((1, 2, n_state))
+    return KalmanFilter(**truth, learn="none").fit(placeholder, targets)
 
 
 def random_stable_lds(n_dim_state, n_dim_obs, spectral_radius, rng):
@@ -157,33 +223,45 @@ def lds(n_train=50, n_test=20, n_timesteps=100, n_dim_state=4, n_dim_obs=2,
     ``z_t = H x_t + v_t``, ``v_t ~ N(0, measurement_std² I)``; ``x_0 ~ N(0, I)``.
     The Kalman filter with the true parameters gives the exact predictive density.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit).
+    n_dim_state, n_dim_obs : int
+        Dimensions of the hidden state and of the observations, each in ``[1, 100]``.
+    spectral_radius : float
+        Modulus of every eigenvalue of F, in ``(0, 1)``.
+    process_std, measurement_std : float
+        Noise standard deviations, in ``[1e-12, 1e12]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, n_dim_obs); ``truth``
         holds F, H, Q, R, x0, P0 and the true states.
     """
-    from ..state_space import KalmanFilter
-
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    k, d = check_count("n_dim_state", n_dim_state), check_count("n_dim_obs", n_dim_obs)
-    if not 0 < spectral_radius < 1:
-        raise ValueError(f"spectral_radius must lie in (0, 1); got {spectral_radius!r}.")
-    for name, value in (("process_std", process_std), ("measurement_std", measurement_std)):
-        if not value > 0:
-            raise ValueError(f"{name} must be positive; got {value!r}.")
+    k = check_int(n_dim_state, "n_dim_state", maximum=MAX_DIM)
+    d = check_int(n_dim_obs, "n_dim_obs", maximum=MAX_DIM)
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, k + d,
+                                                     min_timesteps=2)
+    spectral_radius = check_real(spectral_radius, "spectral_radius", 0.0, 1.0,
+                                 include_low=False, include_high=False)
+    process_std = check_std(process_std, "process_std")
+    measurement_std = check_std(measurement_std, "measurement_std")
     rng = check_random_state(random_state)
     F, H = random_stable_lds(k, d, spectral_radius, rng)
     truth = {"n_dim_state": k, "F": F, "H": H, "Q": process_std**2 * np.eye(k),
              "R": measurement_std**2 * np.eye(d), "x0": np.zeros(k), "P0": np.eye(k)}
-    oracle = KalmanFilter(**truth, learn="none").fit(np.zeros((1, 2, d)))
-    states, X = oracle.sample(n_train + n_test, n_timesteps, random_state=_rng_seed(rng))
+    states, X = exact_kalman_oracle(truth, d).sample(n_train + n_test, n_timesteps,
+                                                     random_state=_rng_seed(rng))
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, n_dim_state=k,
                   n_dim_obs=d, spectral_radius=spectral_radius, process_std=process_std,
                   measurement_std=measurement_std, random_state=random_state)
     return _split_forecast(
-        "lds", X, n_train, {**truth, "states": states}, KalmanFilter(**truth, learn="none"),
+        "lds", X, n_train, {**truth, "states": states}, exact_kalman_oracle(truth, d),
         f"Random stable LDS, {k}-D state observed through {d} noisy channels. The oracle is "
         "the Kalman filter with the true parameters (exact).", params)
 
@@ -199,30 +277,43 @@ def noisy_sine(n_train=50, n_test=20, n_timesteps=100, period=20.0, amplitude=1.
     Rayleigh amplitude, and makes the process linear-Gaussian, so the Kalman filter
     with these matrices (and no process noise) is Bayes-optimal.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit).
+    period : float
+        In steps, in ``[2, 1e12]``: a shorter period is aliased (sampled, it looks
+        like a longer one).
+    amplitude : float
+        Scale of the random amplitude, in ``[1e-12, 1e12]``.
+    noise_std : float
+        Measurement noise standard deviation, in ``[1e-12, 1e12]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, 1).
     """
-    from ..state_space import KalmanFilter
-
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    for name, value in (("period", period), ("amplitude", amplitude), ("noise_std", noise_std)):
-        if not value > 0:
-            raise ValueError(f"{name} must be positive; got {value!r}.")
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, 1,
+                                                     min_timesteps=2)
+    period = check_real(period, "period", 2.0, STD_RANGE[1])
+    amplitude = check_std(amplitude, "amplitude")
+    noise_std = check_std(noise_std, "noise_std")
     angle = 2 * np.pi / period
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     truth = {"n_dim_state": 2, "F": rotation, "H": np.array([[1.0, 0.0]]), "Q": np.zeros((2, 2)),
              "R": np.array([[noise_std**2]]), "x0": np.zeros(2),
              "P0": amplitude**2 * np.eye(2)}
     rng = check_random_state(random_state)
-    oracle = KalmanFilter(**truth, learn="none").fit(np.zeros((1, 2, 1)))
-    _, X = oracle.sample(n_train + n_test, n_timesteps, random_state=_rng_seed(rng))
+    _, X = exact_kalman_oracle(truth, 1).sample(n_train + n_test, n_timesteps,
+                                                random_state=_rng_seed(rng))
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, period=period,
                   amplitude=amplitude, noise_std=noise_std, random_state=random_state)
     return _split_forecast(
-        "noisy_sine", X, n_train, truth, KalmanFilter(**truth, learn="none"),
+        "noisy_sine", X, n_train, truth, exact_kalman_oracle(truth, 1),
         f"Sines of period {period} with random phase and amplitude in noise of std "
         f"{noise_std}. The oracle is the Kalman filter of the rotating 2-D state (exact).",
         params)
@@ -237,6 +328,20 @@ def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
     otherwise jumps uniformly to another regime; the observation is
     ``N(means[s], stds[s]²)``; the first regime is uniform.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence.
+    means : sequence of float
+        One mean per regime (2 to 100 regimes), each within ±1e12.
+    stds : sequence of float
+        One standard deviation per regime, each in ``[1e-12, 1e12]``.
+    stay_probability : float
+        Probability of keeping the regime at each step, in ``(0, 1)``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
@@ -245,14 +350,16 @@ def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
     """
     from ..hmm import HiddenMarkovModel
 
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    means = np.asarray(means, dtype=float)
-    stds = np.asarray(stds, dtype=float)
-    if means.ndim != 1 or means.shape != stds.shape or means.size < 2:
-        raise ValueError("means and stds must be 1-D of the same length >= 2.")
-    if not (np.all(stds > 0) and 0 < stay_probability < 1):
-        raise ValueError("stds must be positive and stay_probability in (0, 1).")
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, 2)
+    means = check_array(means, "means", ndim=1, min_size=2, max_size=MAX_DIM)
+    stds = check_array(stds, "stds", ndim=1, bound=STD_RANGE[1])
+    if stds.shape != means.shape:
+        raise ValueError(f"stds must have one entry per regime, as means has: {means.size}; "
+                         f"got {stds.size}.")
+    if stds.min() < STD_RANGE[0]:
+        raise ValueError(f"stds must lie in [{STD_RANGE[0]:g}, {STD_RANGE[1]:g}]; got "
+                         f"{stds.min():g}.")
+    stay_probability = check_probability(stay_probability, "stay_probability")
     n = means.size
     transmat = np.full((n, n), (1 - stay_probability) / (n - 1))
     np.fill_diagonal(transmat, stay_probability)
@@ -269,11 +376,20 @@ def hmm_regimes(n_train=50, n_test=20, n_timesteps=200, means=(-2.0, 0.0, 2.0),
                   means=tuple(means), stds=tuple(stds), stay_probability=stay_probability,
                   random_state=random_state)
     return _split_forecast(
-        "hmm_regimes", X, n_train, {**truth, "states": regimes}, make(),
+        "hmm_regimes", X, n_train, {**truth, "states": regimes}, make().fit(X[:n_train]),
         f"{n}-regime Gaussian HMM (means {tuple(means)}, stay probability {stay_probability}). "
         "The oracle is the HMM with the true parameters (exact forward filter). The headline "
         "metric is the NLL per step: the one-step predictive density is a mixture, which a "
         "point forecast's RMSE cannot judge.", params, metric=Metric("nll_per_step"))
+
+
+def _steps_per(interval, h, name):
+    """How many integration steps ``h`` make ``interval``; ValueError if not a whole number."""
+    steps = int(round(interval / h))
+    if steps < 1 or abs(steps * h - interval) > 1e-9 * interval:
+        raise ValueError(f"{name} must be a multiple of the integration step {h:g} (e.g. "
+                         f"{h:g}, {2 * h:g}, {10 * h:g}); got {interval!r}.")
+    return steps
 
 
 def _rk4(derivative, state, dt):
@@ -299,19 +415,29 @@ def lorenz(n_train=50, n_test=20, n_timesteps=200, sample_every=0.05, noise_std=
     with 4th-order Runge-Kutta (step 0.005) from random points after a transient of 20
     time units, sampled every ``sample_every``, plus ``N(0, noise_std²)`` noise.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence.
+    sample_every : float
+        Time between samples: a multiple of the integration step 0.005, at most 1.
+    noise_std : float
+        Observation noise standard deviation: 0 or in ``[1e-12, 1e12]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, 3).
     """
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    if not (sample_every > 0 and noise_std >= 0):
-        raise ValueError("sample_every must be positive and noise_std non-negative.")
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, 6)
+    h = 0.005
+    substeps = _steps_per(check_real(sample_every, "sample_every", h, 1.0), h, "sample_every")
+    noise_std = check_std(noise_std, "noise_std", allow_zero=True)
     rng = check_random_state(random_state)
     n = n_train + n_test
-    h = 0.005
-    substeps = max(1, int(round(sample_every / h)))
     state = rng.normal(scale=5.0, size=(n, 3)) + [0.0, 0.0, 25.0]
     for _ in range(int(20.0 / h)):
         state = _rk4(lorenz_derivative, state, h)
@@ -339,21 +465,34 @@ def mackey_glass(n_train=20, n_test=10, n_timesteps=300, tau=17.0, noise_std=0.0
     steps of 0.1 from random constant histories near 1.2, sampled every time unit after
     a transient of 500, plus ``N(0, noise_std²)`` noise.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence. The integration keeps
+        ``(n_train + n_test) * (10 tau + 5001 + 10 n_timesteps)`` values, at most 1e8.
+    tau : float
+        The delay: a multiple of the Euler step 0.1, at most 1000.
+    noise_std : float
+        Observation noise standard deviation: 0 or in ``[1e-12, 1e12]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
         Task "forecast"; X arrays of shape (n, n_timesteps, 1).
     """
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    if not (tau > 0 and noise_std >= 0):
-        raise ValueError("tau must be positive and noise_std non-negative.")
-    rng = check_random_state(random_state)
-    n, h = n_train + n_test, 0.1
-    lag = int(round(tau / h))
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, 2)
+    h = 0.1
+    lag = _steps_per(check_real(tau, "tau", h, 1000.0), h, "tau")
+    noise_std = check_std(noise_std, "noise_std", allow_zero=True)
+    n = n_train + n_test
     per_sample = int(round(1.0 / h))
     transient = int(500 / h)
     total = transient + n_timesteps * per_sample
+    check_size(n * (lag + total + 1), "n_train + n_test, n_timesteps and tau")
+    rng = check_random_state(random_state)
     history = np.empty((n, lag + total + 1))
     history[:, : lag + 1] = 1.2 + 0.1 * rng.standard_normal((n, 1))
     for i in range(lag, lag + total):

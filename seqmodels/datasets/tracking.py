@@ -12,10 +12,10 @@ from functools import partial
 
 import numpy as np
 from scipy import special
-from sklearn.utils import check_random_state
 
 from ..metrics import Metric
-from ._checks import check_count, check_positive
+from ._checks import (check_int, check_interval, check_random_state,
+                      check_real, check_split_sizes, check_std)
 from ._record import Dataset
 from ._registry import register
 
@@ -24,22 +24,55 @@ POSITION_RMSE = Metric("rmse", columns=(0, 2), label="position RMSE")
 
 __all__ = ["constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
 
+# Limits of the tracking scenarios' parameters (documented in each docstring).
+DT_RANGE = (1e-6, 1e6)
+
+
+def _check_sizes(n_train, n_test, n_timesteps, values_per_step):
+    """The three sizes and the record's size; a filter needs two steps to fit."""
+    return check_split_sizes(n_train, n_test, n_timesteps, values_per_step, min_timesteps=2)
+
+
+def _diverged(name, parameters):
+    """The ValueError for a simulation that left the floating-point range."""
+    return ValueError(
+        f"the simulated {name} paths overflowed (not finite) with "
+        + ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+        + ": the integration step is too long for these dynamics; lower dt or the noise.")
+
+
+def _fit_oracle(oracle, X, states, parameters):
+    """Fit an approximate (sigma-point) oracle on the training split.
+
+    Its filter needs positive definite covariances at every step; with scales far
+    apart (metres of noise against kilometres per step) rounding breaks that, and the
+    ValueError names the parameters that set the scales.
+    """
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return oracle.fit(X, states)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "the oracle's filter loses positive definiteness (rounding) on these data with "
+            + ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+            + ": their scales are too far apart; bring them closer to the defaults.") from None
+
 
 def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, initial_speed,
                n_train, n_test, n_timesteps, random_state):
-    from ..state_space import KalmanFilter
     from ..state_space.motion import motion_model
+    from .synthetic import exact_kalman_oracle
 
-    n_dims = check_count("n_dims", n_dims)
-    if n_dims > 3:
-        raise ValueError(f"n_dims must be 1, 2 or 3; got {n_dims}.")
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    check_positive(dt=dt, measurement_std=measurement_std, initial_speed=initial_speed,
-                   **{noise_label: noise})
+    n_dims = check_int(n_dims, "n_dims", maximum=3)
+    per_axis = 2 if model == "constant_velocity" else 3
+    n_train, n_test, n_timesteps = _check_sizes(n_train, n_test, n_timesteps,
+                                                n_dims * (1 + per_axis))
+    dt = check_real(dt, "dt", *DT_RANGE)
+    noise = check_std(noise, noise_label)
+    measurement_std = check_std(measurement_std, "measurement_std")
+    initial_speed = check_std(initial_speed, "initial_speed")
     F, H, template, _ = motion_model(model, n_dims, dt=dt)
     k = F.shape[0]
-    per_axis = k // n_dims
     # Prior: position near the origin, velocity of a few initial_speed, acceleration 0-ish.
     prior_std = np.tile([10.0 * measurement_std, initial_speed, noise][:per_axis], n_dims)
     truth = {"model": model, "dt": dt, "Q": noise**2 * template,
@@ -47,9 +80,9 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
              "P0": np.diag(prior_std**2)}
     rng = check_random_state(random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    sampler = KalmanFilter(**truth, learn="none").fit(np.zeros((1, 2, n_dims)))
-    states, X = sampler.sample(n_train + n_test, n_timesteps, random_state=seed)
-    oracle = KalmanFilter(**truth, learn="none").fit(X[:n_train], states[:n_train])
+    states, X = exact_kalman_oracle(truth, n_dims).sample(n_train + n_test, n_timesteps,
+                                                          random_state=seed)
+    oracle = exact_kalman_oracle(truth, n_dims, k)
     return Dataset(
         name=name, X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth={**truth, "F": F, "H": H},
@@ -77,6 +110,26 @@ def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.
     the discrete white-noise-acceleration covariance ``acceleration_std² Q(dt)``
     (filterpy ``Q_discrete_white_noise``); measurements ``z_t = p_t + N(0, measurement_std²)``.
 
+    Parameters
+    ----------
+    n_dims : int
+        1, 2 or 3 axes.
+    dt : float
+        Time step, in ``[1e-6, 1e6]``.
+    acceleration_std : float
+        Process noise standard deviation, in ``[1e-12, 1e12]``.
+    measurement_std : float
+        Position measurement noise standard deviation, in ``[1e-12, 1e12]``.
+    initial_speed : float
+        Prior standard deviation of the initial velocity, in ``[1e-12, 1e12]``.
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit);
+        ``(n_train + n_test) * n_timesteps`` times the values per step (measurements
+        and state) is at most 1e8.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
@@ -95,6 +148,26 @@ def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
 
     Per axis, state ``(p, v, a)`` with the discrete white-noise-jerk covariance
     ``jerk_std² Q(dt)``; measurements ``z_t = p_t + N(0, measurement_std²)``.
+
+    Parameters
+    ----------
+    n_dims : int
+        1, 2 or 3 axes.
+    dt : float
+        Time step, in ``[1e-6, 1e6]``.
+    jerk_std : float
+        Process noise standard deviation, in ``[1e-12, 1e12]``.
+    measurement_std : float
+        Position measurement noise standard deviation, in ``[1e-12, 1e12]``.
+    initial_speed : float
+        Prior standard deviation of the initial velocity, in ``[1e-12, 1e12]``.
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit);
+        ``(n_train + n_test) * n_timesteps`` times the values per step (measurements
+        and state) is at most 1e8.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
 
     Returns
     -------
@@ -170,26 +243,67 @@ def maneuvering(n_train=100, n_test=50, n_timesteps=120, dt=1.0, speed_range=(10
     the turn rate a random walk whose variance matches the switching) with the true noise
     levels and switching probability -- approximate, and the description says so.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit);
+        ``(n_train + n_test) * n_timesteps * 8`` is at most 1e8.
+    dt : float
+        Time step in s, in ``[1e-6, 1e6]``.
+    speed_range : (float, float)
+        Range of the uniform initial speed, ``0 < low <= high <= 1e5``.
+    turn_rate : float
+        Turn rate of the turning modes, in ``[1e-6, pi / dt]`` (at most half a turn per
+        step).
+    switch_probability : float
+        Probability of leaving the current mode at each step, in
+        ``[1e-12, 1 - 1e-12]`` (the oracle's mode chain needs both staying and
+        switching to be possible).
+    acceleration_std : float
+        In m/s², in ``[1e-12, 1e4]``.
+    measurement_std : float
+        In m, in ``[0.01, 1e6]``.
+
+    Scales far apart can still break the oracle's filter numerically (noise of
+    centimetres against kilometres per step); such a combination is refused with a
+    ValueError naming the parameters.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
     Returns
     -------
     Dataset
         Task "regression"; X (n, n_timesteps, 2), y (n, n_timesteps, 5) as
         ``[x, vx, y, vy, omega]``.
     """
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    check_positive(dt=dt, turn_rate=turn_rate, acceleration_std=acceleration_std,
-                   measurement_std=measurement_std)
-    if not 0 <= switch_probability <= 1:
-        raise ValueError(f"switch_probability must lie in [0, 1]; got {switch_probability!r}.")
+    n_train, n_test, n_timesteps = _check_sizes(n_train, n_test, n_timesteps, 8)
+    dt = check_real(dt, "dt", *DT_RANGE)
+    speed_range = check_interval(speed_range, "speed_range", 0.0, 1e5, include_low=False)
+    turn_rate = check_real(turn_rate, "turn_rate", 1e-6, np.inf)
+    if turn_rate * dt > np.pi:
+        raise ValueError(f"turn_rate * dt must be at most pi (half a turn per step); got "
+                         f"turn_rate={turn_rate!r} with dt={dt!r}.")
+    switch_probability = check_real(switch_probability, "switch_probability", 1e-12, 1 - 1e-12)
+    acceleration_std = check_std(acceleration_std, "acceleration_std", maximum=1e4)
+    measurement_std = check_real(measurement_std, "measurement_std", 0.01, 1e6)
     rng = check_random_state(random_state)
-    states, modes = _coordinated_turn_paths(n_train + n_test, n_timesteps, dt, speed_range,
-                                            turn_rate, switch_probability, acceleration_std, rng)
+    with np.errstate(over="ignore", invalid="ignore"):
+        states, modes = _coordinated_turn_paths(n_train + n_test, n_timesteps, dt, speed_range,
+                                                turn_rate, switch_probability, acceleration_std,
+                                                rng)
+    if not np.isfinite(states).all():
+        raise _diverged("maneuvering", {"dt": dt, "speed_range": speed_range,
+                                        "acceleration_std": acceleration_std})
     X = states[..., [0, 2]] + measurement_std * rng.standard_normal(states[..., :2].shape)
     truth = {"dt": dt, "turn_rate": turn_rate, "switch_probability": switch_probability,
              "acceleration_std": acceleration_std, "measurement_std": measurement_std,
              "modes": modes, "turn_rates": np.array([0.0, turn_rate, -turn_rate])}
-    oracle = _maneuvering_oracle(truth, speed_range).fit(X[:n_train], states[:n_train])
+    oracle = _fit_oracle(_maneuvering_oracle(truth, speed_range), X[:n_train], states[:n_train],
+                         {"dt": dt, "speed_range": speed_range, "turn_rate": turn_rate,
+                          "switch_probability": switch_probability,
+                          "acceleration_std": acceleration_std,
+                          "measurement_std": measurement_std})
     return Dataset(
         name="maneuvering", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
@@ -261,15 +375,52 @@ def projectile(n_train=100, n_test=50, n_timesteps=50, dt=0.5, drag=1e-4,
     The drag makes the dynamics nonlinear: an unscented Kalman filter with the true
     model is a good but approximate oracle.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit);
+        ``(n_train + n_test) * n_timesteps * 6`` is at most 1e8.
+    dt : float
+        Time between measurements in s, in ``[1e-3, 100]``, integrated in 10 steps:
+        ``dt / 10 * drag * max(speed_range[1], sqrt(9.81 / drag))`` must be at most 1.
+    drag : float
+        Quadratic drag coefficient per m, in ``[1e-12, 1]``.
+    speed_range : (float, float)
+        Range of the uniform launch speed in m/s, ``0 < low <= high <= 1e4``.
+    angle_range : (float, float)
+        Range of the uniform launch elevation in degrees, within ``[-90, 90]``.
+    acceleration_std : float
+        In m/s², in ``[1e-12, 1e4]``.
+    measurement_std : float
+        In m, in ``[1e-3, 1e9]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    A combination whose paths leave the floating-point range (a step too long for
+    the drag at these speeds), or whose scales are so far apart that rounding breaks
+    the oracle's filter, is refused with a ValueError naming the parameters.
+
     Returns
     -------
     Dataset
         Task "regression"; X (n, n_timesteps, 2), y (n, n_timesteps, 4).
     """
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    check_positive(dt=dt, drag=drag, acceleration_std=acceleration_std,
-                   measurement_std=measurement_std)
+    n_train, n_test, n_timesteps = _check_sizes(n_train, n_test, n_timesteps, 6)
+    dt = check_real(dt, "dt", 1e-3, 100.0)
+    drag = check_real(drag, "drag", 1e-12, 1.0)
+    speed_range = check_interval(speed_range, "speed_range", 0.0, 1e4, include_low=False)
+    angle_range = check_interval(angle_range, "angle_range", -90.0, 90.0)
+    acceleration_std = check_std(acceleration_std, "acceleration_std", maximum=1e4)
+    measurement_std = check_real(measurement_std, "measurement_std", 1e-3, 1e9)
+    # Explicit Runge-Kutta is stable for dv/dt = -drag |v| v while (dt / 10) drag |v| stays
+    # well below its limit (about 1.4); speeds stay below the launch or the terminal speed.
+    stiffness = dt / 10 * drag * max(speed_range[1], np.sqrt(GRAVITY / drag))
+    if stiffness > 1.0:
+        raise ValueError(
+            f"dt / 10 * drag * top speed is {stiffness:.3g} with dt={dt!r}, drag={drag!r} and "
+            f"speed_range={speed_range!r}; it must be at most 1 for a stable integration: "
+            "lower dt, drag or the speeds.")
     rng = check_random_state(random_state)
     n = n_train + n_test
     speed = rng.uniform(*speed_range, size=n)
@@ -277,15 +428,22 @@ def projectile(n_train=100, n_test=50, n_timesteps=50, dt=0.5, drag=1e-4,
     state = np.stack([np.zeros(n), speed * np.cos(angle), np.zeros(n), speed * np.sin(angle)],
                      axis=-1)
     states = np.empty((n, n_timesteps, 4))
-    for t in range(n_timesteps):
-        state = projectile_transition(state, dt, drag)
-        state += _white_noise_acceleration(acceleration_std, dt, n, rng)
-        states[:, t] = state
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(n_timesteps):
+            state = projectile_transition(state, dt, drag)
+            state += _white_noise_acceleration(acceleration_std, dt, n, rng)
+            states[:, t] = state
+    if not np.isfinite(states).all():
+        raise _diverged("projectile", {"dt": dt, "drag": drag, "speed_range": speed_range,
+                                       "acceleration_std": acceleration_std})
     X = states[..., [0, 2]] + measurement_std * rng.standard_normal((n, n_timesteps, 2))
     truth = {"dt": dt, "drag": drag, "gravity": GRAVITY, "acceleration_std": acceleration_std,
              "measurement_std": measurement_std}
-    oracle = _projectile_oracle(truth, speed_range, angle_range).fit(X[:n_train],
-                                                                     states[:n_train])
+    oracle = _fit_oracle(_projectile_oracle(truth, speed_range, angle_range), X[:n_train],
+                         states[:n_train],
+                         {"dt": dt, "drag": drag, "speed_range": speed_range,
+                          "angle_range": angle_range, "acceleration_std": acceleration_std,
+                          "measurement_std": measurement_std})
     return Dataset(
         name="projectile", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
@@ -312,7 +470,9 @@ def _projectile_oracle(truth, speed_range, angle_range):
     angle = np.radians(np.linspace(*angle_range, 101))[None, :]
     vx, vy = (speed * np.cos(angle)).ravel(), (speed * np.sin(angle)).ravel()
     P0 = np.zeros((4, 4))
-    P0[np.ix_([1, 3], [1, 3])] = np.cov(np.stack([vx, vy]))
+    # A fixed speed or elevation puts every launch velocity on a line: a little jitter
+    # keeps the prior positive definite for the sigma points.
+    P0[np.ix_([1, 3], [1, 3])] = np.cov(np.stack([vx, vy])) + 1e-9 * np.eye(2)
     P0[0, 0] = P0[2, 2] = 1.0
     Q = Q_discrete_white_noise(dim=2, dt=truth["dt"], var=1.0, block_size=2, order_by_dim=True)
     return UnscentedKalmanFilter(
@@ -377,34 +537,73 @@ def orbit(n_train=100, n_test=50, n_timesteps=150, dt=0.05, eccentricity_max=0.3
     Both the dynamics and the measurement are nonlinear: an unscented Kalman filter with
     the true model is an approximate oracle. Bearings are not unwrapped: they jump at ±pi.
 
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence (>= 2: a filter needs two steps to fit);
+        ``(n_train + n_test) * n_timesteps * 6`` is at most 1e8.
+    dt : float
+        Time between measurements, in ``[1e-6, 1]``, integrated in 10 steps:
+        ``dt / 10 * sqrt(1 + e) / (1 - e)**1.5`` (the step over the time scale at the
+        periapsis of the most eccentric orbit, ``e = eccentricity_max``) must be at most 1.
+    eccentricity_max : float
+        Eccentricities are uniform in ``[0, eccentricity_max]``; in ``[0, 0.9]``.
+    orientation_std : float
+        In radians, in ``[1e-12, pi]``.
+    range_std : float
+        In ``[1e-12, 1e12]``.
+    bearing_std : float
+        In radians, in ``[1e-12, pi]``.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    A combination whose paths leave the floating-point range (a step too long near
+    periapsis), or whose scales are so far apart that rounding breaks the oracle's
+    filter, is refused with a ValueError naming the parameters.
+
     Returns
     -------
     Dataset
         Task "regression"; X (n, n_timesteps, 2) as (range, bearing), y (n, n_timesteps, 4).
     """
-    n_train, n_test = check_count("n_train", n_train), check_count("n_test", n_test)
-    n_timesteps = check_count("n_timesteps", n_timesteps)
-    check_positive(dt=dt, range_std=range_std, bearing_std=bearing_std,
-                   orientation_std=orientation_std)
-    if not 0 <= eccentricity_max < 1:
-        raise ValueError(f"eccentricity_max must lie in [0, 1); got {eccentricity_max!r}.")
+    n_train, n_test, n_timesteps = _check_sizes(n_train, n_test, n_timesteps, 6)
+    dt = check_real(dt, "dt", DT_RANGE[0], 1.0)
+    eccentricity_max = check_real(eccentricity_max, "eccentricity_max", 0.0, 0.9)
+    orientation_std = check_std(orientation_std, "orientation_std", maximum=np.pi)
+    range_std = check_std(range_std, "range_std")
+    bearing_std = check_std(bearing_std, "bearing_std", maximum=np.pi)
+    # Runge-Kutta steps of dt / 10 must stay short next to the time scale r / v at
+    # periapsis, the fastest part of the most eccentric orbit.
+    stiffness = dt / 10 * np.sqrt(1 + eccentricity_max) / (1 - eccentricity_max) ** 1.5
+    if stiffness > 1.0:
+        raise ValueError(
+            f"dt={dt!r} is too long for orbits of eccentricity up to eccentricity_max="
+            f"{eccentricity_max!r}: dt / 10 * v / r at periapsis is {stiffness:.3g}, and must be "
+            "at most 1 for a stable integration; lower dt or eccentricity_max.")
     rng = check_random_state(random_state)
     n = n_train + n_test
     e = rng.uniform(0, eccentricity_max, size=n)
     angle = orientation_std * rng.standard_normal(n)
     state = _periapsis_states(e, angle)
     states = np.empty((n, n_timesteps, 4))
-    for t in range(n_timesteps):
-        state = orbit_transition(state, dt)
-        states[:, t] = state
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(n_timesteps):
+            state = orbit_transition(state, dt)
+            states[:, t] = state
+    if not np.isfinite(states).all():
+        raise _diverged("orbit", {"dt": dt, "eccentricity_max": eccentricity_max})
     from ..state_space.motion import range_bearing
 
     noise = rng.standard_normal((n, n_timesteps, 2)) * [range_std, bearing_std]
     X = range_bearing(states) + noise
     truth = {"dt": dt, "GM": 1.0, "range_std": range_std, "bearing_std": bearing_std,
              "eccentricity": e}
-    oracle = _orbit_oracle(truth, eccentricity_max, orientation_std)
-    oracle.fit(X[:n_train], states[:n_train])
+    oracle = _fit_oracle(_orbit_oracle(truth, eccentricity_max, orientation_std), X[:n_train],
+                         states[:n_train],
+                         {"dt": dt, "eccentricity_max": eccentricity_max,
+                          "orientation_std": orientation_std, "range_std": range_std,
+                          "bearing_std": bearing_std})
     return Dataset(
         name="orbit", X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth=truth, oracle=oracle,
