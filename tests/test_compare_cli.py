@@ -213,6 +213,26 @@ def test_bad_usage_exits_2(tmp_path, capsys):
     assert main(["status", str(tmp_path / "nothing")]) == 2
 
 
+@pytest.mark.parametrize("args, shown", [
+    (["-j", "0"], "0"), (["--jobs", "-1"], "-1"), (["-j", "2.5"], "'2.5'"),
+    (["--jobs=abc"], "'abc'"), (["-j", ""], "''"), (["--cluster", "local:0"], "0"),
+])
+def test_bad_jobs_are_one_argparse_error_line_not_a_traceback(tmp_path, capsys, args, shown):
+    """Issue #14: no joblib traceback; exit 2 before any cell, the option and its allowed
+    values named on one error line (after argparse's usage)."""
+    suite = _write(tmp_path, SMALL_SUITE)
+    output = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(suite), "--output", str(output), *args])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert stop.value.code == 2 and "Traceback" not in err and len(errors) == 1
+    option = "--cluster" if "--cluster" in args else "--jobs"
+    assert option in errors[0] and "positive integer" in errors[0], errors
+    assert errors[0].endswith(f"got {shown}"), errors
+    assert not output.exists()
+
+
 def test_failing_and_timed_out_cells_exit_1_and_are_reported(tmp_path):
     too_long = SMALL_SUITE.replace('params = { order = 1 }', 'params = { order = 200 }')
     suite = _write(tmp_path, too_long + """
