@@ -37,7 +37,8 @@ def _type_name(value):
 
 
 def _interval(low, high, include_low, include_high):
-    return ("[" if include_low else "(") + f"{low:g}, {high:g}" + ("]" if include_high else ")")
+    opening, closing = "[" if include_low else "(", "]" if include_high else ")"
+    return f"{opening}{low:.12g}, {high:.12g}{closing}"
 
 
 def check_int(value, name, minimum=1, maximum=MAX_VALUES):
