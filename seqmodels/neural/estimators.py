@@ -364,6 +364,10 @@ class _NeuralNetwork(SequenceEstimator):
         hyperparameters and the fitted attributes (standardisation, classes,
         history). Read it back with :meth:`load`.
 
+        Unlike a pickle, the file holds no Python code: the network is Keras'
+        configuration and weights, the rest JSON, and :meth:`load` reads it in Keras'
+        safe mode.
+
         Parameters
         ----------
         path : str or path-like
@@ -392,9 +396,28 @@ class _NeuralNetwork(SequenceEstimator):
     def load(cls, path):
         """Read an estimator written by :meth:`save`.
 
+        The network is loaded with Keras' ``safe_mode=True``: a file whose configuration
+        carries Python code (a ``Lambda`` layer's bytecode) or names a class that is
+        neither Keras' nor registered by this package is refused, and nothing from the
+        file is executed. (A pickle or joblib file, by contrast, runs code when it is
+        loaded: unpickle only files you trust.)
+
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.keras`` file written by ``save`` of this same class.
+
         Returns
         -------
         estimator : an instance of this class, fitted, predicting exactly as the saved one.
+
+        Raises
+        ------
+        ValueError
+            The file was written by another class (the message names it), is a Keras
+            file not written by ``save``, or Keras' safe mode refuses its contents.
+        TypeError
+            Keras cannot rebuild a class the configuration names.
         """
         path = os.fspath(path)
         with zipfile.ZipFile(path) as archive:
