@@ -49,8 +49,7 @@ def _fit_oracle(oracle, X, states, parameters):
     ValueError names the parameters that set the scales.
     """
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return oracle.fit(X, states)
+        return oracle.fit(X, states)
     except np.linalg.LinAlgError:
         raise ValueError(
             "the oracle's filter loses positive definiteness (rounding) on these data with "
