@@ -6,6 +6,9 @@ results, over every seed of the quick variant (never a seed picked to pass).
 """
 
 
+import json
+
+import numpy as np
 import pytest
 
 from seqmodels.compare import compare, oracle_gaps
@@ -13,9 +16,10 @@ from seqmodels.compare import compare, oracle_gaps
 pytestmark = pytest.mark.slow
 
 
-def _run(name):
+def _run(name, may_fail=()):
+    """The quick variant's results; only the models in ``may_fail`` may have failed cells."""
     results = compare(name, quick=True, progress=False)
-    failed = results[results["status"] != "ok"]
+    failed = results[(results["status"] != "ok") & ~results["model"].isin(may_fail)]
     assert failed.empty, failed[["model", "error"]].to_string()
     return oracle_gaps(results)
 
@@ -53,8 +57,6 @@ def test_default_structure_beats_data_on_linear_tracking():
 
 
 def _fitted(results, model, dataset):
-    import json
-
     row = _by(results, model, dataset=dataset)
     return json.loads(row["fitted_params"].iloc[0])
 
@@ -152,3 +154,58 @@ def test_nonlinear_tracking_imm_follows_maneuvers_a_single_cv_model_does_not():
     far = flights["horizon_rmse"].map(lambda errors: errors[-1])  # 20 steps ahead
     assert far["UKF, constant velocity (learned)"] > far["IMM, CV + coordinated turn (learned)"]
     assert far["AR(2)"] < far["UKF, constant velocity (learned)"]
+
+
+def test_copy_gated_cells_carry_symbols_a_simple_rnn_stays_at_the_memoryless_baseline():
+    results = _run("copy")
+    for _, row in results.iterrows():
+        lag = row["data_lag"]
+        baseline = 10 * np.log(8) / (lag + 20)  # Arjovsky et al.: 10 log 8 / (T + 20)
+        assert json.loads(row["baselines"])["nll_per_step"] == pytest.approx(baseline)
+        if row["model"] == "SimpleRNN(64)":
+            assert row["headline"] > 0.9 * baseline, row   # near the baseline
+        else:
+            assert row["headline"] < 0.7 * baseline, row   # well below it
+
+
+def _decay(results, model):
+    from seqmodels.compare.stats import gradient_decay
+
+    return np.array([gradient_decay(g) for g in _by(results, model)["gradient_norms"]])
+
+
+def test_gradients_vanish_in_a_simple_rnn_an_lstm_learns_to_keep_them():
+    results = _run("gradients")
+    success = {model: rows["headline"] for model, rows in results.groupby("model")}
+    # After training on the adding problem (length 30): the LSTM solved it and its gradient
+    # reaches back undiminished; the SimpleRNN did not, and its gradient decays
+    # geometrically (rate in nats per step of the least-squares fit of log norm on lag).
+    assert (success["LSTM, trained"] > 0.8).all()
+    assert (np.abs(_decay(results, "LSTM, trained")) < 0.05).all()
+    assert (success["SimpleRNN, trained"] < 0.2).all()
+    assert (_decay(results, "SimpleRNN, trained") > 0.25).all()
+    # A forget-gate bias of 0 instead of 1: the LSTM's gradient decays too and it fails.
+    assert (success["LSTM, forget-gate bias 0, trained"] < 0.2).all()
+    assert (_decay(results, "LSTM, forget-gate bias 0, trained") > 0.2).all()
+    # At initialisation (Keras' defaults, forget bias 1) both decay at similar rates: the
+    # LSTM's advantage is learned, not built in.
+    for model in ("SimpleRNN, at initialisation", "LSTM, at initialisation"):
+        assert _decay(results, model).min() > 0.1 and _decay(results, model).max() < 0.35
+    # A recurrent matrix of spectral radius 2: the gradient grows with the lag.
+    assert (_decay(results, "SimpleRNN, spectral radius 2, at initialisation") < -0.05).all()
+
+
+def test_clipping_lets_a_simple_rnn_with_exploding_gradients_train():
+    unclipped = "SimpleRNN, radius 2, SGD, no clipping"
+    clipped = "SimpleRNN, radius 2, SGD, clipnorm 1"
+    results = _run("clipping", may_fail=(unclipped,))
+    for _, row in _by(results, unclipped).iterrows():
+        # diverged (the fit stops with an error naming the remedies) or never learned
+        if row["status"] != "ok":
+            assert "diverged" in row["error"] and "clipnorm" in row["error"]
+        else:
+            assert row["score"] < 0.0
+    for _, row in _by(results, clipped).iterrows():
+        assert row["score"] > 0.2                          # R² on held-out sequences
+        assert max(row["history"]) <= 1.05 * row["history"][0]  # the loss never jumps up
+    assert (_by(results, unclipped)["status"] != "ok").any()
