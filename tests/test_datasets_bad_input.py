@@ -164,6 +164,7 @@ SIZES = {"n_train": Count(1), "n_test": Count(1), "n_timesteps": Count(1)}
 FILTERED = {**SIZES, "n_timesteps": Count(2)}  # a filter needs two steps to fit
 TRACKING = {**FILTERED, "measurement_std": std(), "n_dims": Count(1, 3),
             "dt": Real(1e-6, 1e6, edges=(1e-6, 1e6)), "initial_speed": std(),
+            "missing_fraction": Real(0.0, 1.0, open_high=True, edges=(0.0, 0.5, 0.99)),
             "random_state": RANDOM_STATE}
 
 SPECS = {
@@ -276,10 +277,15 @@ LEGAL = [pytest.param(name, param, value, id=f"{name}-{param}-{i}-{value!r:.30}"
 
 
 def _check_record(name, data, params):
-    """Finite sequences of the documented shapes (NaN only where a target is absent)."""
+    """Finite sequences of the documented shapes (NaN only where a target is absent, or
+    whole measurement steps when ``missing_fraction`` asks for them)."""
     for part in ("X_train", "X_test"):
         X = getattr(data, part)
         assert isinstance(X, np.ndarray) and X.ndim == 3 and X.size, (name, part)
+        if params.get("missing_fraction", 0) > 0:
+            missing = np.isnan(X)
+            assert (missing.all(axis=-1) == missing.any(axis=-1)).all(), (name, part)
+            X = X[~missing.any(axis=-1)]
         assert np.isfinite(X).all(), (name, part)
     for part in ("y_train", "y_test"):
         y = getattr(data, part)

@@ -114,3 +114,26 @@ def test_exact_oracles_learn_nothing(name):
     data = load(name, n_train=3, n_test=2, random_state=0)
     assert data.oracle.n_params_ == 0
     assert "approximate" not in data.description
+
+
+def test_tracking_missing_fraction_removes_whole_steps_and_keeps_the_rest():
+    full = load("constant_velocity", n_train=20, n_test=10, n_timesteps=60, random_state=3)
+    gappy = load("constant_velocity", n_train=20, n_test=10, n_timesteps=60,
+                 missing_fraction=0.3, random_state=3)
+    missing = np.isnan(gappy.X_train)
+    assert (missing.all(axis=-1) == missing.any(axis=-1)).all()      # whole steps
+    assert abs(missing.all(axis=-1).mean() - 0.3) < 0.03
+    kept = ~missing
+    np.testing.assert_array_equal(gappy.X_train[kept], full.X_train[kept])
+    np.testing.assert_array_equal(gappy.y_train, full.y_train)
+    # the oracle (the exact Kalman filter) skips the missing updates
+    estimate = gappy.oracle.predict(gappy.X_test)
+    assert np.isfinite(estimate).all()
+    # after the first steps (where a missing first fix leaves only the wide prior), a 30 %
+    # gap rate costs the exact filter a little accuracy, not its footing
+
+    def rmse(data, estimate):
+        return np.sqrt(np.mean((estimate - data.y_test)[:, 10:, [0, 2]] ** 2))
+
+    rmse_gappy, rmse_full = rmse(gappy, estimate), rmse(full, full.oracle.predict(full.X_test))
+    assert rmse_full < rmse_gappy < 1.5 * rmse_full

@@ -58,7 +58,7 @@ def _fit_oracle(oracle, X, states, parameters):
 
 
 def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, initial_speed,
-               n_train, n_test, n_timesteps, random_state):
+               missing_fraction, n_train, n_test, n_timesteps, random_state):
     from ..state_space.motion import motion_model
     from .synthetic import exact_kalman_oracle
 
@@ -70,6 +70,8 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
     noise = check_std(noise, noise_label)
     measurement_std = check_std(measurement_std, "measurement_std")
     initial_speed = check_std(initial_speed, "initial_speed")
+    missing_fraction = check_real(missing_fraction, "missing_fraction", 0.0, 1.0,
+                                  include_high=False)
     F, H, template, _ = motion_model(model, n_dims, dt=dt)
     k = F.shape[0]
     # Prior: position near the origin, velocity of a few initial_speed, acceleration 0-ish.
@@ -81,7 +83,12 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
     seed = int(rng.randint(np.iinfo(np.int32).max))
     states, X = exact_kalman_oracle(truth, n_dims).sample(n_train + n_test, n_timesteps,
                                                           random_state=seed)
+    if missing_fraction > 0:
+        # drawn after the paths, so the measurements that remain are those of fraction 0
+        X[rng.random_sample(X.shape[:2]) < missing_fraction] = np.nan
     oracle = exact_kalman_oracle(truth, n_dims, k)
+    missing = (f" {missing_fraction:.0%} of the measurement steps are missing (NaN)."
+               if missing_fraction > 0 else "")
     return Dataset(
         name=name, X_train=X[:n_train], y_train=states[:n_train], X_test=X[n_train:],
         y_test=states[n_train:], task="regression", truth={**truth, "F": F, "H": H},
@@ -90,10 +97,11 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
         description=(
             f"{model.replace('_', ' ').capitalize()} motion in {n_dims}-D, dt = {dt}, "
             f"{noise_label} {noise}, measurement noise std {measurement_std}: X are noisy "
-            "positions, y the true state (positions and their derivatives per axis). The oracle "
-            "is the Kalman filter with the true matrices (exact)."),
+            "positions, y the true state (positions and their derivatives per axis)."
+            f"{missing} The oracle is the Kalman filter with the true matrices (exact)."),
         params=dict(n_dims=n_dims, dt=dt, **{noise_label: noise},
                     measurement_std=measurement_std, initial_speed=initial_speed,
+                    missing_fraction=missing_fraction,
                     n_train=n_train, n_test=n_test, n_timesteps=n_timesteps,
                     random_state=random_state),
     )
@@ -101,8 +109,8 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
 
 @register("constant_velocity", oracle=True)
 def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.0,
-                      initial_speed=10.0, n_train=200, n_test=50, n_timesteps=100,
-                      random_state=None):
+                      initial_speed=10.0, missing_fraction=0.0, n_train=200, n_test=50,
+                      n_timesteps=100, random_state=None):
     """Constant-velocity targets in 1-3 D (white-noise acceleration); oracle: the exact filter.
 
     Per axis, state ``(p, v)``: ``p_t = p_{t-1} + dt v_{t-1} + w``, ``v_t = v_{t-1} + w'`` with
@@ -121,6 +129,11 @@ def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.
         Position measurement noise standard deviation, in ``[1e-12, 1e12]``.
     initial_speed : float
         Prior standard deviation of the initial velocity, in ``[1e-12, 1e12]``.
+    missing_fraction : float
+        Probability, in ``[0, 1)``, that a step's measurement is missing (every
+        coordinate NaN in X, independently per step; y keeps the true state). The
+        Kalman filters skip missing updates; other models need
+        :class:`~seqmodels.imputation.ImputeMissing`.
     n_train, n_test : int
         Number of training and test sequences.
     n_timesteps : int
@@ -135,14 +148,14 @@ def constant_velocity(n_dims=2, dt=1.0, acceleration_std=0.5, measurement_std=5.
         Task "regression"; X (n, n_timesteps, n_dims), y (n, n_timesteps, 2 n_dims).
     """
     return _kinematic("constant_velocity", "constant_velocity", n_dims, dt, acceleration_std,
-                      "acceleration_std", measurement_std, initial_speed, n_train, n_test,
-                      n_timesteps, random_state)
+                      "acceleration_std", measurement_std, initial_speed, missing_fraction,
+                      n_train, n_test, n_timesteps, random_state)
 
 
 @register("constant_acceleration", oracle=True)
 def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
-                          initial_speed=10.0, n_train=200, n_test=50, n_timesteps=100,
-                          random_state=None):
+                          initial_speed=10.0, missing_fraction=0.0, n_train=200, n_test=50,
+                          n_timesteps=100, random_state=None):
     """Constant-acceleration targets in 1-3 D (white-noise jerk); oracle: the exact filter.
 
     Per axis, state ``(p, v, a)`` with the discrete white-noise-jerk covariance
@@ -160,6 +173,11 @@ def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
         Position measurement noise standard deviation, in ``[1e-12, 1e12]``.
     initial_speed : float
         Prior standard deviation of the initial velocity, in ``[1e-12, 1e12]``.
+    missing_fraction : float
+        Probability, in ``[0, 1)``, that a step's measurement is missing (every
+        coordinate NaN in X, independently per step; y keeps the true state). The
+        Kalman filters skip missing updates; other models need
+        :class:`~seqmodels.imputation.ImputeMissing`.
     n_train, n_test : int
         Number of training and test sequences.
     n_timesteps : int
@@ -174,8 +192,8 @@ def constant_acceleration(n_dims=2, dt=1.0, jerk_std=0.1, measurement_std=5.0,
         Task "regression"; X (n, n_timesteps, n_dims), y (n, n_timesteps, 3 n_dims).
     """
     return _kinematic("constant_acceleration", "constant_acceleration", n_dims, dt, jerk_std,
-                      "jerk_std", measurement_std, initial_speed, n_train, n_test, n_timesteps,
-                      random_state)
+                      "jerk_std", measurement_std, initial_speed, missing_fraction, n_train,
+                      n_test, n_timesteps, random_state)
 
 
 def _white_noise_acceleration(acceleration_std, dt, n, rng):
