@@ -107,3 +107,25 @@ impute = "last"
         _suite(tmp_path, _BASE + '[[models]]\nestimator = "AutoRegressive"\nimpute = "median"\n')
     with pytest.raises(SuiteError, match="wraps another model"):
         _suite(tmp_path, _BASE + '[[models]]\nestimator = "ImputeMissing"\n')
+
+
+def test_a_fit_that_stops_short_is_recorded_and_reported_not_printed(tmp_path):
+    import warnings
+
+    from seqmodels import KalmanFilter
+
+    models = {"KF, 2 EM iterations": KalmanFilter(model="local_level", n_iter=2),
+              "AR(1)": AutoRegressive(order=1)}
+    data = ("ar", {"n_train": 6, "n_test": 3, "n_timesteps": 40})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes to the caller
+        results = compare(models, data, seeds=[0, 1], progress=False, store=tmp_path / "s")
+    assert (results["status"] == "ok").all()
+    short = results[results["model"] == "KF, 2 EM iterations"]["warnings"]
+    assert short.map(lambda w: "ConvergenceWarning" in w and "n_iter=2" in w).all()
+    assert results[results["model"] == "AR(1)"]["warnings"].isna().all()
+    paths = report(results, tmp_path / "report")
+    from pathlib import Path
+
+    text = Path(paths["markdown"]).read_text()
+    assert "Fits that stopped short" in text and "n_iter=2" in text

@@ -16,7 +16,7 @@ RESULT_COLUMNS = (
     "score", "rmse", "mae", "accuracy", "nll_per_step", "coverage_90", "mean_sq_z",
     "n_params", "n_train", "n_test",
     "fit_seconds", "predict_seconds", "score_seconds", "cell_seconds", "worker_peak_rss_mb",
-    "error", "traceback", "model_params", "fitted_params", "dataset_params", "sweep",
+    "error", "traceback", "warnings", "model_params", "fitted_params", "dataset_params", "sweep",
     "worker", "started_at", "finished_at", "version",
 )
 

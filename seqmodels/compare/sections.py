@@ -17,7 +17,7 @@ import numpy as np
 from . import plots
 from .tables import (calibration_table, cost_table, curve_axes, failure_table,
                      fitted_parameter_table, gradient_table, oracle_gap_table,
-                     ranks_across_datasets, summarise)
+                     ranks_across_datasets, summarise, warning_table)
 
 __all__ = ["Section", "Paragraph", "Bullets", "Heading", "Table", "Plot", "Details",
            "build_sections", "SECTION_TITLES"]
@@ -35,6 +35,7 @@ SECTION_TITLES = {
     "fitted": "Fitted parameters",
     "calibration": "Calibration",
     "failures": "Failed and timed-out cells",
+    "warnings": "Fits that stopped short",
     "run": "Run",
 }
 
@@ -524,6 +525,26 @@ def _calibration_section(table, results):
     return section
 
 
+def _warning_section(warned):
+    section = Section("warnings", SECTION_TITLES["warnings"])
+    section.blocks.append(Paragraph(
+        f"{len(warned)} cell(s) finished, but their fit stopped at its iteration limit before "
+        "meeting its tolerance (a ConvergenceWarning): their figures are those of a model "
+        "short of its maximum likelihood. Raise the model's n_iter (or loosen tol) to let it "
+        "converge. Each distinct message is listed once, with the seeds it hit."))
+    groups = {}
+    for _, row in warned.iterrows():
+        for message in str(row["warnings"]).splitlines():
+            groups.setdefault((row["model"], row["panel"], message), []).append(row)
+    rows = []
+    for (model, panel, message), cells in groups.items():
+        seeds = sorted({int(c["data_seed"]) for c in cells if _ok(c["data_seed"])})
+        rows.append([model, panel, str(len(cells)), ", ".join(str(s) for s in seeds), message])
+    section.blocks.append(Table(["model", "dataset", "cells", "data seeds", "warning"], rows,
+                                ["l", "l", "r", "l", "l"]))
+    return section
+
+
 def _failure_section(failures):
     section = Section("failures", SECTION_TITLES["failures"])
     section.blocks.append(Paragraph(
@@ -660,6 +681,9 @@ def build_sections(results, runs=(), confidence=0.95, alpha=0.05):
     calibration = calibration_table(results, confidence)
     if not calibration.empty:
         sections.append(_calibration_section(calibration, results))
+    warned = warning_table(results)
+    if not warned.empty:
+        sections.append(_warning_section(warned))
     failures = failure_table(results)
     if not failures.empty:
         sections.append(_failure_section(failures))

@@ -20,7 +20,8 @@ from .stats import (critical_difference, cliques, friedman_test, gradient_decay,
 
 __all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
            "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
-           "fitted_parameter_table", "gradient_table", "baseline_rows", "SECONDARY_METRICS"]
+           "fitted_parameter_table", "gradient_table", "warning_table", "baseline_rows",
+           "SECONDARY_METRICS"]
 
 #: Secondary metric columns a summary may show beside the headline: column -> label.
 SECONDARY_METRICS = {"score": "R²", "rmse": "RMSE", "accuracy": "accuracy",
@@ -499,6 +500,24 @@ def calibration_table(results, confidence=0.95):
                      "mean_sq_z_std": z.std})
     return pd.DataFrame(rows, columns=["panel", "model", "kind", "n", "coverage_90",
                                        "coverage_90_std", "mean_sq_z", "mean_sq_z_std"])
+
+
+def warning_table(results):
+    """Finished cells whose fit warned (ConvergenceWarning: stopped at its iteration limit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``panel``, ``data_seed``, ``model_seed``, ``train_size``, ``warnings``
+        (the distinct messages, one per line); empty when no cell warned.
+    """
+    columns = ["model", "panel", "data_seed", "model_seed", "train_size", "warnings"]
+    if "warnings" not in results:
+        return pd.DataFrame(columns=columns)
+    warned = results[(results["status"] == "ok")
+                     & results["warnings"].map(lambda w: isinstance(w, str) and bool(w))].copy()
+    warned["panel"] = panels(warned)
+    return warned[columns].reset_index(drop=True)
 
 
 def failure_table(results):

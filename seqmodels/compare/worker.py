@@ -16,11 +16,12 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import OrderedDict
 from contextlib import contextmanager
 
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .. import __version__
@@ -203,6 +204,27 @@ def describe(cell):
     }
 
 
+@contextmanager
+def _fit_warnings(record):
+    """Keep the ConvergenceWarnings of a cell in ``record["warnings"]`` (distinct messages,
+    one per line) instead of printing them; other warnings pass through as usual."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            yield
+        finally:
+            messages = []
+            for item in caught:
+                if issubclass(item.category, ConvergenceWarning):
+                    text = f"{item.category.__name__}: {item.message}"
+                    if text not in messages:
+                        messages.append(text)
+                else:
+                    warnings.warn_explicit(item.message, item.category, item.filename,
+                                           item.lineno, source=item.source)
+            record["warnings"] = "\n".join(messages) or None
+
+
 def run_cell(cell, time_limit=None):
     """Run one cell and return its record; never raises for a failing model.
 
@@ -220,15 +242,16 @@ def run_cell(cell, time_limit=None):
         ``baselines`` (JSON: scores of predictors that ignore the input),
         the scalars of :func:`~seqmodels.compare.evaluation.evaluate`, ``status``
         (``ok`` / ``error`` / ``timeout``), ``error`` and ``traceback`` text,
+        ``warnings`` (the fit's ConvergenceWarnings, one per line, or None),
         ``cell_seconds``, ``started_at``, ``finished_at``, ``worker`` and
         ``worker_peak_rss_mb``; and ``arrays``, the cell's arrays.
     """
     record = describe(cell)
-    record.update(status="ok", error=None, traceback=None, started_at=time.time())
+    record.update(status="ok", error=None, traceback=None, warnings=None, started_at=time.time())
     start = time.perf_counter()
     arrays = {}
     try:
-        with _time_limit(time_limit, cell):
+        with _time_limit(time_limit, cell), _fit_warnings(record):
             data = _with_train_size(_dataset(cell), cell.train_size, cell.dataset.label)
             record.update(task=data.task, metric=data.metric.name, metric_label=data.metric.label,
                           greater_is_better=data.metric.greater_is_better,

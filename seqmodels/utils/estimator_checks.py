@@ -48,11 +48,12 @@ import inspect
 import pickle
 import re
 import unittest
+import warnings
 
 import joblib
 import numpy as np
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 
 from ..metrics import accuracy_score, r2_score
@@ -1106,7 +1107,20 @@ def check_forecast_horizon(name, estimator):
 # -- running the checks -----------------------------------------------------------------------
 
 # In the order they run: construction first, then what a broken fit or predict shows first.
-_CHECKS = (
+def _quiet_about_convergence(check):
+    """Run ``check`` with ConvergenceWarning ignored: the checks fit with tiny iteration
+    budgets on purpose (scikit-learn's checks do the same)."""
+
+    @functools.wraps(check)
+    def run(name, estimator):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return check(name, estimator)
+
+    return run
+
+
+_CHECKS = tuple(_quiet_about_convergence(check) for check in (
     check_get_params_matches_signature,
     check_init_stores_parameters_only,
     check_clone_and_set_params,
@@ -1133,7 +1147,7 @@ _CHECKS = (
     check_wrong_n_features_at_predict,
     check_x_y_mismatch,
     check_forecast_horizon,
-)
+))
 
 
 def _with_test_params(estimator):
