@@ -34,6 +34,9 @@ from .metrics import accuracy_score, r2_score
 
 __all__ = ["SequenceEstimator"]
 
+#: Attributes ``fit`` sets before the family's ``_fit``: restored if that fit fails.
+_FIT_ATTRIBUTES = ("n_features_in_", "history_", "mode_", "n_targets_", "classes_")
+
 
 def _hook_applies(hook):
     """available_if check: the estimator defines ``hook`` and it applies to this instance."""
@@ -145,6 +148,20 @@ class SequenceEstimator(BaseEstimator):
         """
         X_batch = self._check_X(X, fitting=True)
         checked = self._check_y(y, X_batch, fitting=True)
+        # A fit that fails leaves the previous fit as it was: the attributes set here are
+        # restored (the families assign their own fitted attributes only on success).
+        previous = {name: vars(self)[name] for name in _FIT_ATTRIBUTES if name in vars(self)}
+        try:
+            self._fit_checked(X_batch, checked)
+        except BaseException:
+            for name in _FIT_ATTRIBUTES:
+                vars(self).pop(name, None)
+            vars(self).update(previous)
+            raise
+        return self
+
+    def _fit_checked(self, X_batch, checked):
+        """Set the contract's fitted attributes, then call the family's ``_fit``."""
         self.n_features_in_ = X_batch.n_features
         self.history_ = []
         if checked is None:
@@ -166,7 +183,6 @@ class SequenceEstimator(BaseEstimator):
                 observed = y_batch.values[np.isfinite(y_batch.values)]
                 self.classes_ = np.unique(observed).astype(np.int64)
         self._fit(X_batch, y_batch)
-        return self
 
     def predict(self, X, return_std=False):
         """Per-timestep predictions, aligned with ``X``.
