@@ -209,3 +209,33 @@ def test_clipping_lets_a_simple_rnn_with_exploding_gradients_train():
         assert row["score"] > 0.2                          # R² on held-out sequences
         assert max(row["history"]) <= 1.05 * row["history"][0]  # the loss never jumps up
     assert (_by(results, unclipped)["status"] != "ok").any()
+
+
+def test_missing_data_the_kalman_filter_skips_gaps_and_stays_at_the_oracle():
+    results = _run("missing")
+    kalman = "Kalman, constant velocity (learned)"
+    fractions = sorted(results["data_missing_fraction"].unique())
+    assert fractions[0] == 0.0 and fractions[-1] >= 0.5
+    models = results[~results["is_oracle"]]
+    for (fraction, seed), cell in models.groupby(["data_missing_fraction", "data_seed"]):
+        rows = cell.set_index("model")
+        assert abs(rows.loc[kalman, "gap_relative"]) < 0.03, (fraction, seed)
+        assert rows["headline"].idxmin() == kalman, (fraction, seed)   # nearest the oracle
+        assert (rows.drop(kalman)["gap_relative"] > 0.2).all(), (fraction, seed)
+    ar = _by(results, "AR, 3 lags, gaps carried forward").set_index(
+        ["data_seed", "data_missing_fraction"])["gap_relative"]
+    for seed in results["data_seed"].unique():
+        # filling gaps costs the regression more than skipping them costs the oracle
+        assert ar[(seed, fractions[-1])] > ar[(seed, 0.0)] + 0.1
+
+
+def test_variants_the_coupled_gate_lstm_holds_long_lags_at_a_small_budget():
+    results = _run("variants")
+    assert set(results["data_length"]) == {50}
+    success = {model: rows.set_index("data_seed")["headline"]
+               for model, rows in results.groupby("model")}
+    cifg = success["coupled-gate LSTM (CIFG)"]
+    assert (cifg > 0.9).all()
+    plain = np.mean([success["LSTM"].mean(), success["peephole LSTM"].mean()])
+    assert cifg.mean() > plain + 0.3
+    assert success["GRU"].mean() > plain
