@@ -10,6 +10,7 @@ stays causal, and hands the filled sequences to the model it wraps.
 import numpy as np
 from sklearn.base import clone
 
+from ._validation import SequenceBatch, check_sequences
 from .base import SequenceEstimator
 
 __all__ = ["ImputeMissing", "impute_causal"]
@@ -51,21 +52,15 @@ def impute_causal(values, lengths, fill, strategy="last"):
 
 
 def _container(values, lengths):
-    """Padded sequences as a 3-D array (equal lengths) or a list of 2-D arrays."""
-    if np.all(lengths == values.shape[1]):
-        return values
-    return [values[i, :length] for i, length in enumerate(lengths)]
+    """Padded sequences in the container a wrapped model reads: 3-D when all lengths are
+    equal, else a list of 2-D arrays."""
+    form = "3d" if np.all(lengths == values.shape[1]) else "list"
+    return SequenceBatch(values, lengths, form).restore(values)
 
 
-def _padded(output, lengths, width):
+def _padded(output):
     """A wrapped model's output (3-D array or list of 2-D arrays) as a padded array."""
-    if isinstance(output, np.ndarray) and output.ndim == 3:
-        return output.astype(float)
-    out = np.full((len(lengths), int(np.max(lengths)), width), np.nan)
-    for i, part in enumerate(output):
-        part = np.asarray(part, dtype=float).reshape(len(part), -1)
-        out[i, : len(part)] = part
-    return out
+    return check_sequences(output, "the wrapped estimator's output", allow_nan=True).values
 
 
 def _labels(values):
@@ -203,21 +198,17 @@ class ImputeMissing(SequenceEstimator):
         out = self.estimator_.predict(self._filled(X), return_std=return_std) if return_std \
             else self.estimator_.predict(self._filled(X))
         if return_std:
-            return (_padded(out[0], X.lengths, self.n_targets_),
-                    _padded(out[1], X.lengths, self.n_targets_))
-        return _padded(out, X.lengths, self.n_targets_)
+            return _padded(out[0]), _padded(out[1])
+        return _padded(out)
 
     def _predict_proba(self, X):
-        proba = self.estimator_.predict_proba(self._filled(X))
-        return _padded(proba, X.lengths, len(self.classes_))
+        return _padded(self.estimator_.predict_proba(self._filled(X)))
 
     def _forecast(self, X, horizon, return_std):
         out = self.estimator_.forecast(self._filled(X), horizon, return_std=return_std)
-        horizons = np.full(X.n_sequences, horizon)
         if return_std:
-            return (_padded(out[0], horizons, self.n_targets_),
-                    _padded(out[1], horizons, self.n_targets_))
-        return _padded(out, horizons, self.n_targets_)
+            return _padded(out[0]), _padded(out[1])
+        return _padded(out)
 
     def _log_likelihood(self, X, y):
         if y is None and np.isnan(X.values[X.mask]).any():
