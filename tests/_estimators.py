@@ -1,10 +1,13 @@
-"""Stand-ins for a user's own models, shared by the comparison-engine and report tests.
+"""Stand-ins for a user's own models, shared by the comparison-engine, report and crash-safety tests.
 
 They are deliberately bare ``BaseEstimator`` subclasses (not ``SequenceEstimator``): the
 comparison engine must take a user's model that only has ``fit`` and ``predict``. Import
 them as ``from _estimators import LastValue, Raises``; ``tests/conftest.py`` puts this
 directory on ``sys.path`` (pytest runs with ``--import-mode=importlib``, which does not).
 """
+
+import os
+import signal
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -35,6 +38,30 @@ class Raises(BaseEstimator):
 
     def fit(self, X, y=None):
         raise RuntimeError(self.message)
+
+    def predict(self, X):
+        return X
+
+
+class KillsItsWorker(BaseEstimator):
+    """A user's own model whose ``fit`` ends the process running it, as a crash would.
+
+    ``how="exit"``: ``os._exit(1)`` (no clean-up, like a C extension calling exit);
+    ``how="sigkill"``: SIGKILL to itself (what the kernel's out-of-memory killer sends).
+    ``spare`` is the pid of the test process: a fit there (a serial run) raises instead
+    of killing pytest.
+    """
+
+    def __init__(self, how="exit", spare=None):
+        self.how = how
+        self.spare = spare
+
+    def fit(self, X, y=None):
+        if os.getpid() == self.spare:
+            raise RuntimeError("KillsItsWorker refuses to kill the test process itself")
+        if self.how == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(1)
 
     def predict(self, X):
         return X

@@ -163,15 +163,22 @@ class ResultsStore:
 
     @contextmanager
     def _write(self):
-        """One immediate transaction: the write lock is taken up front, waiting if busy."""
+        """One immediate transaction: the write lock is taken up front, waiting if busy.
+
+        Any exception rolls it back, also one raised the moment BEGIN or COMMIT returns:
+        Python runs a signal handler (Ctrl-C, the engine's SIGTERM) right after the C call
+        it arrived during, so a signal sent while BEGIN waits for the lock surfaces there.
+        Left open, the transaction would make the run's clean-up writes fail.
+        """
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def close(self):
         if self._connection is not None:
