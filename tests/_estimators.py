@@ -1,4 +1,4 @@
-"""Stand-ins for a user's own models, shared by the comparison-engine, report and crash-safety tests.
+"""Stand-ins for a user's own models, shared by the engine, report and crash-safety tests.
 
 They are deliberately bare ``BaseEstimator`` subclasses (not ``SequenceEstimator``): the
 comparison engine must take a user's model that only has ``fit`` and ``predict``. Import
