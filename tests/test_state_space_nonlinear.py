@@ -110,6 +110,62 @@ def test_imm_core_equals_filterpy_imm_estimator():
         np.testing.assert_allclose(res.mode_proba[i], mus, rtol=1e-9, atol=1e-9)
 
 
+def test_imm_forecast_is_filterpys_imm_prediction_carried_forward():
+    # Standard IMM prediction without measurements: each step mixes with the current mode
+    # probabilities (filterpy's IMMEstimator.predict), the modes predict, and the mode
+    # probabilities move on to cbar = M' mu; the measurement is the cbar-mixture of the
+    # modes' unscented measurement moments.
+    from filterpy.kalman import unscented_transform
+
+    rng = np.random.default_rng(6)
+    hp = lambda s: s[:, [0, 2]]  # noqa: E731
+    R = np.eye(2)
+    Z = _simulate(rng, 2, 25, hp, R)
+    Qs = np.stack([0.1 * Q, Q])
+    M = np.array([[0.9, 0.1], [0.2, 0.8]])
+    mu0 = np.array([0.5, 0.5])
+    weights = nl.merwe_weights(5, 0.5, 2.0, 0.0)
+    res = nl.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z, weights)
+    z_mean, z_cov = nl.imm_forecast([cv, ct], Qs, hp, R, np.zeros(2, bool), M,
+                                    res.mode_proba[:, -1], res.last_mode_mean,
+                                    res.last_mode_cov, 6, weights)
+    for i in range(2):
+        filters = []
+        for j, f in enumerate((cv, ct)):
+            ukf = FilterpyUKF(5, 2, DT, hx=lambda s: s[[0, 2]],
+                              fx=(lambda f: lambda s, dt: f(s[None])[0])(f),
+                              points=MerweScaledSigmaPoints(5, 0.5, 2.0, 0.0))
+            ukf.x, ukf.P, ukf.Q, ukf.R = X0.copy(), P0.copy(), Qs[j], R
+            filters.append(ukf)
+        imm = IMMEstimator(filters, mu0.copy(), M)
+        for z in Z[i]:
+            imm.predict()
+            imm.update(z)
+        for h in range(6):
+            imm.predict()
+            moments = [unscented_transform(np.array([f.hx(s) for s in f.sigmas_f]), f.Wm, f.Wc,
+                                           f.R) for f in filters]
+            zp = sum(c * m for c, (m, _) in zip(imm.cbar, moments))
+            S = sum(c * (C + np.outer(m - zp, m - zp)) for c, (m, C) in zip(imm.cbar, moments))
+            np.testing.assert_allclose(z_mean[i, h], zp, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(z_cov[i, h], S, rtol=1e-9, atol=1e-9)
+            imm.mu = imm.cbar.copy()              # no measurement: the prediction carries on
+            imm._compute_mixing_probabilities()
+
+
+def test_imm_one_step_forecast_is_the_next_one_step_prediction():
+    # predict mixes the modes every step; the forecast must too (it once propagated each
+    # mode's last state unmixed: 5e-4 off in the mean and the std)
+    X, _ = _random_walk(5, 40, seed=2)
+    imm = InteractingMultipleModel(measurement_var=0.25).fit(X)
+    extended = np.concatenate([X, X[:, -1:]], axis=1)
+    mean, std = imm.forecast(X, 3, return_std=True)
+    next_mean, next_std = imm.predict(extended, return_std=True)
+    np.testing.assert_allclose(mean[:, 0], next_mean[:, -1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std[:, 0], next_std[:, -1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(imm.forecast(X, 2), mean[:, :2], rtol=0, atol=0)
+
+
 def test_ukf_on_a_linear_model_equals_the_kalman_filter():
     truth = KalmanFilter(model="constant_velocity", Q=0.3 * np.eye(4), R=2.0 * np.eye(2),
                          x0=np.zeros(4), P0=10 * np.eye(4)).fit(np.zeros((1, 2, 2)))

@@ -17,7 +17,8 @@ from scipy.special import logsumexp
 
 from ._core import _sym, innovations_loglik
 
-__all__ = ["UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter", "unscented_forecast"]
+__all__ = ["UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter", "unscented_forecast",
+           "imm_forecast"]
 
 
 class UnscentedModel(NamedTuple):
@@ -83,6 +84,7 @@ def _apply(f, sigmas):
 
 
 def _ut_predict(fx, Q, x, P, Wm, Wc, lam):
+    """Unscented prediction: ``x^- = sum_i Wm_i f(chi_i)``, ``P^- = sum_i Wc_i (.)(.)' + Q``."""
     sig = _apply(fx, sigma_points(x, P, lam))
     xm = np.einsum("s,nsk->nk", Wm, sig)
     dx = sig - xm[:, None]
@@ -90,14 +92,22 @@ def _ut_predict(fx, Q, x, P, Wm, Wc, lam):
     return xm, Pm
 
 
+def _ut_measure(hx, R, angle_mask, sig, Wm, Wc):
+    """Measurement moments of sigma points ``sig`` (n, s, k): zp, residuals h(chi_i) - zp, S.
+
+    ``zp = sum_i Wm_i h(chi_i)`` (angles: circular mean), ``S = sum_i Wc_i dz_i dz_i' + R``.
+    """
+    sh = _apply(hx, sig)
+    zp = _z_mean(sh, Wm, angle_mask)
+    dz = _z_residual(sh, zp[:, None], angle_mask)
+    return zp, dz, _sym(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
+
+
 def _ut_update(hx, R, angle_mask, x, P, z, mask, Wm, Wc, lam):
     """One unscented update; returns x, P, zp, S_full, residual (0 where missing), S_masked."""
     d = R.shape[0]
     sig = sigma_points(x, P, lam)
-    sh = _apply(hx, sig)
-    zp = _z_mean(sh, Wm, angle_mask)
-    dz = _z_residual(sh, zp[:, None], angle_mask)
-    S = _sym(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
+    zp, dz, S = _ut_measure(hx, R, angle_mask, sig, Wm, Wc)
     dx = sig - x[:, None]
     Pxz = np.einsum("s,nsa,nsb->nab", Wc, dx, dz)
     r = np.where(mask, _z_residual(np.where(mask, z, zp), zp, angle_mask), 0.0)
@@ -176,11 +186,8 @@ def unscented_forecast(fx, hx, Q, R, angle_mask, x, P, horizon, weights):
     z_mean, z_cov = np.empty((n, horizon, d)), np.empty((n, horizon, d, d))
     for h in range(horizon):
         x, P = _ut_predict(fx, Q, x, P, Wm, Wc, lam)
-        sh = _apply(hx, sigma_points(x, P, lam))
-        zp = _z_mean(sh, Wm, angle_mask)
-        dz = _z_residual(sh, zp[:, None], angle_mask)
-        z_mean[:, h] = zp
-        z_cov[:, h] = _sym(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
+        z_mean[:, h], _, z_cov[:, h] = _ut_measure(hx, R, angle_mask, sigma_points(x, P, lam),
+                                                   Wm, Wc)
     return z_mean, z_cov
 
 
@@ -195,16 +202,68 @@ class IMMResult(NamedTuple):
     last_mode_cov: np.ndarray      # (n, M, k, k)
 
 
+def _moment_match(w, means, covs):
+    """One Gaussian with the moments of a mixture, per sequence.
+
+    ``m = sum_j w_j m_j``, ``C = sum_j w_j (C_j + (m_j - m)(m_j - m)')``; ``w`` (n, M),
+    ``means`` (n, M, a), ``covs`` (n, M, a, a).
+    """
+    mean = np.einsum("nj,nja->na", w, means)
+    dev = means - mean[:, None]
+    return mean, _sym(np.einsum("nj,njab->nab", w, covs + dev[..., :, None] * dev[..., None, :]))
+
+
+def _imm_predict(fxs, Qs, log_mu, log_trans, x, P, weights):
+    """IMM mixing, then each mode's unscented prediction (filterpy's ``IMMEstimator.predict``).
+
+    ::
+
+        cbar_j = sum_i M_ij mu_i,   omega_ij = M_ij mu_i / cbar_j
+        mixed:  x0_j = sum_i omega_ij x_i,  P0_j = sum_i omega_ij (P_i + (x_i - x0_j)(...)')
+        x^-_j, P^-_j = unscented prediction of (x0_j, P0_j) through f_j, plus Q_j
+
+    Parameters
+    ----------
+    log_mu : ndarray of shape (n, M)
+        Log mode probabilities before the step.
+    log_trans : ndarray of shape (M, M)
+        ``log M_ij``.
+    x, P : ndarrays of shape (n, M, k) and (n, M, k, k)
+        Each mode's state before the step.
+
+    Returns
+    -------
+    log_cbar : ndarray of shape (n, M)
+        Log predicted mode probabilities ``log P(mode_t = j | z_<t)``.
+    x, P : ndarrays of shape (n, M, k) and (n, M, k, k)
+        Each mode's predicted state.
+    """
+    Wm, Wc, lam = weights
+    log_joint = log_mu[:, :, None] + log_trans[None]                  # (n, i, j)
+    log_cbar = logsumexp(log_joint, axis=1)                            # (n, j)
+    omega = np.exp(log_joint - log_cbar[:, None, :])
+    xm = np.einsum("nij,nik->njk", omega, x)
+    dx = x[:, :, None, :] - xm[:, None, :, :]                          # (n, i, j, k)
+    spread = P[:, :, None] + dx[..., :, None] * dx[..., None, :]
+    Pm = np.einsum("nij,nijab->njab", omega, spread)
+    xs, Ps = np.empty_like(xm), np.empty_like(Pm)
+    for j, fx in enumerate(fxs):
+        xs[:, j], Ps[:, j] = _ut_predict(fx, Qs[j], xm[:, j], _sym(Pm[:, j]), Wm, Wc, lam)
+    return log_cbar, xs, Ps
+
+
 def imm_filter(fxs, Qs, hx, R, angle_mask, x0, P0, mu0, transition, Z, weights, lengths=None):
     """Interacting multiple model estimator with unscented mode filters (filterpy's IMM).
 
     Each step (filterpy's ``IMMEstimator.predict`` then ``update``)::
 
-        cbar_j = sum_i M_ij mu_i,   omega_ij = M_ij mu_i / cbar_j
-        mixed:  x0_j = sum_i omega_ij x_i,  P0_j = sum_i omega_ij (P_i + (x_i - x0_j)(...)')
-        mode filters predict from (x0_j, P0_j) and update with z_t -> likelihoods L_j
+        predict: mixing and each mode's unscented prediction (:func:`_imm_predict`)
+        mode filters update with z_t -> likelihoods L_j
         mu_j = cbar_j L_j / sum_l cbar_l L_l   (computed in log space)
         x = sum_j mu_j x_j,  P = sum_j mu_j (P_j + (x_j - x)(x_j - x)')
+
+    The predicted measurement is the mixture of the modes' with weights ``cbar``:
+    ``zp = sum_j cbar_j zp_j``, ``S = sum_j cbar_j (S_j + (zp_j - zp)(...)')``.
 
     Parameters
     ----------
@@ -232,39 +291,56 @@ def imm_filter(fxs, Qs, hx, R, angle_mask, x0, P0, mu0, transition, Z, weights, 
     out = IMMResult(np.empty((n, T, k)), np.empty((n, T, k, k)), np.empty((n, T, M)),
                     np.empty((n, T, d)), np.empty((n, T, d, d)), np.empty((n, T)), last_x, last_P)
     for t in range(T):
-        log_joint = log_mu[:, :, None] + log_trans[None]                  # (n, i, j)
-        log_cbar = logsumexp(log_joint, axis=1)                            # (n, j)
-        omega = np.exp(log_joint - log_cbar[:, None, :])
-        xm = np.einsum("nij,nik->njk", omega, x)
-        dx = x[:, :, None, :] - xm[:, None, :, :]                          # (n, i, j, k)
-        spread = P[:, :, None] + dx[..., :, None] * dx[..., None, :]
-        Pm = np.einsum("nij,nijab->njab", omega, spread)
-        xs, Ps = np.empty_like(xm), np.empty_like(Pm)
-        for j in range(M):
-            xs[:, j], Ps[:, j] = _ut_predict(fxs[j], Qs[j], xm[:, j], _sym(Pm[:, j]), Wm, Wc, lam)
+        log_cbar, xs, Ps = _imm_predict(fxs, Qs, log_mu, log_trans, x, P, weights)
         mask = np.repeat(observed[:, t], M, axis=0)
         zt = np.repeat(Z[:, t], M, axis=0)
         xu, Pu, zp, S, r, Sm = _ut_update(hx, R, angle_mask, xs.reshape(n * M, k),
                                           Ps.reshape(n * M, k, k), zt, mask, Wm, Wc, lam)
         ll = innovations_loglik(r[:, None], Sm[:, None], mask[:, None])[:, 0].reshape(n, M)
         x, P = xu.reshape(n, M, k), Pu.reshape(n, M, k, k)
-        zp, S = zp.reshape(n, M, d), S.reshape(n, M, d, d)
         log_post = log_cbar + ll
         out.loglik[:, t] = logsumexp(log_post, axis=1)
         log_mu = log_post - out.loglik[:, t][:, None]
-        mu = np.exp(log_mu)
-        cbar = np.exp(log_cbar)
-        out.mode_proba[:, t] = mu
-        xc = np.einsum("nj,njk->nk", mu, x)
-        dxc = x - xc[:, None]
-        out.filtered_mean[:, t] = xc
-        out.filtered_cov[:, t] = _sym(np.einsum("nj,njab->nab", mu, P + dxc[..., :, None]
-                                                * dxc[..., None, :]))
-        zc = np.einsum("nj,njd->nd", cbar, zp)
-        dzc = zp - zc[:, None]
-        out.predicted_measurement[:, t] = zc
-        out.predicted_measurement_cov[:, t] = _sym(np.einsum(
-            "nj,njab->nab", cbar, S + dzc[..., :, None] * dzc[..., None, :]))
+        out.mode_proba[:, t] = mu = np.exp(log_mu)
+        out.filtered_mean[:, t], out.filtered_cov[:, t] = _moment_match(mu, x, P)
+        out.predicted_measurement[:, t], out.predicted_measurement_cov[:, t] = _moment_match(
+            np.exp(log_cbar), zp.reshape(n, M, d), S.reshape(n, M, d, d))
         at_end = lengths - 1 == t
         last_x[at_end], last_P[at_end] = x[at_end], P[at_end]
     return out
+
+
+def imm_forecast(fxs, Qs, hx, R, angle_mask, transition, mode_proba, x, P, horizon, weights):
+    """IMM prediction ``horizon`` steps ahead (no updates); moments of each step's measurement.
+
+    Each step is the filter's prediction (:func:`_imm_predict`): the modes mix with the
+    current mode probabilities, each mode predicts through its own dynamics, and the mode
+    probabilities move on by the transition matrix, ``mu <- cbar = M' mu``. The measurement
+    is the mixture over the modes, ``zp = sum_j cbar_j zp_j``, ``S = sum_j cbar_j (S_j +
+    (zp_j - zp)(...)')``, so the first step equals the filter's one-step-ahead prediction.
+
+    Parameters
+    ----------
+    mode_proba : ndarray of shape (n, M)
+        Filtered mode probabilities at the last step.
+    x, P : ndarrays of shape (n, M, k) and (n, M, k, k)
+        Each mode's filtered state at the last step.
+
+    Returns
+    -------
+    z_mean : ndarray of shape (n, horizon, d)
+    z_cov : ndarray of shape (n, horizon, d, d)
+    """
+    Wm, Wc, lam = weights
+    (n, M, k), d = x.shape, R.shape[0]
+    with np.errstate(divide="ignore"):       # a mode with probability 0 mixes in nothing
+        log_mu = np.log(mode_proba)
+    log_trans = np.log(np.maximum(transition, 1e-300))
+    z_mean, z_cov = np.empty((n, horizon, d)), np.empty((n, horizon, d, d))
+    for h in range(horizon):
+        log_mu, x, P = _imm_predict(fxs, Qs, log_mu, log_trans, x, P, weights)
+        sig = sigma_points(x.reshape(n * M, k), P.reshape(n * M, k, k), lam)
+        zp, _, S = _ut_measure(hx, R, angle_mask, sig, Wm, Wc)
+        z_mean[:, h], z_cov[:, h] = _moment_match(np.exp(log_mu), zp.reshape(n, M, d),
+                                                  S.reshape(n, M, d, d))
+    return z_mean, z_cov

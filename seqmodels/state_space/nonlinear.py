@@ -518,9 +518,11 @@ class InteractingMultipleModel(SequenceEstimator):
 
     ``predict_mode_proba(X)`` returns the filtered mode probabilities
     ``P(mode_t = j | z_1..t)``. Forecasting and supervised (tracking) modes as in
-    :class:`UnscentedKalmanFilter`; the forecast propagates each mode's last state
-    with its own dynamics and mixes them with the mode probabilities carried
-    forward by ``M`` (mixing inside the horizon is neglected).
+    :class:`UnscentedKalmanFilter`. The forecast is the IMM's prediction without
+    measurements (:func:`seqmodels.state_space._nonlinear.imm_forecast`): every step
+    mixes the modes with the current mode probabilities, predicts each through its own
+    dynamics and moves the probabilities on by ``M``, so its first step is ``predict``'s
+    one-step-ahead prediction.
 
     Parameters
     ----------
@@ -735,26 +737,12 @@ class InteractingMultipleModel(SequenceEstimator):
     def _forecast(self, X, horizon, return_std):
         fxs, hx, angle, weights, _ = self._cache
         res = self._run(X)
-        n = X.n_sequences
-        mu = res.mode_proba[np.arange(n), X.lengths - 1]
-        means, covs = [], []
-        for j, fx in enumerate(fxs):
-            m, c = nl.unscented_forecast(fx, hx, self.Qs_[j], self.R_, angle,
-                                         res.last_mode_mean[:, j], res.last_mode_cov[:, j],
-                                         horizon, weights)
-            means.append(m)
-            covs.append(c)
-        means, covs = np.stack(means, 2), np.stack(covs, 2)        # (n, h, M, ...)
-        probs = np.empty((n, horizon, len(fxs)))
-        for h in range(horizon):
-            mu = mu @ self.transition_matrix_
-            probs[:, h] = mu
-        mean = np.einsum("nhj,nhjd->nhd", probs, means)
+        mu = res.mode_proba[np.arange(X.n_sequences), X.lengths - 1]
+        mean, cov = nl.imm_forecast(fxs, self.Qs_, hx, self.R_, angle, self.transition_matrix_, mu,
+                                    res.last_mode_mean, res.last_mode_cov, horizon, weights)
         if not return_std:
             return mean
-        dev = means - mean[:, :, None]
-        var = np.einsum("nhj,nhjd->nhd", probs, np.diagonal(covs, axis1=-2, axis2=-1) + dev**2)
-        return mean, np.sqrt(np.clip(var, 1e-300, None))
+        return mean, np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300, None))
 
     def predict_mode_proba(self, X):
         """Filtered mode probabilities ``P(mode_t = j | z_1..t)`` (causal).
