@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from seqmodels.compare import stats as cstats
 from seqmodels.compare import tables
 from seqmodels.compare.cli import main
 from seqmodels.compare.markdown import escape, table
-from seqmodels.compare.sections import build_sections
+from seqmodels.compare.sections import SECTION_TITLES, build_sections
 
 from _estimators import LastValue, Raises  # tests/_estimators.py, on sys.path via conftest
 
@@ -336,7 +337,9 @@ def test_a_suite_description_renders_its_markdown_safely(tmp_path):
     assert "<li><strong>bold</strong> point continued</li>" in html
     assert "<code>code</code> &lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert "<b>" not in html and "<title>T &lt;i&gt;</title>" in html
-    assert description in paths["markdown"].read_text()  # the author's Markdown, as written
+    # The Markdown subset stays as the author wrote it; HTML in it shows as text.
+    assert ("First \\<b>paragraph\\</b>.\n\n* **bold** point\n  continued\n"
+            "* `code` \\<script>alert(2)\\</script>") in paths["markdown"].read_text()
 
 
 def test_mse_baselines_become_rmse_reference_values():
@@ -367,3 +370,242 @@ def test_fitted_parameters_section_shows_small_learned_parameters(tmp_path):
     paths = report(results, tmp_path)
     text = paths["markdown"].read_text()
     assert "## Fitted parameters" in text and "1469.2" in text
+
+
+# -- hostile text -------------------------------------------------------------------------------
+
+HOSTILE_TITLE = "<script>alert(1)</script> \"quotes' & <img src=x onerror=alert(1)> #"
+HOSTILE_DESCRIPTION = """\
+Intro <script>alert(2)</script> and <img src=x onerror=alert(2)> &lt;b&gt;.
+
+# Not a heading
+> not a quote
+[click](javascript:alert(2)) and ![pixel](http://tracker.example/p.png)
+<div onmouseover="alert(2)">hover</div>
+~~~
+not a fence
+| not | a table |
+|-----|---------|
+
+* **bold** stays, `code <b>` stays
+* [ref]: javascript:alert(2)
+1. not a numbered list
+"""
+HOSTILE_MODELS = ["<script>alert(3)</script>", "<img src=x onerror=alert(3)> \"q' &amp;",
+                  "[x](javascript:alert(3)) *em* _u_ ~~s~~ $m$ | pipe",
+                  "line\n# heading\n> quote\n- item"]
+HOSTILE_DATASETS = ["<img src=x onerror=alert(4)> ar", "[d](javascript:alert(4)) ../../evil"]
+# A registered model whose error message repeats a hostile parameter value.
+HOSTILE_ERROR = "got '<img src=x onerror=alert(5)>'"
+
+# What the report template itself emits: any other tag or attribute came from the data.
+_TEMPLATE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "p",
+                  "div", "ul", "li", "strong", "em", "code", "nav", "h2", "ol", "a", "section",
+                  "h3", "table", "thead", "tr", "th", "tbody", "td", "figure", "img",
+                  "figcaption", "details", "summary", "pre"}
+_TEMPLATE_ATTRIBUTES = {"lang", "charset", "name", "content", "class", "id", "href", "src", "alt",
+                        "aria-label"}
+
+
+def _hostile_suite(tmp_path):
+    def toml(value):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+
+    models = "".join(f'[[models]]\nlabel = {toml(label)}\nestimator = "AutoRegressive"\n'
+                     f"params = {{ order = {i + 1} }}\n\n"
+                     for i, label in enumerate(HOSTILE_MODELS))
+    models += ('[[models]]\nlabel = "HMM with a bad emission"\nestimator = "HiddenMarkovModel"\n'
+               'params = { emission = "<img src=x onerror=alert(5)>" }\n')
+    datasets = "".join(f'[[datasets]]\nname = "ar"\nlabel = {toml(label)}\n'
+                       f"params = {{ n_train = 4, n_test = 3, n_timesteps = {40 + 10 * i} }}\n\n"
+                       for i, label in enumerate(HOSTILE_DATASETS))
+    path = tmp_path / "hostile.toml"
+    path.write_text(f"title = {toml(HOSTILE_TITLE)}\ndescription = {toml(HOSTILE_DESCRIPTION)}\n"
+                    f"seeds = [0, 1]\n\n{datasets}{models}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A suite whose every text is hostile, run and reported by seqcompare."""
+    folder = tmp_path_factory.mktemp("hostile")
+    suite = _hostile_suite(folder)
+    output = folder / "out"
+    assert main(["run", str(suite), "--output", str(output), "--progress", "none"]) == 1
+    return folder, output
+
+
+class _Elements(HTMLParser):
+    """Every element of a page with its attributes, and its text as a browser shows it."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.elements, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_hostile_suite_text_reaches_report_html_only_as_text(hostile):
+    _, output = hostile
+    page = _Elements()
+    page.feed((output / "report.html").read_text())
+    tags = [tag for tag, _ in page.elements]
+    assert set(tags) <= _TEMPLATE_TAGS, set(tags) - _TEMPLATE_TAGS
+    assert "script" not in tags and tags.count("style") == 1 and tags.count("title") == 1
+    for tag, attributes in page.elements:
+        assert set(attributes) <= _TEMPLATE_ATTRIBUTES, (tag, attributes)
+        assert not any(name.startswith("on") for name in attributes), (tag, attributes)
+        if "href" in attributes:
+            assert attributes["href"].startswith("#"), attributes
+        if tag == "img":
+            assert attributes["src"].startswith("data:image/png;base64,"), attributes
+    # the description's Markdown subset, and nothing else, became markup
+    assert [a.get("class") for t, a in page.elements if t == "div"].count("description") == 1
+    assert tags.count("strong") == 1 and tags.count("em") == 0
+    text = "".join(page.text)
+    for hostile_text in [HOSTILE_TITLE, HOSTILE_ERROR, *HOSTILE_MODELS, *HOSTILE_DATASETS,
+                         "<script>alert(2)</script>", "[click](javascript:alert(2))",
+                         '<div onmouseover="alert(2)">', "&lt;b&gt;", "# Not a heading"]:
+        shown = " ".join(hostile_text.split())
+        assert shown in " ".join(text.split()), f"{hostile_text!r} is not shown as text"
+
+
+def _markdown_tokens(text):
+    markdown_it = pytest.importorskip("markdown_it")
+    parser = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(
+        ["table", "strikethrough"])
+    tokens = []
+    for token in parser.parse(text):
+        tokens.append(token)
+        tokens.extend(token.children or [])
+    return tokens
+
+
+def _shown(inline):
+    """The text a reader sees of an inline token (escapes resolved)."""
+    return "".join(" " if child.type in ("softbreak", "hardbreak") else child.content
+                   for child in inline.children or [])
+
+
+def test_hostile_suite_text_reaches_report_md_only_as_text(hostile):
+    """report.md parsed by a CommonMark parser (GitHub's tables and strikethrough on, raw
+    HTML allowed): no HTML, link, image, heading, quote, list or fence comes from the data."""
+    _, output = hostile
+    text = (output / "report.md").read_text()
+    tokens = _markdown_tokens(text)
+    kinds = {token.type for token in tokens}
+    for forbidden in ("html_block", "html_inline", "fence", "code_block", "blockquote_open",
+                      "hr", "s_open", "em_open"):
+        assert forbidden not in kinds, forbidden
+    assert [t.type for t in tokens].count("ordered_list_open") == 1  # the contents
+    links = [t.attrs["href"] for t in tokens if t.type == "link_open"]
+    assert links and all(href.startswith("#") for href in links)  # the table of contents
+    images = [t.attrs["src"] for t in tokens if t.type == "image"]
+    assert images and all(re.fullmatch(r"figures/\d{2}-[a-z0-9-]+\.png", s) for s in images)
+    headings = [(t.tag, _shown(tokens[i + 1])) for i, t in enumerate(tokens)
+                if t.type == "heading_open"]
+    assert [content for tag, content in headings if tag == "h1"] == [HOSTILE_TITLE]
+    assert {content for tag, content in headings if tag == "h2"} <= set(SECTION_TITLES.values())
+    assert [t.content for t in tokens if t.type == "code_inline"] == ["code <b>"]
+    strong = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "strong_open"]
+    assert strong == ["bold"]
+    shown = " ".join(" ".join(_shown(t) for t in tokens if t.type == "inline").split())
+    for hostile_text in [HOSTILE_TITLE, HOSTILE_ERROR, *HOSTILE_MODELS, *HOSTILE_DATASETS,
+                         "<script>alert(2)</script>", "[click](javascript:alert(2))",
+                         "# Not a heading", "> not a quote", "1. not a numbered list"]:
+        assert " ".join(hostile_text.split()) in shown, f"{hostile_text!r} is not shown as text"
+
+
+def test_hostile_labels_write_no_file_outside_the_output_folder(hostile):
+    folder, output = hostile
+    assert {p.name for p in folder.iterdir()} == {"hostile.toml", "out"}
+    figures = list((output / "figures").iterdir())
+    assert figures and all(re.fullmatch(r"\d{2}-[a-z0-9-]+\.png", p.name) for p in figures)
+    written = {p.name for p in output.iterdir()}
+    assert {"results.sqlite", "results.csv", "report.html", "report.md", "figures"} <= written
+    assert written <= {"results.sqlite", "results.sqlite-wal", "results.sqlite-shm",
+                       "results.csv", "report.html", "report.md", "figures"}
+
+
+_MARKDOWN_PIECES = ["<script>", "<b>", "</b>", "<div onmouseover=x>", "<http://e.x>", "&lt;",
+                    "`", "``", "\\", "*", "**", "_", "~~", "[", "]", "(", ")", ":", "!", "|",
+                    "#", "> ", "- ", "* ", "+ ", "1. ", "2) ", "---", "===", "~~~", "```",
+                    "[^1]: ", "a", "x y", " ", "   ", "\n", "\n\n", "\n  ", "\t", "\r",
+                    "\u00a0", "\u2028", "\x0c"]
+
+
+def test_description_markdown_lets_only_its_subset_through():
+    """Random Markdown through description_markdown, parsed as CommonMark with raw HTML on:
+    only paragraphs, bullets, bold, emphasis and code spans come out, never a tag, link,
+    image, heading, quote, numbered list, fence, rule or table."""
+    hypothesis = pytest.importorskip("hypothesis")
+    strategies = hypothesis.strategies
+    from seqmodels.compare.markdown import description_markdown
+
+    allowed = {"paragraph_open", "paragraph_close", "bullet_list_open", "bullet_list_close",
+               "list_item_open", "list_item_close", "inline", "text", "softbreak", "hardbreak",
+               "strong_open", "strong_close", "em_open", "em_close", "code_inline",
+               "code_block"}  # an indented block shows its text literally
+
+    @hypothesis.settings(max_examples=400, deadline=None, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(strategies.lists(strategies.sampled_from(_MARKDOWN_PIECES), max_size=30))
+    @hypothesis.example(["`a\n<div onmouseover=x>\nb`"])  # blocks come before code spans
+    @hypothesis.example(["\\\\`x` <b> `y`"])  # an escaped backslash, then a real code span
+    @hypothesis.example(["`<b>``"])  # runs of different lengths do not pair
+    @hypothesis.example(["``a`<b>`"])
+    @hypothesis.example(["`a\n\n<b>`"])  # no code span across paragraphs
+    @hypothesis.example(["`a | <b>\n|--|--|\nb`"])  # nor a table in one
+    @hypothesis.example(["* `a\n* <b>`"])  # nor across list items
+    @hypothesis.example(["`a\u2028* b` <b> `c`"])  # not a line end for Markdown
+    @hypothesis.example(["`a\n\u00a0\nb` <b> `c`"])  # nor a blank line
+    def check(pieces):
+        text = "".join(pieces)
+        tokens = _markdown_tokens(description_markdown(text))
+        kinds = {token.type for token in tokens}
+        assert kinds <= allowed, (text, kinds - allowed)
+
+    check()
+
+
+def test_report_text_shows_literally_in_markdown_whatever_it_holds():
+    """Random text as a title, paragraph, bullet, heading and table cell of report.md:
+    CommonMark (raw HTML on) shows each exactly as written, whitespace collapsed, and
+    builds nothing from it (the contents list and the table are the writer's own)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    strategies = hypothesis.strategies
+    from seqmodels.compare.markdown import render_markdown
+    from seqmodels.compare.sections import Bullets, Heading, Paragraph, Section, Table
+
+    pieces = [p for p in _MARKDOWN_PIECES if p.strip()] + ["p < 0.05", "[0.1, 0.2]", "n_train",
+                                                           "&amp;", "$x$", "–"]
+    allowed = {"heading_open", "heading_close", "paragraph_open", "paragraph_close", "inline",
+               "text", "softbreak", "bullet_list_open", "bullet_list_close", "list_item_open",
+               "list_item_close", "ordered_list_open", "ordered_list_close", "link_open",
+               "link_close", "table_open", "table_close", "thead_open", "thead_close",
+               "tbody_open", "tbody_close", "tr_open", "tr_close", "th_open", "th_close",
+               "td_open", "td_close"}
+
+    @hypothesis.settings(max_examples=150, deadline=None, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(strategies.lists(strategies.sampled_from(pieces), min_size=1,
+                                       max_size=40).map(" ".join))
+    @hypothesis.example("# a\n> b\n- c\n1. d\n```\n<b>\n---\n===\n[e]: f")
+    def check(text):
+        section = Section("s", "S", [Paragraph(text * 3), Bullets([text * 3]), Heading(text),
+                                     Table(["c"], [[text]])])
+        tokens = _markdown_tokens(render_markdown(text, "", [section], {}))
+        assert {t.type for t in tokens} <= allowed, (text, {t.type for t in tokens} - allowed)
+        assert [t.type for t in tokens].count("link_open") == 1  # the contents' own link
+        shown = [" ".join(_shown(t).split()) for t in tokens if t.type == "inline"]
+        expected = " ".join(text.split())
+        assert shown == [expected, "Contents:", "S", "S", " ".join((text * 3).split()),
+                         " ".join((text * 3).split()), expected, "c", expected], text
+
+    check()

@@ -3,28 +3,42 @@
 Tables are GitHub pipe tables with their columns padded to a common width, so they
 line up on a terminal; paragraphs are wrapped at 100 characters; figures are links to
 PNG files beside the report. Any text that Markdown or a GitHub viewer would
-interpret (``<tag>``, ``|``, ``*``, brackets, backticks) is backslash-escaped, so
-labels and error messages show literally.
+interpret (``<tag>``, ``|``, ``*``, brackets, backticks, ``~``, ``$``, entities, an
+opening ``_``, and headings, quotes, lists, fences or rules where a line starts) is
+backslash-escaped, so labels and error messages show literally. A suite's description
+keeps the small Markdown subset the HTML report renders (paragraphs, ``*`` / ``-``
+bullets, bold, emphasis, code spans); the rest of it is escaped the same way.
 """
 
 import re
+import string
 import textwrap
 import unicodedata
 
-__all__ = ["render_markdown", "escape", "table", "description_html"]
+__all__ = ["render_markdown", "escape", "table", "description_html", "description_markdown"]
 
-_ALWAYS = re.compile(r"([\\`*|])")
+_ALWAYS = re.compile(r"([\\`*|~$])")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # "p < 0.001" stays as it is
 _BRACKET = re.compile(r"([\[\]])")
 _LINK = re.compile(r"\]\s*[(\[:]")
+_ENTITY = re.compile(r"&(?=#?\w+;)")            # "&lt;" would show as "<"
+_UNDERSCORE = re.compile(r"(?<![^\W_])_")        # one that could open emphasis: "_x_"
+# Where a line starts, what would begin a block: a heading, quote, list, fence or rule.
+# (Markdown indents and ends lines with ASCII spaces, tabs and newlines only: "\\s" would
+# take a no-break space for indentation, and str.splitlines "\\u2028" for a line end.)
+_BLOCK_START = re.compile(r"^([ \t]*)([#>+=~_|:$\[-]|`{3}|\*(?=[ \t]|$)|<(?=[A-Za-z/!?]))")
+_NUMBERED = re.compile(r"^([ \t]*\d{1,9})([.)])(?=[ \t]|$)")
 
 
-def escape(text):
+def escape(text, brackets=False):
     """``text`` on one line, with what Markdown would interpret backslash-escaped.
 
-    Backslashes, backticks, ``*`` and ``|`` always; ``<`` where it could open a tag or
-    an autolink; brackets only where they could form a link. The rest stays as it is,
-    so numbers and intervals read cleanly on a terminal.
+    Backslashes, backticks, ``*``, ``|``, ``~`` and ``$`` always; ``<`` where it could
+    open a tag or an autolink, ``&`` where it would start an entity, ``_`` where it could
+    open emphasis (not inside a word: ``n_train`` stays); brackets only where they could
+    form a link, or always with ``brackets=True`` (a link's text, an image's alt text).
+    The rest stays as it is, so numbers and intervals read cleanly on a terminal. What
+    would start a block where a line starts is the wrapping's business (``_line_start``).
 
     Examples
     --------
@@ -36,9 +50,117 @@ def escape(text):
     text = " ".join(str(text).split())
     text = _ALWAYS.sub(r"\\\1", text)
     text = _TAG_START.sub(r"\\<", text)
-    if _LINK.search(text):
+    text = _ENTITY.sub(r"\\&", text)
+    text = _UNDERSCORE.sub(r"\\_", text)
+    if brackets or _LINK.search(text):
         text = _BRACKET.sub(r"\\\1", text)
     return text
+
+
+def _line_start(line):
+    """``line`` with a backslash before what would begin a block where it starts."""
+    line = _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), line, count=1)
+    return _NUMBERED.sub(r"\1\\\2", line, count=1)
+
+
+def _heading(text):
+    """Escaped heading text; a trailing run of ``#`` would be read as a closing sequence."""
+    return re.sub(r"(^|\s)(#+)$", r"\1\\\2", escape(text))
+
+
+# -- a suite's description --------------------------------------------------------------------
+
+_PUNCTUATION = set(string.punctuation)
+_RUN = re.compile("`+")
+_BULLET = re.compile(r"^([ \t]*)([*-] )(.*)$")
+_RULE = re.compile(r"[ \t]*(?:(?:[-*_][ \t]*){3,}|=+[ \t]*|-+[ \t]*)")  # or an underline
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _literal_end(text, i):
+    """End of the literal piece at ``text[i]`` (a backslash escape or a code span), or None.
+
+    Code spans are found as CommonMark finds them: a run of n backticks closes at the
+    next run of exactly n, and an unmatched run is literal backticks.
+    """
+    if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _PUNCTUATION:
+        return i + 2
+    if text[i] != "`":
+        return None
+    run = _RUN.match(text, i)
+    for found in _RUN.finditer(text, run.end()):
+        if len(found.group()) == len(run.group()):
+            return found.end()
+    return run.end()
+
+
+def _inline(text):
+    """A block of the description with what Markdown would interpret escaped, but for
+    ``*`` (bold, emphasis) and what is literal already: code spans and escapes."""
+    plain, i = [], 0
+    while i < len(text):
+        end = _literal_end(text, i)
+        plain.append(" " if end else text[i])
+        i = end or i + 1
+    links = bool(_LINK.search("".join(plain)))
+    out, i, n = [], 0, len(text)
+    while i < n:
+        end = _literal_end(text, i)
+        if end:
+            out.append(text[i:end])
+            i = end
+            continue
+        char = text[i]
+        after = text[i + 1] if i + 1 < n else " "
+        if (char in "|~$" or (char in "[]" and links)
+                or (char == "<" and (after.isalpha() or after in "/!?"))
+                or (char == "&" and _ENTITY.match(text, i))
+                or (char == "_" and not (i and text[i - 1].isalnum()))):
+            out.append("\\")
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def description_markdown(text):
+    """A suite's description as Markdown that renders the subset the HTML report renders.
+
+    Paragraphs, ``*`` / ``-`` bullets, ``**bold**``, ``*emphasis*`` and ```code``` are
+    kept as written; raw HTML, links and images, headings, quotes, numbered lists,
+    fences, rules, tables and the like are backslash-escaped, so they show as text
+    (as :func:`description_html` shows them). Block starts are escaped on every line,
+    even inside a code span, since Markdown finds blocks before code spans.
+
+    Examples
+    --------
+    >>> print(description_markdown("# Not a heading\\n\\n* **kept** <img src=x>\\n"
+    ...                             "* `<b>` [x](javascript:y)"))
+    \\# Not a heading
+    <BLANKLINE>
+    * **kept** \\<img src=x>
+    * `<b>` \\[x\\](javascript:y)
+    """
+    text = textwrap.dedent(str(text or "")).strip()
+    blocks, lines = [], []
+    for line in _LINE_END.split(text):
+        bullet = _BULLET.match(line)
+        if not line.strip(" \t"):
+            blocks.append(lines)
+            blocks.append([""])
+            lines = []
+            continue
+        if _RULE.fullmatch(line):
+            line = re.sub(r"^([ \t]*)", r"\1\\", line, count=1)
+        elif bullet:
+            blocks.append(lines)  # a bullet starts a block: code spans end with the last
+            lines = []
+            indent, marker, rest = bullet.groups()
+            line = indent + marker + _line_start(rest)
+        else:
+            line = _line_start(line)
+        lines.append(line)
+    blocks.append(lines)
+    return "\n".join(_inline("\n".join(block)) for block in blocks if block)
 
 
 _STRONG = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
@@ -142,9 +264,20 @@ def _anchor(title):
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
+def _fill(text, first="", rest=""):
+    """Escaped text wrapped at 100 characters (a column kept for the backslash that a
+    line starting like a heading, quote or list gets), prefixed by ``first`` / ``rest``."""
+    lines = textwrap.wrap(escape(text), width=99, initial_indent=first, subsequent_indent=rest,
+                          break_long_words=False, break_on_hyphens=False)
+    out = []
+    for i, line in enumerate(lines):
+        prefix = first if i == 0 else rest
+        out.append(prefix + _line_start(line[len(prefix):]))
+    return "\n".join(out)
+
+
 def _wrap(text):
-    return textwrap.fill(escape(text), width=100, break_long_words=False,
-                         break_on_hyphens=False)
+    return _fill(text)
 
 
 def render_markdown(title, description, sections, figure_files, written=""):
@@ -154,7 +287,8 @@ def render_markdown(title, description, sections, figure_files, written=""):
     ----------
     title : str
     description : str
-        Markdown (a suite's description), included as it is.
+        Markdown (a suite's description): the subset the HTML report renders is kept,
+        the rest escaped (:func:`description_markdown`).
     sections : list of Section
     figure_files : dict of str -> str
         Plot name -> path of its PNG relative to the report (absent: not drawn).
@@ -165,11 +299,11 @@ def render_markdown(title, description, sections, figure_files, written=""):
     -------
     str
     """
-    lines = [f"# {escape(title)}", ""]
+    lines = [f"# {_heading(title)}", ""]
     if written:
         lines += [_wrap(f"seqmodels comparison report, written {written}."), ""]
-    if str(description or "").strip():  # the suite's own Markdown, as its author wrote it
-        lines += [textwrap.dedent(str(description)).strip(), ""]
+    if str(description or "").strip():  # the suite's Markdown, in the HTML report's subset
+        lines += [description_markdown(description), ""]
     lines += ["Contents:", ""]
     lines += [f"{i}. [{s.title}](#{_anchor(s.title)})" for i, s in enumerate(sections, 1)]
     lines.append("")
@@ -180,17 +314,15 @@ def render_markdown(title, description, sections, figure_files, written=""):
             if block.kind == "paragraph":
                 lines += [_wrap(block.text), ""]
             elif block.kind == "bullets":
-                lines += [textwrap.fill(escape(item), width=100, initial_indent="* ",
-                                        subsequent_indent="  ", break_on_hyphens=False)
-                          for item in block.items] + [""]
+                lines += [_fill(item, "* ", "  ") for item in block.items] + [""]
             elif block.kind == "heading":
-                lines += [f"### {escape(block.text)}", ""]
+                lines += [f"### {_heading(block.text)}", ""]
             elif block.kind == "table":
                 lines += [table(block.columns, block.rows, block.align), ""]
             elif block.kind == "plot":
                 path = figure_files.get(block.name)
                 if path:
-                    lines += [f"![{escape(block.caption)}]({path})", ""]
+                    lines += [f"![{escape(block.caption, brackets=True)}]({path})", ""]
                 else:
                     lines += [_wrap(f"(The figure '{block.caption}' could not be drawn.)"), ""]
             elif block.kind == "details":
