@@ -4,9 +4,16 @@ Thin estimators over :mod:`._nonlinear` (filterpy's sigma points and UKF / IMM
 equations, vectorised across sequences). Both learn their noise variances by
 maximum likelihood of the measurements (``scipy.optimize``), forecast, and track in
 supervised mode (X = measurements, y = true positions or states).
+
+They share one base, :class:`_SigmaPointFilter`, which holds everything but the
+dynamics: the prior, the likelihood fit, the readout of supervised mode, and predict,
+log-likelihood, forecast and filter on top of a run of the filter. Each estimator
+describes its dynamics (:class:`_Dynamics`: one model, or a bank of modes switched by
+a Markov chain) and names the pure core that runs them.
 """
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
@@ -169,59 +176,62 @@ def _readout_matrix(readout, n_targets, k, pos):
     raise ValueError(f"readout must be 'auto', 'state', 'position' or 'linear'; got {readout!r}.")
 
 
-class _Tracking:
-    """Plain helper functions shared by the two estimators (not a base class)."""
-
-    @staticmethod
-    def fit_readout(readout, positions, X, y, mean):
-        """The readout's fitted attributes (a dict) from the training filtered means."""
-        kind, C = _readout_matrix(readout, y.n_features, mean.shape[-1], positions)
-        if C is not None:
-            return dict(readout_kind_=kind, readout_=C, readout_intercept_=np.zeros(y.n_features),
-                        readout_noise_=np.zeros(y.n_features))
-        rows = X.mask & np.isfinite(y.values).all(-1)
-        design = np.hstack([mean[rows], np.ones((rows.sum(), 1))])
-        B, *_ = np.linalg.lstsq(design, y.values[rows], rcond=None)
-        resid = y.values[rows] - design @ B
-        return dict(readout_kind_=kind, readout_=B[:-1].T, readout_intercept_=B[-1],
-                    readout_noise_=np.maximum(resid.var(axis=0), 1e-12))
-
-    @staticmethod
-    def supervised_output(est, mean, cov, return_std):
-        C = est.readout_
-        out = mean @ C.T + est.readout_intercept_
-        if not return_std:
-            return out
-        var = np.diagonal(C @ cov @ C.T, axis1=-2, axis2=-1) + est.readout_noise_
-        return out, np.sqrt(np.clip(var, 1e-300, None))
-
-    @staticmethod
-    def supervised_loglik(est, X, y, mean, cov):
-        m, s = _Tracking.supervised_output(est, mean, cov, True)
-        ok = X.mask[..., None] & np.isfinite(y.values)
-        z = np.where(ok, (y.values - m) / s, 0.0)
-        ll = -0.5 * (np.log(2 * np.pi) + 2 * np.log(s) + z**2)
-        return np.where(ok, ll, 0.0).sum(axis=(1, 2))
-
-    @staticmethod
-    def initial_noise(values, measurement, radar, dt):
-        diffs = np.diff(values, axis=1).reshape(-1, values.shape[-1])
-        if measurement == "range_bearing":
-            diffs[:, 1] = (diffs[:, 1] + np.pi) % (2 * np.pi) - np.pi
-        v = np.nanvar(diffs, axis=0) if np.isfinite(diffs).any() else np.ones(values.shape[-1])
-        v = np.where(np.isfinite(v) & (v > 0), v, 1.0)
-        pos = _positions_from_measurements(values, measurement, radar)
-        pd = np.nanvar(np.diff(pos, axis=1).reshape(-1, pos.shape[-1]), axis=0)
-        q = float(np.nanmean(pd)) if np.isfinite(pd).any() else 1.0
-        return max(q, 1e-6) / dt**2 * 0.5, 0.5 * v
+def _fit_readout(readout, positions, X, y, mean):
+    """The readout's fitted attributes (a dict) from the training filtered means."""
+    kind, C = _readout_matrix(readout, y.n_features, mean.shape[-1], positions)
+    if C is not None:
+        return dict(readout_kind_=kind, readout_=C, readout_intercept_=np.zeros(y.n_features),
+                    readout_noise_=np.zeros(y.n_features))
+    rows = X.mask & np.isfinite(y.values).all(-1)
+    design = np.hstack([mean[rows], np.ones((rows.sum(), 1))])
+    B, *_ = np.linalg.lstsq(design, y.values[rows], rcond=None)
+    resid = y.values[rows] - design @ B
+    return dict(readout_kind_=kind, readout_=B[:-1].T, readout_intercept_=B[-1],
+                readout_noise_=np.maximum(resid.var(axis=0), 1e-12))
 
 
-def _maximise(est, neg_loglik, theta0, X):
+def _readout_moments(C, intercept, noise, mean, cov, return_std):
+    """Targets from filtered states: ``C x + b``, std ``sqrt(diag(C P C') + noise)``."""
+    out = mean @ C.T + intercept
+    if not return_std:
+        return out
+    var = np.diagonal(C @ cov @ C.T, axis1=-2, axis2=-1) + noise
+    return out, np.sqrt(np.clip(var, 1e-300, None))
+
+
+def _gaussian_loglik(X, y, mean, std):
+    """Sum over the steps with a target of ``log N(y; mean, std^2)``, per sequence."""
+    ok = X.mask[..., None] & np.isfinite(y.values)
+    z = np.where(ok, (y.values - mean) / std, 0.0)
+    ll = -0.5 * (np.log(2 * np.pi) + 2 * np.log(std) + z**2)
+    return np.where(ok, ll, 0.0).sum(axis=(1, 2))
+
+
+def _std(cov):
+    """Standard deviations from covariances (..., a, a)."""
+    return np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300, None))
+
+
+def _initial_noise(values, measurement, radar, dt):
+    """Starting variances: (process variance, measurement variances (d,)) from the data."""
+    diffs = np.diff(values, axis=1).reshape(-1, values.shape[-1])
+    if measurement == "range_bearing":
+        diffs[:, 1] = (diffs[:, 1] + np.pi) % (2 * np.pi) - np.pi
+    v = np.nanvar(diffs, axis=0) if np.isfinite(diffs).any() else np.ones(values.shape[-1])
+    v = np.where(np.isfinite(v) & (v > 0), v, 1.0)
+    pos = _positions_from_measurements(values, measurement, radar)
+    pd = np.nanvar(np.diff(pos, axis=1).reshape(-1, pos.shape[-1]), axis=0)
+    q = float(np.nanmean(pd)) if np.isfinite(pd).any() else 1.0
+    return max(q, 1e-6) / dt**2 * 0.5, 0.5 * v
+
+
+def _maximise(name, n_iter, neg_loglik, theta0, X):
     """Maximum likelihood of the noise variances: L-BFGS-B through the convergence monitor.
 
-    At most ``est.n_iter`` iterations; converged when scipy reports success, a
-    ConvergenceWarning otherwise (:func:`seqmodels.state_space.kalman.maximise_likelihood`).
-    With nothing to learn: no iteration, converged.
+    At most ``n_iter`` iterations; converged when scipy reports success, a
+    ConvergenceWarning naming the estimator ``name`` otherwise
+    (:func:`seqmodels.state_space.kalman.maximise_likelihood`). With nothing to learn:
+    no iteration, converged.
 
     Returns
     -------
@@ -230,16 +240,207 @@ def _maximise(est, neg_loglik, theta0, X):
     """
     if theta0.size == 0:
         return theta0, ConvergenceResult([], 0, True)
-    monitor = ConvergenceMonitor(type(est).__name__, n_iter=est.n_iter,
+    monitor = ConvergenceMonitor(name, n_iter=n_iter,
                                  n_obs=int(np.isfinite(X.values).any(axis=-1).sum()),
                                  method="the L-BFGS-B optimiser")
-    return maximise_likelihood(neg_loglik, theta0, est.n_iter, monitor)
+    return maximise_likelihood(neg_loglik, theta0, n_iter, monitor)
+
+
+# -- the shared base -----------------------------------------------------------------------
+
+
+class _Dynamics(NamedTuple):
+    """An estimator's dynamics and measurement, fixed before the fit: M modes (M = 1: UKF)."""
+
+    modes: tuple              # M names
+    fxs: tuple                # M vectorised transition functions (m, k) -> (m, k)
+    templates: np.ndarray     # (M, k, k) process noise per unit process variance
+    fixed: np.ndarray         # (M, k, k) process noise not scaled (turn-rate random walk)
+    families: tuple           # M names: the process variance that scales each template
+    given: dict               # {family: variance} given to the constructor (not learned)
+    hx: object                # vectorised measurement function (m, k) -> (m, d)
+    angle: np.ndarray         # (d,) bool: measurement components that are angles
+    positions: object         # state indices of the positions (None for user functions)
+    with_turn: bool           # the state ends with a turn rate
+    transition: object        # (M, M) mode transition matrix (None for one model)
+
+
+class _Model(NamedTuple):
+    """Everything one filter run needs: dynamics, sigma-point weights, parameters."""
+
+    dynamics: _Dynamics
+    weights: tuple            # (Wm, Wc, lambda) of :func:`._nonlinear.merwe_weights`
+    Qs: np.ndarray            # (M, k, k) process noise of each mode
+    R: np.ndarray             # (d, d)
+    x0: np.ndarray            # (k,)
+    P0: np.ndarray            # (k, k)
+
+
+class _SigmaPointFilter(SequenceEstimator):
+    """What :class:`UnscentedKalmanFilter` and :class:`InteractingMultipleModel` share.
+
+    A subclass stores its arguments (``self._store(locals())``), describes its modes
+    (``_dynamics(n_features, dt)`` returns a :class:`_Dynamics`),
+    names the pure core that filters and forecasts them (``_filter_core(model, Z,
+    lengths)``, ``_forecast_core(model, result, last, horizon)``) and maps its process
+    noise to and from its fitted attributes (``_dynamics_attributes``,
+    ``_process_covs``). This class does the rest, the same for both:
+
+    * **prior**: ``x0``, ``P0`` as given, else the mean first position (velocity 0)
+      with a diagonal covariance from the data's spread (:func:`_default_prior`);
+    * **fit**: mode j's process noise is ``Q_j = q_f(j) Qt_j + Qfix_j`` (one variance
+      per family f of modes), ``R = diag(r)``; the variances not given are learned by
+      maximum likelihood of the measurements, ``max sum_i sum_t log p(z_it | z_i,<t)``,
+      L-BFGS-B over their logarithms from half the variances of the data's steps;
+    * **forecasting mode**: ``predict`` is the predicted measurement ``zp_t`` with std
+      ``sqrt(diag S_t)``, ``log_likelihood = sum_t log p(z_t | z_<t)``;
+    * **supervised (tracking) mode**: ``predict = C x_{t|t} + b`` with std
+      ``sqrt(diag(C P_{t|t} C') + s2)``; ``C`` picks the positions or the state, or is
+      fitted with intercept ``b`` and residual variance ``s2`` by least squares on the
+      training filtered states (``readout="linear"``); ``log_likelihood`` sums
+      ``log N(y_t; C x_{t|t} + b, diag(C P_{t|t} C') + s2)`` over the steps with a target.
+    """
+
+    causal = True
+    handles_missing = True
+
+    def _store(self, arguments):
+        """``__init__``'s body: store the constructor's arguments unchanged (scikit-learn's
+        rule: no validation, no work). ``arguments`` is ``__init__``'s ``locals()``."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
+    def _min_fit_length(self):
+        return 2
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def _prior(self, X, dynamics, k):
+        """``(x0, P0)``: the given ones, else the default prior from the data."""
+        if self.x0 is None or self.P0 is None:
+            if dynamics.positions is None:
+                raise ValueError("with user functions give x0 and P0.")
+            x0, P0 = _default_prior(X.values, self.measurement, self.radar, k,
+                                    dynamics.positions, float(self.dt), dynamics.with_turn)
+        x0 = np.asarray(self.x0, dtype=float) if self.x0 is not None else x0
+        P0 = np.asarray(self.P0, dtype=float) if self.P0 is not None else P0
+        if x0.shape != (k,) or P0.shape != (k, k):
+            raise ValueError(f"x0 must have shape ({k},) and P0 ({k}, {k}); got {x0.shape} "
+                             f"and {P0.shape}.")
+        return x0, P0
+
+    def _fit(self, X, y):
+        # Computed on local state and assigned at the end: a fit that raises leaves an
+        # earlier fit's attributes as they were.
+        name = type(self).__name__
+        if self.classes_ is not None:
+            raise ValueError(f"y holds integers (class labels); {name} estimates continuous "
+                             "states. Pass y.astype(float).")
+        _check_positive(self.dt, "dt")
+        _check_int(self.n_iter, "n_iter", 0)
+        if self.learn not in ("auto", "none"):
+            raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
+        dynamics = self._dynamics(X.n_features, float(self.dt))
+        d, k = X.n_features, dynamics.templates.shape[-1]
+        x0, P0 = self._prior(X, dynamics, k)
+        weights = nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
+        q_init, r_init = _initial_noise(X.values, self.measurement, self.radar, float(self.dt))
+        families = sorted(set(dynamics.families))
+        learn = self.learn == "auto"
+        q_learn = [f for f in families if f not in dynamics.given] if learn else []
+        q_fixed = {f: dynamics.given.get(f, q_init) for f in families}
+        r = r_init if self.measurement_var is None else _check_positive(self.measurement_var,
+                                                                        "measurement_var", d)
+        learn_r = learn and self.measurement_var is None
+
+        def build(theta):
+            q = dict(q_fixed, **{f: np.exp(v) for f, v in zip(q_learn, theta)})
+            rr = np.exp(theta[len(q_learn):]) if learn_r else r
+            Qs = np.stack([q[f] * Qt + Qfix for f, Qt, Qfix in
+                           zip(dynamics.families, dynamics.templates, dynamics.fixed)])
+            return _Model(dynamics, weights, Qs, np.diag(rr), x0, P0), q
+
+        def objective(theta):
+            if np.any(np.abs(theta) > 700):
+                return np.inf
+            try:
+                ll = self._filter_core(build(theta)[0], X.values, None).loglik.sum()
+            except np.linalg.LinAlgError:
+                return np.inf
+            return -ll if np.isfinite(ll) else np.inf
+
+        theta = np.concatenate([np.log([q_fixed[f] for f in q_learn]),
+                                np.log(r) if learn_r else []])
+        theta, trace = _maximise(name, self.n_iter, objective, theta, X)
+        model, q = build(theta)
+        fitted = dict(R_=model.R, measurement_var_=np.diag(model.R).copy(), x0_=x0, P0_=P0,
+                      n_params_=len(q_learn) + (d if learn_r else 0) or 1,
+                      **self._dynamics_attributes(dynamics, model.Qs, q))
+        if y is not None:
+            res = self._filter_core(model, X.values, X.lengths)
+            fitted.update(_fit_readout(self.readout, dynamics.positions, X, y,
+                                       res.filtered_mean))
+            if fitted["readout_kind_"] == "linear":
+                fitted["n_params_"] += fitted["readout_"].size + y.n_features
+        # assigned only now that the fit has succeeded
+        self._fitted_dynamics = (dynamics, weights)
+        for key, value in fitted.items():
+            setattr(self, key, value)
+        self.history_, self.n_iter_, self.converged_ = trace
+
+    # -- inference -----------------------------------------------------------------------
+
+    def _model(self):
+        dynamics, weights = self._fitted_dynamics
+        return _Model(dynamics, weights, self._process_covs(), self.R_, self.x0_, self.P0_)
+
+    def _run(self, X):
+        return self._filter_core(self._model(), X.values, X.lengths)
+
+    def _readout(self, res, return_std):
+        return _readout_moments(self.readout_, self.readout_intercept_, self.readout_noise_,
+                                res.filtered_mean, res.filtered_cov, return_std)
+
+    def _predict(self, X, return_std):
+        res = self._run(X)
+        if self.mode_ == "supervised":
+            return self._readout(res, return_std)
+        if not return_std:
+            return res.predicted_measurement
+        return res.predicted_measurement, _std(res.predicted_measurement_cov)
+
+    def _log_likelihood(self, X, y):
+        res = self._run(X)
+        if y is None:
+            return res.loglik.sum(axis=1)
+        return _gaussian_loglik(X, y, *self._readout(res, True))
+
+    def _forecast(self, X, horizon, return_std):
+        res = self._run(X)
+        last = (np.arange(X.n_sequences), X.lengths - 1)
+        mean, cov = self._forecast_core(self._model(), res, last, horizon)
+        return (mean, _std(cov)) if return_std else mean
+
+    def filter(self, X):
+        """Filtered states ``x_{t|t}`` and covariances ``P_{t|t}`` (causal).
+
+        For the IMM, the mixture over the modes: ``x = sum_j mu_j x_j``,
+        ``P = sum_j mu_j (P_j + (x_j - x)(x_j - x)')``.
+
+        Returns
+        -------
+        means, covs : in the forms of :meth:`KalmanFilter.filter`
+        """
+        check_is_fitted(self, "n_features_in_")
+        batch = self._check_X(X)
+        res = self._run(batch)
+        return batch.restore(res.filtered_mean), restore_cov(batch, res.filtered_cov)
 
 
 # -- UnscentedKalmanFilter -----------------------------------------------------------------
 
 
-class UnscentedKalmanFilter(SequenceEstimator):
+class UnscentedKalmanFilter(_SigmaPointFilter):
     """Unscented Kalman filter (filterpy's UKF and scaled sigma points), vectorised.
 
     State-space model with nonlinear transition f and measurement h::
@@ -321,46 +522,18 @@ class UnscentedKalmanFilter(SequenceEstimator):
     (True, True)
     """
 
-    causal = True
-    handles_missing = True
-
     def __init__(self, motion="constant_velocity", measurement="position", fx=None, hx=None,
                  dt=1.0, process_var=None, measurement_var=None, turn_rate_var=1e-4, Q=None,
                  x0=None, P0=None, radar=(0.0, 0.0), alpha=0.5, beta=2.0, kappa=0.0,
                  learn="auto", readout="auto", n_iter=100):
-        self.motion = motion
-        self.measurement = measurement
-        self.fx = fx
-        self.hx = hx
-        self.dt = dt
-        self.process_var = process_var
-        self.measurement_var = measurement_var
-        self.turn_rate_var = turn_rate_var
-        self.Q = Q
-        self.x0 = x0
-        self.P0 = P0
-        self.radar = radar
-        self.alpha = alpha
-        self.beta = beta
-        self.kappa = kappa
-        self.learn = learn
-        self.readout = readout
-        self.n_iter = n_iter
+        self._store(locals())
 
     @classmethod
     def _unit_test_params(cls):
         return {"n_iter": 3}
 
-    def _min_fit_length(self):
-        return 2
-
-    def _setup(self, X):
-        d = X.n_features
-        _check_positive(self.dt, "dt")
-        _check_int(self.n_iter, "n_iter", 0)
-        if self.learn not in ("auto", "none"):
-            raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
-        dt = float(self.dt)
+    def _dynamics(self, d, dt):
+        """One mode: a preset (or the user's fx, hx) with noise template ``Q`` (given or preset)."""
         if (self.fx is None) != (self.hx is None):
             raise ValueError("give both fx and hx, or neither (presets).")
         if self.fx is not None:
@@ -370,7 +543,7 @@ class UnscentedKalmanFilter(SequenceEstimator):
                 raise ValueError("with user functions fx, hx give x0 or Q to fix the state "
                                  "dimension.")
             k = len(np.asarray(self.x0 if self.x0 is not None else self.Q, dtype=float))
-            fx, hx = _UserTransition(self.fx, dt), self.hx
+            fx, hx, name = _UserTransition(self.fx, dt), self.hx, "fx"
             Qt = np.eye(k) if self.Q is None else np.asarray(self.Q, dtype=float)
             Qfix, pos, with_turn = np.zeros((k, k)), None, False
             angle = np.zeros(d, dtype=bool)
@@ -381,7 +554,7 @@ class UnscentedKalmanFilter(SequenceEstimator):
                 raise ValueError(f"motion must be 'constant_velocity' or 'coordinated_turn'; "
                                  f"got {self.motion!r}.")
             n_pos = 2 if self.measurement == "range_bearing" else d
-            with_turn = self.motion == "coordinated_turn"
+            with_turn, name = self.motion == "coordinated_turn", self.motion
             _check_positive(self.turn_rate_var, "turn_rate_var")
             fx, Qt, Qfix, k, pos = _motion(self.motion, n_pos, dt, float(self.turn_rate_var),
                                            with_turn)
@@ -390,111 +563,30 @@ class UnscentedKalmanFilter(SequenceEstimator):
             hx, angle = _measurement(self.measurement, d, pos, self.radar)
         if Qt.shape != (k, k):
             raise ValueError(f"Q must have shape ({k}, {k}); got {Qt.shape}.")
-        return fx, hx, Qt, Qfix, angle, k, with_turn, pos
+        given = {} if self.process_var is None else {
+            "process_var": float(_check_positive(self.process_var, "process_var"))}
+        return _Dynamics((name,), (fx,), Qt[None], Qfix[None], ("process_var",), given, hx,
+                         angle, pos, with_turn, None)
 
-    def _weights(self, k):
-        return nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
+    @staticmethod
+    def _dynamics_attributes(dynamics, Qs, q):
+        return dict(Q_=Qs[0], process_var_=float(q["process_var"]))
 
-    def _model(self):
-        fx, hx, _, _, angle, _, _ = self._setup_cache
-        return nl.UnscentedModel(fx, hx, self.Q_, self.R_, self.x0_, self.P0_, angle)
+    def _process_covs(self):
+        return self.Q_[None]
 
-    def _fit(self, X, y):
-        # Computed on local state and assigned at the end: a fit that raises leaves an
-        # earlier fit's attributes as they were.
-        if self.classes_ is not None:
-            raise ValueError("y holds integers (class labels); the UKF estimates continuous "
-                             "states. Pass y.astype(float).")
-        fx, hx, Qt, Qfix, angle, k, with_turn, positions = self._setup(X)
-        d = X.n_features
-        dt = float(self.dt)
-        if self.x0 is None or self.P0 is None:
-            if positions is None:
-                raise ValueError("with user functions give x0 and P0.")
-            x0, P0 = _default_prior(X.values, self.measurement, self.radar, k, positions,
-                                    dt, with_turn)
-        x0 = np.asarray(self.x0, dtype=float) if self.x0 is not None else x0
-        P0 = np.asarray(self.P0, dtype=float) if self.P0 is not None else P0
-        if x0.shape != (k,) or P0.shape != (k, k):
-            raise ValueError(f"x0 must have shape ({k},) and P0 ({k}, {k}); got {x0.shape} "
-                             f"and {P0.shape}.")
-        q_init, r_init = _Tracking.initial_noise(X.values, self.measurement, self.radar, dt)
-        q = q_init if self.process_var is None else float(_check_positive(self.process_var,
-                                                                          "process_var"))
-        r = r_init if self.measurement_var is None else _check_positive(self.measurement_var,
-                                                                        "measurement_var", d)
-        weights = self._weights(k)
-        learn_q = self.process_var is None and self.learn == "auto"
-        learn_r = self.measurement_var is None and self.learn == "auto"
+    @staticmethod
+    def _filter_core(model, Z, lengths):
+        dyn = model.dynamics
+        return nl.ukf_filter(nl.UnscentedModel(dyn.fxs[0], dyn.hx, model.Qs[0], model.R, model.x0,
+                                               model.P0, dyn.angle), Z, model.weights)
 
-        def build(theta):
-            qq = np.exp(theta[0]) if learn_q else q
-            rr = np.exp(theta[int(learn_q):]) if learn_r else r
-            return nl.UnscentedModel(fx, hx, qq * Qt + Qfix, np.diag(rr), x0, P0, angle), qq, rr
-
-        def objective(theta):
-            if np.any(np.abs(theta) > 700):
-                return np.inf
-            try:
-                ll = nl.ukf_filter(build(theta)[0], X.values, weights).loglik.sum()
-            except np.linalg.LinAlgError:
-                return np.inf
-            return -ll if np.isfinite(ll) else np.inf
-
-        theta = np.concatenate([[np.log(q)] if learn_q else [], np.log(r) if learn_r else []])
-        theta, trace = _maximise(self, objective, theta, X)
-        model, process_var, measurement_var = build(theta)
-        fitted = dict(Q_=model.Q, R_=model.R, x0_=model.x0, P0_=model.P0,
-                      process_var_=float(process_var), measurement_var_=measurement_var,
-                      n_params_=int(learn_q) + (d if learn_r else 0) or 1)
-        if y is not None:
-            res = nl.ukf_filter(model, X.values, weights)
-            fitted.update(_Tracking.fit_readout(self.readout, positions, X, y,
-                                                res.filtered_mean))
-            if fitted["readout_kind_"] == "linear":
-                fitted["n_params_"] += fitted["readout_"].size + y.n_features
-        self._setup_cache = (fx, hx, Qt, Qfix, angle, k, with_turn)
-        for name, value in fitted.items():
-            setattr(self, name, value)
-        self.history_, self.n_iter_, self.converged_ = trace
-
-    def _run(self, X):
-        return nl.ukf_filter(self._model(), X.values, self._weights(self.x0_.shape[0]))
-
-    def _predict(self, X, return_std):
-        res = self._run(X)
-        if self.mode_ == "supervised":
-            return _Tracking.supervised_output(self, res.filtered_mean, res.filtered_cov,
-                                               return_std)
-        mean = res.predicted_measurement
-        if not return_std:
-            return mean
-        var = np.diagonal(res.predicted_measurement_cov, axis1=-2, axis2=-1)
-        return mean, np.sqrt(np.clip(var, 1e-300, None))
-
-    def _log_likelihood(self, X, y):
-        res = self._run(X)
-        if y is None:
-            return res.loglik.sum(axis=1)
-        return _Tracking.supervised_loglik(self, X, y, res.filtered_mean, res.filtered_cov)
-
-    def _forecast(self, X, horizon, return_std):
-        res = self._run(X)
-        idx = (np.arange(X.n_sequences), X.lengths - 1)
-        model = self._model()
-        mean, cov = nl.unscented_forecast(model.fx, model.hx, model.Q, model.R, model.angle_mask,
-                                          res.filtered_mean[idx], res.filtered_cov[idx], horizon,
-                                          self._weights(self.x0_.shape[0]))
-        if not return_std:
-            return mean
-        return mean, np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300, None))
-
-    def filter(self, X):
-        """Filtered states and covariances (causal); forms as ``KalmanFilter.filter``."""
-        check_is_fitted(self, "n_features_in_")
-        batch = self._check_X(X)
-        res = self._run(batch)
-        return batch.restore(res.filtered_mean), restore_cov(batch, res.filtered_cov)
+    @staticmethod
+    def _forecast_core(model, res, last, horizon):
+        dyn = model.dynamics
+        return nl.unscented_forecast(dyn.fxs[0], dyn.hx, model.Qs[0], model.R, dyn.angle,
+                                     res.filtered_mean[last], res.filtered_cov[last], horizon,
+                                     model.weights)
 
 
 # -- InteractingMultipleModel -------------------------------------------------------------
@@ -502,7 +594,7 @@ class UnscentedKalmanFilter(SequenceEstimator):
 _MODES = ("constant_velocity", "maneuver", "coordinated_turn")
 
 
-class InteractingMultipleModel(SequenceEstimator):
+class InteractingMultipleModel(_SigmaPointFilter):
     """Interacting multiple model estimator (filterpy's ``IMMEstimator``), vectorised.
 
     A Markov chain switches between motion modes with transition matrix ``M``
@@ -552,68 +644,37 @@ class InteractingMultipleModel(SequenceEstimator):
     modes_ : tuple of str
     transition_matrix_ : ndarray of shape (n_modes, n_modes)
     Qs_ : ndarray of shape (n_modes, k, k)
-    R_, x0_, P0_ : ndarray
-    history_ : list of float
-        Training log-likelihood per optimiser iteration (``[]`` when nothing is learned).
-    n_iter_ : int
-        Optimiser iterations run.
-    converged_ : bool
-        Whether the optimiser converged within ``n_iter`` (True when nothing is learned).
+    process_var_ : dict
+        The process variance of each family of modes.
+    R_, x0_, P0_, measurement_var_, readout_, history_, n_iter_, converged_
+        As in :class:`UnscentedKalmanFilter`.
 
     Examples
     --------
-    >>> import numpy as np
     >>> from seqmodels import InteractingMultipleModel
-    >>> rng = np.random.default_rng(0)
-    >>> truth = np.cumsum(rng.normal(size=(4, 50, 2)), axis=1)
-    >>> X = truth + rng.normal(scale=0.5, size=truth.shape)
-    >>> imm = InteractingMultipleModel(measurement_var=0.25).fit(X, truth)  # R known
-    >>> bool(imm.converged_)
-    True
-    >>> imm.predict_mode_proba(X).shape
-    (4, 50, 2)
+    >>> from seqmodels.datasets import load
+    >>> data = load("maneuvering", n_train=10, n_test=5, n_timesteps=60, random_state=0)
+    >>> imm = InteractingMultipleModel().fit(data.X_train, data.y_train)  # y: the true states
+    >>> bool(imm.converged_), imm.modes_
+    (True, ('constant_velocity', 'coordinated_turn'))
+    >>> imm.predict_mode_proba(data.X_test).shape  # P(mode_t = j | z_1..t)
+    (5, 60, 2)
     """
-
-    causal = True
-    handles_missing = True
 
     def __init__(self, modes=None, measurement="position", dt=1.0, process_var=None,
                  measurement_var=None, maneuver_ratio=100.0, turn_rate_var=1e-4,
                  transition_prob=0.95, x0=None, P0=None, radar=(0.0, 0.0), alpha=0.5, beta=2.0,
                  kappa=0.0, learn="auto", readout="auto", n_iter=100):
-        self.modes = modes
-        self.measurement = measurement
-        self.dt = dt
-        self.process_var = process_var
-        self.measurement_var = measurement_var
-        self.maneuver_ratio = maneuver_ratio
-        self.turn_rate_var = turn_rate_var
-        self.transition_prob = transition_prob
-        self.x0 = x0
-        self.P0 = P0
-        self.radar = radar
-        self.alpha = alpha
-        self.beta = beta
-        self.kappa = kappa
-        self.learn = learn
-        self.readout = readout
-        self.n_iter = n_iter
+        self._store(locals())
 
     @classmethod
     def _unit_test_params(cls):
         return {"n_iter": 2}
 
-    def _min_fit_length(self):
-        return 2
-
-    def _setup(self, X):
-        d = X.n_features
-        _check_positive(self.dt, "dt")
+    def _dynamics(self, d, dt):
+        """A bank of modes on one state, the maneuver mode's template scaled by its ratio."""
         _check_positive(self.maneuver_ratio, "maneuver_ratio")
         _check_positive(self.turn_rate_var, "turn_rate_var")
-        _check_int(self.n_iter, "n_iter", 0)
-        if self.learn not in ("auto", "none"):
-            raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
         p = self.transition_prob
         if not (isinstance(p, numbers.Real) and 0 < p < 1):
             raise ValueError(f"transition_prob must be in (0, 1); got {p!r}.")
@@ -626,123 +687,47 @@ class InteractingMultipleModel(SequenceEstimator):
         if len(modes) < 2 or any(m not in _MODES for m in modes):
             raise ValueError(f"modes must be at least two names among {_MODES}; got {modes!r}.")
         with_turn = "coordinated_turn" in modes
-        dt = float(self.dt)
-        fxs, templates, families = [], [], []
-        for m in modes:
-            fx, Qt, Qfix, k, pos = _motion("coordinated_turn" if m == "coordinated_turn"
-                                           else "constant_velocity", n_pos, dt,
-                                           float(self.turn_rate_var), with_turn)
-            ratio = float(self.maneuver_ratio) if m == "maneuver" else 1.0
+        families = tuple("coordinated_turn" if m == "coordinated_turn" else "constant_velocity"
+                         for m in modes)
+        fxs, templates, fixed = [], [], []
+        for m, family in zip(modes, families):
+            fx, Qt, Qfix, k, pos = _motion(family, n_pos, dt, float(self.turn_rate_var),
+                                           with_turn)
             fxs.append(fx)
-            templates.append((ratio * Qt, Qfix))
-            families.append("coordinated_turn" if m == "coordinated_turn" else "constant_velocity")
+            templates.append((float(self.maneuver_ratio) if m == "maneuver" else 1.0) * Qt)
+            fixed.append(Qfix)
         hx, angle = _measurement(self.measurement, d, pos, self.radar)
-        M = len(modes)
-        trans = np.full((M, M), (1 - p) / (M - 1))
-        np.fill_diagonal(trans, p)
-        return modes, fxs, templates, families, hx, angle, k, pos, with_turn, trans
-
-    def _fit(self, X, y):
-        if self.classes_ is not None:
-            raise ValueError("y holds integers (class labels); the IMM estimates continuous "
-                             "states. Pass y.astype(float).")
-        modes, fxs, templates, families, hx, angle, k, pos, with_turn, trans = self._setup(X)
-        d = X.n_features
-        dt = float(self.dt)
-        x0, P0 = _default_prior(X.values, self.measurement, self.radar, k, pos, dt, with_turn)
-        if self.x0 is not None:
-            x0 = np.asarray(self.x0, dtype=float)
-        if self.P0 is not None:
-            P0 = np.asarray(self.P0, dtype=float)
-        if x0.shape != (k,) or P0.shape != (k, k):
-            raise ValueError(f"x0 must have shape ({k},) and P0 ({k}, {k}).")
-        q_init, r_init = _Tracking.initial_noise(X.values, self.measurement, self.radar, dt)
-        fams = sorted(set(families))
         given = self.process_var
         if given is not None and not isinstance(given, dict):
-            given = {f: given for f in fams}
-        given = given or {}
-        learn_auto = self.learn == "auto"
-        q_learn = [f for f in fams if f not in given and learn_auto]
-        q_fixed = {f: float(_check_positive(given.get(f, q_init), f"process_var[{f!r}]"))
-                   for f in fams}
-        r = r_init if self.measurement_var is None else _check_positive(self.measurement_var,
-                                                                        "measurement_var", d)
-        learn_r = self.measurement_var is None and learn_auto
-        weights = nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
-        mu0 = np.full(len(modes), 1.0 / len(modes))
+            given = dict.fromkeys(families, given)
+        given = {f: float(_check_positive(v, f"process_var[{f!r}]"))
+                 for f, v in (given or {}).items() if f in families}
+        trans = np.full((len(modes), len(modes)), (1 - p) / (len(modes) - 1))
+        np.fill_diagonal(trans, p)
+        return _Dynamics(modes, tuple(fxs), np.stack(templates), np.stack(fixed), families,
+                         given, hx, angle, pos, with_turn, trans)
 
-        def build(theta):
-            q = dict(q_fixed)
-            for i, f in enumerate(q_learn):
-                q[f] = np.exp(theta[i])
-            rr = np.exp(theta[len(q_learn):]) if learn_r else r
-            Qs = np.stack([q[f] * Qt + Qfix for f, (Qt, Qfix) in zip(families, templates)])
-            return Qs, np.diag(rr), q
+    @staticmethod
+    def _dynamics_attributes(dynamics, Qs, q):
+        return dict(Qs_=Qs, process_var_={f: float(v) for f, v in q.items()},
+                    transition_matrix_=dynamics.transition, modes_=dynamics.modes)
 
-        def run(theta, Z, lengths=None):
-            Qs, R, _ = build(theta)
-            return nl.imm_filter(fxs, Qs, hx, R, angle, x0, P0, mu0, trans, Z, weights, lengths)
+    def _process_covs(self):
+        return self.Qs_
 
-        def objective(theta):
-            if np.any(np.abs(theta) > 700):
-                return np.inf
-            try:
-                ll = run(theta, X.values).loglik.sum()
-            except np.linalg.LinAlgError:
-                return np.inf
-            return -ll if np.isfinite(ll) else np.inf
+    @staticmethod
+    def _filter_core(model, Z, lengths):
+        dyn = model.dynamics
+        mu0 = np.full(len(dyn.fxs), 1.0 / len(dyn.fxs))
+        return nl.imm_filter(dyn.fxs, model.Qs, dyn.hx, model.R, dyn.angle, model.x0, model.P0,
+                             mu0, dyn.transition, Z, model.weights, lengths)
 
-        theta = np.concatenate([np.log([q_fixed[f] for f in q_learn]),
-                                np.log(r) if learn_r else []])
-        theta, trace = _maximise(self, objective, theta, X)
-        Qs, R, q = build(theta)
-        fitted = dict(Qs_=Qs, R_=R, process_var_={f: float(v) for f, v in q.items()},
-                      measurement_var_=np.diag(R).copy(), x0_=x0, P0_=P0,
-                      transition_matrix_=trans, modes_=modes,
-                      n_params_=len(q_learn) + (d if learn_r else 0) or 1)
-        if y is not None:
-            res = run(theta, X.values, X.lengths)
-            fitted.update(_Tracking.fit_readout(self.readout, pos, X, y, res.filtered_mean))
-            if fitted["readout_kind_"] == "linear":
-                fitted["n_params_"] += fitted["readout_"].size + y.n_features
-        # assigned only now that the fit has succeeded
-        self._cache = (fxs, hx, angle, weights, mu0)
-        for name, value in fitted.items():
-            setattr(self, name, value)
-        self.history_, self.n_iter_, self.converged_ = trace
-
-    def _run(self, X):
-        fxs, hx, angle, weights, mu0 = self._cache
-        return nl.imm_filter(fxs, self.Qs_, hx, self.R_, angle, self.x0_, self.P0_, mu0,
-                             self.transition_matrix_, X.values, weights, X.lengths)
-
-    def _predict(self, X, return_std):
-        res = self._run(X)
-        if self.mode_ == "supervised":
-            return _Tracking.supervised_output(self, res.filtered_mean, res.filtered_cov,
-                                               return_std)
-        mean = res.predicted_measurement
-        if not return_std:
-            return mean
-        var = np.diagonal(res.predicted_measurement_cov, axis1=-2, axis2=-1)
-        return mean, np.sqrt(np.clip(var, 1e-300, None))
-
-    def _log_likelihood(self, X, y):
-        res = self._run(X)
-        if y is None:
-            return res.loglik.sum(axis=1)
-        return _Tracking.supervised_loglik(self, X, y, res.filtered_mean, res.filtered_cov)
-
-    def _forecast(self, X, horizon, return_std):
-        fxs, hx, angle, weights, _ = self._cache
-        res = self._run(X)
-        mu = res.mode_proba[np.arange(X.n_sequences), X.lengths - 1]
-        mean, cov = nl.imm_forecast(fxs, self.Qs_, hx, self.R_, angle, self.transition_matrix_, mu,
-                                    res.last_mode_mean, res.last_mode_cov, horizon, weights)
-        if not return_std:
-            return mean
-        return mean, np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300, None))
+    @staticmethod
+    def _forecast_core(model, res, last, horizon):
+        dyn = model.dynamics
+        return nl.imm_forecast(dyn.fxs, model.Qs, dyn.hx, model.R, dyn.angle, dyn.transition,
+                               res.mode_proba[last], res.last_mode_mean, res.last_mode_cov,
+                               horizon, model.weights)
 
     def predict_mode_proba(self, X):
         """Filtered mode probabilities ``P(mode_t = j | z_1..t)`` (causal).
@@ -754,10 +739,3 @@ class InteractingMultipleModel(SequenceEstimator):
         check_is_fitted(self, "n_features_in_")
         batch = self._check_X(X)
         return batch.restore(self._run(batch).mode_proba)
-
-    def filter(self, X):
-        """Combined filtered states and covariances (causal); forms as ``KalmanFilter.filter``."""
-        check_is_fitted(self, "n_features_in_")
-        batch = self._check_X(X)
-        res = self._run(batch)
-        return batch.restore(res.filtered_mean), restore_cov(batch, res.filtered_cov)
