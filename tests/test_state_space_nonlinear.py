@@ -278,3 +278,53 @@ def test_ukf_failed_refit_leaves_the_earlier_fit_intact():
     for name, value in before.items():
         np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
     np.testing.assert_array_equal(model.predict(X), predictions)
+
+
+# -- n_params_: what was learned from the data, 0 for an oracle (as KalmanFilter) -------------
+
+
+def test_ukf_oracle_reports_no_parameters_and_a_fit_counts_what_it_learns():
+    X, truth = _random_walk(4, 40, seed=3)
+    given = dict(process_var=0.5, measurement_var=0.25, x0=np.zeros(4), P0=10 * np.eye(4))
+    for learn in ("auto", "none"):
+        oracle = UnscentedKalmanFilter(learn=learn, **given).fit(X)
+        assert oracle.n_params_ == 0 and oracle.history_ == [] and oracle.converged_
+        # nothing was estimated from the data: fitted on other data, it predicts the same
+        other = UnscentedKalmanFilter(learn=learn, **given).fit(2.0 * X + 1.0)
+        np.testing.assert_array_equal(other.predict(X), oracle.predict(X))
+    assert UnscentedKalmanFilter(**given).fit(X, truth).n_params_ == 0  # readout: positions
+    assert UnscentedKalmanFilter(**dict(given, process_var=None)).fit(X).n_params_ == 1
+    assert UnscentedKalmanFilter(**dict(given, measurement_var=None)).fit(X).n_params_ == 2
+    assert UnscentedKalmanFilter().fit(X).n_params_ == 3
+    # a linear readout is least squares on the training states: coefficients and intercept
+    linear = UnscentedKalmanFilter(readout="linear", **given).fit(X, truth[..., :1])
+    assert linear.n_params_ == 4 + 1
+
+
+def test_imm_oracle_reports_no_parameters_and_a_fit_counts_one_variance_per_family():
+    from sklearn.base import clone
+
+    from seqmodels.datasets import load
+
+    data = load("maneuvering", n_train=4, n_test=2, n_timesteps=30, random_state=0)
+    assert data.oracle.n_params_ == 0 and data.oracle.history_ == []
+    for learn in ("auto", "none"):
+        oracle = clone(data.oracle).set_params(learn=learn).fit(data.X_train, data.y_train)
+        assert oracle.n_params_ == 0 and oracle.history_ == [] and oracle.converged_
+        other = clone(oracle).fit(2.0 * data.X_train + 1.0, data.y_train)
+        np.testing.assert_array_equal(other.predict(data.X_test), oracle.predict(data.X_test))
+    X, _ = _random_walk(3, 30, seed=4)
+    counts = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the counts, not the optimum
+        for modes, process_var in [(("constant_velocity", "maneuver"), None),
+                                   (("constant_velocity", "coordinated_turn"), None),
+                                   (("constant_velocity", "maneuver", "coordinated_turn"),
+                                    {"coordinated_turn": 0.1})]:
+            imm = InteractingMultipleModel(modes=modes, process_var=process_var,
+                                           measurement_var=0.25, n_iter=2).fit(X)
+            counts[modes] = imm.n_params_
+        counts["default"] = InteractingMultipleModel(n_iter=2).fit(X).n_params_
+    # the maneuver mode scales constant velocity's variance: one family, one variance;
+    # by default both families' variances and the two measurement variances are learned
+    assert list(counts.values()) == [1, 2, 1, 2 + 2]

@@ -374,7 +374,7 @@ class _SigmaPointFilter(SequenceEstimator):
         theta, trace = _maximise(name, self.n_iter, objective, theta, X)
         model, q = build(theta)
         fitted = dict(R_=model.R, measurement_var_=np.diag(model.R).copy(), x0_=x0, P0_=P0,
-                      n_params_=len(q_learn) + (d if learn_r else 0) or 1,
+                      n_params_=len(q_learn) + (d if learn_r else 0),
                       **self._dynamics_attributes(dynamics, model.Qs, q))
         if y is not None:
             res = self._filter_core(model, X.values, X.lengths)
@@ -501,6 +501,14 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
     process_var_ : float
     measurement_var_ : ndarray of shape (d,)
     readout_ : ndarray of shape (n_targets, k)
+    n_params_ : int
+        Parameters learned from the data: the noise variances fitted by maximum
+        likelihood (the process variance and one measurement variance per component)
+        plus, for ``readout="linear"``, the readout's coefficients and intercepts. 0
+        when nothing is learned (every variance given, or ``learn="none"``): an
+        oracle. As for :class:`KalmanFilter`, the default prior and starting
+        variances, which follow from the data's moments, do not count: give ``x0``
+        and ``P0`` too for an oracle whose predictions do not depend on the data.
     history_ : list of float
         Training log-likelihood per optimiser iteration (``[]`` when nothing is learned).
     n_iter_ : int
@@ -646,6 +654,9 @@ class InteractingMultipleModel(_SigmaPointFilter):
     Qs_ : ndarray of shape (n_modes, k, k)
     process_var_ : dict
         The process variance of each family of modes.
+    n_params_ : int
+        As in :class:`UnscentedKalmanFilter`, with one learned process variance per
+        family of modes (``"constant_velocity"`` for both straight-line modes).
     R_, x0_, P0_, measurement_var_, readout_, history_, n_iter_, converged_
         As in :class:`UnscentedKalmanFilter`.
 
@@ -659,6 +670,8 @@ class InteractingMultipleModel(_SigmaPointFilter):
     (True, ('constant_velocity', 'coordinated_turn'))
     >>> imm.predict_mode_proba(data.X_test).shape  # P(mode_t = j | z_1..t)
     (5, 60, 2)
+    >>> imm.n_params_, data.oracle.n_params_  # 2 process + 2 measurement variances; none
+    (4, 0)
     """
 
     def __init__(self, modes=None, measurement="position", dt=1.0, process_var=None,
