@@ -15,6 +15,7 @@ written); 2 bad usage, a bad suite or an unusable output folder (nothing ran);
 
 import argparse
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -99,6 +100,17 @@ def build_parser():
     rewrite = commands.add_parser("report", help="rewrite the report of an output folder")
     rewrite.add_argument("output")
     return parser
+
+
+def default_output(name):
+    """``reports/NAME``: one folder inside ``reports/`` whatever the suite's name.
+
+    A suite file's name is its file name without ``.toml``, which can be ``..``
+    (``...toml``) or ``.``: those, and separators, would otherwise put the results, the
+    report and its ``figures/`` (whose old PNGs a report replaces) outside ``reports/``.
+    """
+    safe = re.sub(r"[\\/]+", "_", str(name)).strip(" .") or "suite"
+    return DEFAULT_OUTPUT.format(suite=safe)
 
 
 def _error(message):
@@ -227,7 +239,7 @@ def _run(args):
     from .suite import load_suite
 
     suite = load_suite(args.suite)
-    output = Path(args.output or DEFAULT_OUTPUT.format(suite=suite.name))
+    output = Path(args.output or default_output(suite.name))
     progress = {"none": False, "auto": "bar" if sys.stderr.isatty() else "lines"}.get(
         args.progress, args.progress)
     backend, scheduler, jobs = None, None, args.jobs

@@ -1,7 +1,9 @@
 """Comparison suites: declarative TOML files, validated completely when they are loaded.
 
-A suite names registered estimators and datasets only (no imports from a config file),
-their parameters, the seeds, the experiment axes and a ``[quick]`` table of overrides.
+A suite names registered estimators and datasets only (no imports from a config file:
+a module path, an expression or a table in place of a name is refused), their
+parameters (plain TOML values, never resolved to code), the seeds, the experiment axes
+and a ``[quick]`` table of overrides. No key of a suite is a path.
 Every key at every level is checked when the file is read, before any cell runs: an
 unknown key, an unknown or ill-typed hyperparameter or dataset parameter is a
 :class:`SuiteError` naming the file, the key path (``models[2].params.units``) and what
@@ -138,6 +140,15 @@ def builtin_suites():
 def load_suite(name_or_path):
     """Read and validate a suite: a built-in name (see :func:`builtin_suites`) or a TOML path.
 
+    A suite is data. Estimators and datasets are looked up by name in the package's
+    registries (``all_estimators()``, ``list_datasets()``), never imported: a module
+    path, an expression or a table where a name belongs is refused, as is any key the
+    format does not define (``__class__`` included) at any level. Parameter values stay
+    plain TOML values (a string given for a callable is refused by the model when it is
+    fitted, never looked up). A built-in suite is found only by its exact name, so a
+    name holding ``..`` or a folder cannot reach other files; a path is read as a TOML
+    file of yours and nothing else.
+
     Raises
     ------
     SuiteError
@@ -155,21 +166,33 @@ def load_suite(name_or_path):
 
 
 def _read(name_or_path):
+    """The text, name and source of a suite: a file, else a built-in name.
+
+    A built-in suite is read only by a name :func:`builtin_suites` lists, from the
+    package's own folder: a name with ``..`` or a path in it is never joined onto that
+    folder. A path names a file of the user's, read as TOML and nothing else (a suite
+    cannot import or execute code); a folder is refused, and does not hide the built-in
+    suite of the same name (``seqcompare run default`` where ``./default`` is an output
+    folder runs the built-in suite).
+    """
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise SuiteError(f"suite file {str(path)!r} does not exist.")
+    if path.is_file():
         try:
             return path.read_text(encoding="utf-8"), path.stem, str(path.resolve())
         except (OSError, UnicodeDecodeError) as error:
             raise SuiteError(f"{path}: cannot be read: {error}") from None
-    if str(name_or_path) not in builtin_suites():
-        raise SuiteError(
-            f"unknown suite {str(name_or_path)!r}; built-in suites are {builtin_suites()}, "
-            "or give a path ending in .toml."
-        )
-    resource = resource_dir("comparisons") / f"{name_or_path}.toml"
-    return resource.read_text(encoding="utf-8"), str(name_or_path), str(name_or_path)
+    if str(name_or_path) in builtin_suites():
+        resource = resource_dir("comparisons") / f"{name_or_path}.toml"
+        return resource.read_text(encoding="utf-8"), str(name_or_path), str(name_or_path)
+    if path.is_dir():
+        raise SuiteError(f"{str(path)!r} is a folder, not a suite file (.toml) or a built-in "
+                         f"suite; built-in suites are {builtin_suites()}.")
+    if path.suffix == ".toml":
+        raise SuiteError(f"suite file {str(path)!r} does not exist.")
+    raise SuiteError(
+        f"unknown suite {str(name_or_path)!r}; built-in suites are {builtin_suites()}, "
+        "or give a path ending in .toml."
+    )
 
 
 # -- validation -----------------------------------------------------------------------
@@ -242,6 +265,8 @@ NONE = "none"
 
 
 def _kind(value):
+    if value is None:
+        return "nothing (the key is missing)"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
@@ -298,6 +323,9 @@ def _parse_models(check, entries):
         path = f"models[{i}]"
         check.keys(entry, _MODEL_KEYS, path)
         estimator = entry.get("estimator")
+        if not isinstance(estimator, str):  # a table or list: no module path, no import
+            check.fail(f"{path}.estimator", f"expected the name of a registered estimator, got "
+                       f"{_kind(estimator)}; choose one of {sorted(estimators)}")
         if estimator == "ImputeMissing":
             check.fail(f"{path}.estimator", "ImputeMissing wraps another model: name that model "
                        "and add impute = \"last\" (or \"mean\") to the [[models]] table")
@@ -334,8 +362,9 @@ def _parse_datasets(check, entries):
         path = f"datasets[{i}]"
         check.keys(entry, _DATASET_KEYS, path)
         name = entry.get("name")
-        if name not in list_datasets():
-            check.fail(f"{path}.name", f"{name!r} is not a registered dataset; choose one of "
+        if not isinstance(name, str) or name not in list_datasets():
+            what = repr(name) if isinstance(name, str) else _kind(name)
+            check.fail(f"{path}.name", f"{what} is not a registered dataset; choose one of "
                        f"{sorted(list_datasets())}")
         params = check.params(entry.get("params", {}), dataset_defaults(name),
                               f"{path}.params", name)
