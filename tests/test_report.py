@@ -263,7 +263,7 @@ def test_html_has_every_section_the_run_has_data_for(run):
     results, _, paths = run
     html = paths["html"].read_text()
     expected = ["summary", "oracle-gap", "ranks", "trajectories", "training", "cost", "fitted",
-                "calibration", "failures", "run"]
+                "calibration", "warnings", "failures", "run"]
     assert [s.id for s in build_sections(results)] == expected
     positions = [html.index(f'<section id="{s}">') for s in expected]
     assert positions == sorted(positions)

@@ -84,7 +84,7 @@ def test_report_renders_in_chromium_safely_and_completely(browser, built, monkey
     monkeypatch.setattr(selenium_manager.SeleniumManager, "binary_paths", no_selenium_manager)
     expected = [s.id for s in build_sections(results)]
     assert expected == ["summary", "oracle-gap", "ranks", "curves", "trajectories", "training",
-                        "cost", "fitted", "calibration", "failures", "run"]
+                        "cost", "fitted", "calibration", "warnings", "failures", "run"]
     with browser.chromium(width=1280, height=900) as driver:
         driver.get(paths["html"].resolve().as_uri())
         assert driver.title == "Comparison"
