@@ -305,8 +305,11 @@ class _SigmaPointFilter(SequenceEstimator):
     handles_missing = True
 
     def _store(self, arguments):
-        """``__init__``'s body: store the constructor's arguments unchanged (scikit-learn's
-        rule: no validation, no work). ``arguments`` is ``__init__``'s ``locals()``."""
+        """Store the constructor's arguments unchanged: the body of ``__init__``.
+
+        scikit-learn's rule (no validation, no work); ``arguments`` is ``__init__``'s
+        ``locals()`` and the names are its signature's (``_get_param_names``).
+        """
         for name in self._get_param_names():
             setattr(self, name, arguments[name])
 
