@@ -175,6 +175,10 @@ def test_save_refuses_an_unfitted_model_and_a_path_without_keras(tmp_path):
     with pytest.raises(ValueError, match=r"must end in '\.keras'"):
         model.save(tmp_path / "model.h5")
     assert not (tmp_path / "model.h5").exists()
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="is not a .keras file"):
+        network.load(junk)
 
 
 def _keras():

@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 from html.parser import HTMLParser
 
 import numpy as np
@@ -525,7 +526,7 @@ def test_hostile_suite_text_reaches_report_md_only_as_text(hostile):
 def test_hostile_labels_write_no_file_outside_the_output_folder(hostile):
     folder, output = hostile
     assert {p.name for p in folder.iterdir()} == {"hostile.toml", "out"}
-    figures = list((output / "figures").iterdir())
+    figures = [p for p in (output / "figures").iterdir() if p.name != ".report-figures"]
     assert figures and all(re.fullmatch(r"\d{2}-[a-z0-9-]+\.png", p.name) for p in figures)
     written = {p.name for p in output.iterdir()}
     assert {"results.sqlite", "results.csv", "report.html", "report.md", "figures"} <= written
@@ -609,3 +610,28 @@ def test_report_text_shows_literally_in_markdown_whatever_it_holds():
                          " ".join((text * 3).split()), expected, "c", expected], text
 
     check()
+
+
+def test_a_report_removes_only_its_own_old_figures_and_defuses_spreadsheet_formulas(tmp_path):
+    from seqmodels import AutoRegressive
+    from seqmodels.compare import compare, report
+
+    results = compare({"=HYPERLINK(\"x\")": AutoRegressive(order=1),
+                       "-AR": AutoRegressive(order=2)},
+                      ("ar", {"n_train": 4, "n_test": 2, "n_timesteps": 30}), seeds=[0, 1],
+                      progress=False, store=tmp_path / "s")
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    mine = out / "figures" / "01-my-own-chart.png"
+    mine.write_bytes(b"not the report's")
+    first = report(results, out)
+    assert mine.read_bytes() == b"not the report's"          # a user's file stays
+    second = report(results, out)
+    assert mine.exists() and sorted(second["figures"]) == sorted(first["figures"])
+    written = {p.name for p in (out / "figures").glob("*.png")}
+    assert written == {p.name for p in map(Path, second["figures"])} | {mine.name}
+    import csv
+
+    with open(first["csv"], newline="") as handle:
+        models = {row["model"] for row in csv.DictReader(handle)}
+    assert "'=HYPERLINK(\"x\")" in models and "'-AR" in models and "oracle" in models

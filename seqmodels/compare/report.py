@@ -11,6 +11,7 @@ The content (what each section shows and when) is built in
 
 import base64
 import io
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from .tables import summarise
 __all__ = ["report", "summarise", "load_runs"]
 
 FIGURES_DIR = "figures"
+#: The list of figure files a report wrote, kept in the figures folder: the next report
+#: deletes those files (and no others) before it writes its own.
+_FIGURE_MANIFEST = ".report-figures"
 _PNG_DPI = 120
 
 
@@ -87,8 +91,14 @@ def _draw_figures(sections, folder):
     import matplotlib
 
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):  # figures of an earlier report
-        old.unlink()
+    # Remove the figures an earlier report wrote here, and only those: the folder may be
+    # a user's own (seqcompare run ... -o .), so other files are never touched.
+    manifest = folder / _FIGURE_MANIFEST
+    if manifest.is_file():
+        for name in manifest.read_text().split():
+            if re.fullmatch(r"\d+-[\w-]+\.png", name) and (folder / name).is_file():
+                (folder / name).unlink()
+    written = []
     uris, files, errors = {}, {}, {}
     number = 0
     with matplotlib.rc_context({"font.size": 9.5, "axes.titlesize": "medium"}):
@@ -104,9 +114,25 @@ def _draw_figures(sections, folder):
                     continue
                 name = f"{number:02d}-{block.name}.png"
                 (folder / name).write_bytes(png)
+                written.append(name)
                 uris[block.name] = "data:image/png;base64," + base64.b64encode(png).decode()
                 files[block.name] = f"{FIGURES_DIR}/{name}"
+    manifest.write_text("\n".join(written) + "\n")
     return uris, files, errors
+
+
+def _csv_safe(frame):
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) get a
+    leading apostrophe (OWASP's advice against CSV injection); numbers are left alone."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if not (pd.api.types.is_object_dtype(frame[column])
+                or pd.api.types.is_string_dtype(frame[column])):
+            continue
+        frame[column] = frame[column].map(
+            lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r")
+            else v)
+    return frame
 
 
 def _html(title, description, sections, uris, errors, written, summary_line):
@@ -206,7 +232,8 @@ def report(results, output_dir, title=None, description="", *, store=None, confi
     md_path.write_text(render_markdown(title, description, sections, files,
                                        f"{written}; {summary_line}"), encoding="utf-8")
     csv_path = output_dir / "results.csv"
-    oracle_gaps(frame).drop(columns=list(ARRAY_COLUMNS)).to_csv(csv_path, index=False)
+    table = oracle_gaps(frame).drop(columns=list(ARRAY_COLUMNS))
+    _csv_safe(table).to_csv(csv_path, index=False)
     return {"html": html_path, "markdown": md_path, "csv": csv_path,
             "figures": [output_dir / f for f in files.values()],
             "seconds": time.perf_counter() - start}

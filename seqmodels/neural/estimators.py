@@ -420,6 +420,9 @@ class _NeuralNetwork(SequenceEstimator):
             Keras cannot rebuild a class the configuration names.
         """
         path = os.fspath(path)
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path!r} is not a .keras file (a zip archive written by "
+                             f"{cls.__name__}.save).")
         with zipfile.ZipFile(path) as archive:
             if _META_NAME not in archive.namelist():
                 raise ValueError(f"{path!r} is a Keras file but was not written by "
