@@ -20,9 +20,23 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
-           "check_random_state"]
+           "check_random_state", "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
 
 FORMS = ("3d", "list", "1d")
+
+#: Largest magnitude accepted in X and y. The models square and sum values (variances,
+#: Gram matrices, Gaussian densities), and diffuse priors scale the data's variance by 1e6:
+#: beyond about 1e100 that arithmetic overflows float64 (largest 1.8e308) and would give
+#: NaN or infinity. Data that large is almost surely in the wrong unit: rescale it.
+MAX_ABS_VALUE = 1e100
+
+#: Most forecast steps accepted: a forecast runs one step at a time, so an unreasonable
+#: horizon would run for hours (or ask for terabytes) before failing.
+MAX_HORIZON = 100_000
+
+#: Most numbers a forecast may return: n_sequences * horizon * n_features ** 2 (the
+#: predictive covariances are (n_features, n_features) per step).
+MAX_FORECAST_VALUES = 10**8
 
 
 @dataclass(frozen=True)
@@ -92,15 +106,64 @@ def _describe(name, value):
     return f"{name} of type {type(value).__name__}"
 
 
+def _ragged_message(where, value):
+    """Why ``value`` (nested lists) is not a rectangular array, naming where."""
+    rows = _row_lengths(value)
+    if rows is not None:
+        lengths = sorted(set(rows))
+        first = next(t for t, length in enumerate(rows) if length != rows[0])
+        return (
+            f"{where} is ragged: its timesteps have different numbers of values ({rows[0]} at "
+            f"timestep 0, {rows[first]} at timestep {first}; lengths seen: {lengths}). Every "
+            "timestep of a sequence must have the same number of features."
+        )
+    return (
+        f"{where} is not a rectangular array: its nested lists have different lengths (or mix "
+        "numbers and lists). Pass a 3-D array, a list of 2-D arrays (n_timesteps, n_features) "
+        "or a 1-D array."
+    )
+
+
+def _row_lengths(value):
+    """Lengths of the rows of a list of rows (None unless every row is a flat list)."""
+    if not isinstance(value, (list, tuple)) or len(value) == 0:
+        return None
+    rows = []
+    for row in value:
+        if isinstance(row, (list, tuple, np.ndarray)) and np.ndim(row) == 1:
+            rows.append(len(row))
+        elif np.ndim(row) == 0:
+            rows.append(1)
+        else:
+            return None
+    return rows if len(set(rows)) > 1 else None
+
+
+def _ndim(item):
+    """np.ndim, or None for nested lists that are not rectangular."""
+    try:
+        return np.ndim(item)
+    except (ValueError, TypeError):
+        return None
+
+
 def _as_numeric(array, name, index=None):
     """Convert to a float64 array, raising TypeError for non-numeric data."""
     where = name if index is None else f"{name}[{index}]"
-    array = np.asarray(array)
+    original = array
+    try:
+        array = np.asarray(array)
+    except ValueError:
+        raise ValueError(_ragged_message(where, original)) from None
     if array.dtype.kind in "biuf":
         return array.astype(np.float64, copy=True)
     if array.dtype.kind == "O":
         try:
             return array.astype(np.float64)
+        except OverflowError:
+            raise ValueError(
+                f"{where} holds an integer too large for a float (beyond 1.8e308)."
+            ) from None
         except (TypeError, ValueError):
             pass
     raise TypeError(
@@ -116,16 +179,28 @@ def _split_form(X, name):
                          "or a 1-D array).")
     if isinstance(X, (list, tuple)) and len(X) == 0:
         raise ValueError(f"{name} is empty; expected at least one sequence.")
-    if isinstance(X, (list, tuple)) and all(np.ndim(item) == 2 for item in X):
-        sequences = [_as_numeric(item, name, i) for i, item in enumerate(X)]
-        return sequences, "list"
-    if isinstance(X, (list, tuple)) and len(X) > 0 and any(np.ndim(item) >= 2 for item in X):
-        bad = next(i for i, item in enumerate(X) if np.ndim(item) != 2)
-        raise ValueError(
-            f"{name} is a list whose item {bad} has {np.ndim(X[bad])} dimension(s); every item of "
-            f"a list of sequences must be a 2-D array (n_timesteps, n_features)."
-        )
-    if isinstance(X, (str, bytes)):
+    if isinstance(X, (list, tuple)):
+        dims = [_ndim(item) for item in X]
+        if None in dims:  # a member is itself ragged: say which, and how
+            bad = dims.index(None)
+            raise ValueError(_ragged_message(f"{name}[{bad}]", X[bad]))
+        if all(dim == 2 for dim in dims):
+            sequences = [_as_numeric(item, name, i) for i, item in enumerate(X)]
+            return sequences, "list"
+        if any(dim >= 2 for dim in dims):
+            bad = next(i for i, dim in enumerate(dims) if dim != 2)
+            raise ValueError(
+                f"{name} is a list whose item {bad} has {dims[bad]} dimension(s); every item "
+                f"of a list of sequences must be a 2-D array (n_timesteps, n_features)."
+            )
+        if all(dim == 1 for dim in dims) and len({len(item) for item in X}) > 1:
+            raise ValueError(
+                f"{name} is a list of 1-D arrays of different lengths "
+                f"({sorted({len(item) for item in X})}); a list of sequences takes 2-D items "
+                f"(n_timesteps, n_features): for univariate sequences pass "
+                f"[x[:, None] for x in {name}]."
+            )
+    if isinstance(X, (str, bytes, dict, set, frozenset)):
         raise TypeError(f"{name} must be numeric sequences; got {_describe(name, X)}.")
     array = _as_numeric(X, name)
     if array.ndim == 3:
@@ -225,7 +300,8 @@ def check_sequences(X, name="X", *, allow_nan=False, min_length=1, n_features=No
         values = np.full((len(sequences), lengths.max(), width), np.nan)
         for i, seq in enumerate(sequences):
             values[i, : lengths[i]] = seq
-    if np.isfinite(values).all():    # the usual case: one pass, nothing to report
+    if np.isfinite(values).all():    # the usual case: nothing to report
+        _check_magnitude(values, name, values.max(initial=0.0), values.min(initial=0.0))
         return SequenceBatch(values, lengths, form)
     if np.isinf(values).any():
         i, t = _first_bad(values, np.isinf)
@@ -237,7 +313,22 @@ def check_sequences(X, name="X", *, allow_nan=False, min_length=1, n_features=No
             f"{name} contains NaN at sequence {i}, timestep {t}. NaN means a missing observation, "
             "which only estimators that handle missing data (e.g. KalmanFilter) accept."
         )
+    _check_magnitude(values, name, np.nanmax(values, initial=0.0),
+                     np.nanmin(values, initial=0.0))
     return SequenceBatch(values, lengths, form)
+
+
+def _check_magnitude(values, name, high, low):
+    """Refuse values beyond :data:`MAX_ABS_VALUE`, naming the first one."""
+    if max(high, -low) <= MAX_ABS_VALUE:
+        return
+    i, t = _first_bad(np.nan_to_num(values), lambda v: np.abs(v) > MAX_ABS_VALUE)
+    top = max(high, -low)
+    raise ValueError(
+        f"{name} holds values up to {top:.3g} in magnitude (the first at sequence {i}, timestep "
+        f"{t}); the models' arithmetic (squares, variances, densities) overflows float64 beyond "
+        f"about {MAX_ABS_VALUE:.0e}: rescale {name}, e.g. divide it by its standard deviation."
+    )
 
 
 def check_targets(y, X_batch, name="y"):
@@ -300,13 +391,55 @@ def _is_integer_container(y):
     return np.asarray(y).dtype.kind in "biu" if y is not None else False
 
 
-def check_horizon(horizon):
-    """Validate a forecast horizon: a positive integer."""
+def check_horizon(horizon, n_sequences=None, n_features=None, max_horizon=MAX_HORIZON):
+    """Validate a forecast horizon: a positive integer of reasonable size.
+
+    Parameters
+    ----------
+    horizon : int
+        Number of steps to forecast.
+    n_sequences, n_features : int, optional
+        The sequences to continue: with them, the forecast's size
+        ``n_sequences * horizon * n_features ** 2`` (the covariances of every step) must
+        stay within :data:`MAX_FORECAST_VALUES`.
+    max_horizon : int, default=MAX_HORIZON
+        Most steps accepted (an estimator may lower it: networks step slowly).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        Not an integer (booleans and floats included).
+    ValueError
+        Below 1, above ``max_horizon``, or a forecast beyond the size limit. The limits
+        are checked before any work, so an unreasonable horizon fails at once.
+    """
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
-        raise TypeError(f"horizon must be a positive integer; got {horizon!r}.")
+        raise TypeError(f"horizon must be a positive integer; got {horizon!r} of type "
+                        f"{type(horizon).__name__}.")
     if horizon < 1:
         raise ValueError(f"horizon must be a positive integer; got {horizon}.")
-    return int(horizon)
+    if horizon > max_horizon:
+        shown = f"{horizon}" if horizon < 10**15 else f"about 1e{len(str(int(horizon))) - 1}"
+        raise ValueError(
+            f"horizon={shown} is above the limit of {max_horizon:,} steps; forecasts run one "
+            "step at a time and converge to the model's long-run mean long before. Forecast "
+            "fewer steps (or refit on coarser time steps)."
+        )
+    horizon = int(horizon)
+    if n_sequences is not None and n_features is not None:
+        size = n_sequences * horizon * n_features**2
+        if size > MAX_FORECAST_VALUES:
+            raise ValueError(
+                f"horizon={horizon} for {n_sequences} sequence(s) of {n_features} feature(s) "
+                f"asks for {size:.3g} numbers (n_sequences * horizon * n_features**2, the "
+                f"forecast covariances), above the limit of {MAX_FORECAST_VALUES:.0e}; forecast "
+                "fewer steps or fewer sequences at a time."
+            )
+    return horizon
 
 
 def check_random_state(random_state, name="random_state"):

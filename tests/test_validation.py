@@ -121,3 +121,66 @@ def test_random_state_accepts_none_int_randomstate_and_generator():
 def test_random_state_refusals_name_the_argument(bad, error):
     with pytest.raises(error, match="seed_of_data"):
         check_random_state(bad, "seed_of_data")
+
+
+# -- issue #14: ragged members, huge numbers and magnitudes, unreasonable horizons ------------
+
+
+@pytest.mark.parametrize("value, message", [
+    ([[[1.0, 2.0], [3.0]], np.zeros((30, 2))],
+     r"X\[0\] is ragged: its timesteps have different numbers of values \(2 at timestep 0, "
+     r"1 at timestep 1"),
+    ([np.zeros((3, 2)), [[1.0], [2.0, 3.0]]], r"X\[1\] is ragged"),
+    ([1.0, [2.0, 3.0]], r"X is ragged"),
+    ([[[1.0], [[2.0]]]], r"X\[0\] is not a rectangular array"),
+    ([np.ones(3), np.ones(4)], r"X is a list of 1-D arrays of different lengths \(\[3, 4\]\).*"
+                               r"\[x\[:, None\] for x in X\]"),
+    ([[[10**400, 1.0]]], r"X\[0\] holds an integer too large for a float"),
+    (np.array([[[10**400]]], dtype=object), r"X holds an integer too large"),
+])
+def test_ragged_and_oversized_input_is_named(value, message):
+    with pytest.raises(ValueError, match=message):
+        check_sequences(value)
+
+
+@pytest.mark.parametrize("value", [{0: np.zeros((3, 1))}, {1.0, 2.0}, b"12"])
+def test_dicts_sets_and_bytes_are_type_errors(value):
+    with pytest.raises(TypeError, match="X must be numeric sequences; got X of type"):
+        check_sequences(value)
+
+
+def test_magnitudes_beyond_the_limit_are_refused_naming_the_first_and_the_fix():
+    from seqmodels._validation import MAX_ABS_VALUE
+
+    X = np.zeros((2, 5, 2))
+    X[1, 3, 0] = -1e101
+    with pytest.raises(ValueError, match=r"X holds values up to 1e\+101 in magnitude \(the "
+                                         r"first at sequence 1, timestep 3\).*rescale X"):
+        check_sequences(X)
+    X[1, 3, 0] = np.nan
+    X[0, 2, 1] = 1e300
+    with pytest.raises(ValueError, match=r"targets holds values up to 1e\+300.*sequence 0, "
+                                         r"timestep 2"):
+        check_sequences(X, "targets", allow_nan=True)
+    X[0, 2, 1] = MAX_ABS_VALUE     # the limit itself, and tiny values, are fine
+    X[0, 0, 0] = 5e-324
+    assert check_sequences(X, allow_nan=True).values[0, 2, 1] == MAX_ABS_VALUE
+
+
+def test_horizons_beyond_the_limits_are_refused_before_any_work():
+    from seqmodels._validation import MAX_FORECAST_VALUES, MAX_HORIZON
+
+    assert check_horizon(MAX_HORIZON) == MAX_HORIZON
+    for huge, shown in ((MAX_HORIZON + 1, "100001"), (10**12, "1000000000000"),
+                        (np.uint64(2**63), "about 1e18"), (10**400, "about 1e400")):
+        with pytest.raises(ValueError, match=f"horizon={shown} is above the limit of 100,000"):
+            check_horizon(huge)
+    with pytest.raises(ValueError, match="above the limit of 10 steps"):
+        check_horizon(11, max_horizon=10)
+    n = MAX_FORECAST_VALUES // (4 * 1000) + 1
+    with pytest.raises(ValueError, match=rf"horizon=1000 for {n} sequence\(s\) of 2 feature"):
+        check_horizon(1000, n, 2)
+    assert check_horizon(1000, n - 1, 2) == 1000
+    with pytest.raises(TypeError, match="horizon must be a positive integer; got 2.0 of type "
+                                        "float"):
+        check_horizon(2.0)
