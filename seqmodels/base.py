@@ -29,12 +29,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_horizon, check_sequences, check_targets
+from ._validation import MAX_HORIZON, check_horizon, check_sequences, check_targets
 from .metrics import accuracy_score, r2_score
 
 __all__ = ["SequenceEstimator"]
 
-#: Attributes ``fit`` sets before the family's ``_fit``: restored if that fit fails.
+#: Attributes ``fit`` sets before the family's ``_fit``: restored if that fit fails (with
+#: every other attribute: a failed fit leaves the instance as it was).
 _FIT_ATTRIBUTES = ("n_features_in_", "history_", "mode_", "n_targets_", "classes_")
 
 
@@ -101,6 +102,14 @@ class SequenceEstimator(BaseEstimator):
         """Whether ``predict(..., return_std=True)`` is available."""
         return hasattr(self, "_log_likelihood") and self._hook_available("_log_likelihood")
 
+    def _max_horizon(self):
+        """Most forecast steps accepted (networks step slowly and lower it)."""
+        return MAX_HORIZON
+
+    #: Fitted array attributes that may hold non-finite values by design (e.g. the
+    #: log-likelihood of an EM restart that failed); every other one must be finite.
+    _non_finite_attributes = ()
+
     # -- validation helpers ---------------------------------------------------------
 
     def _check_X(self, X, *, fitting=False):
@@ -148,17 +157,57 @@ class SequenceEstimator(BaseEstimator):
         """
         X_batch = self._check_X(X, fitting=True)
         checked = self._check_y(y, X_batch, fitting=True)
-        # A fit that fails leaves the previous fit as it was: the attributes set here are
-        # restored (the families assign their own fitted attributes only on success).
-        previous = {name: vars(self)[name] for name in _FIT_ATTRIBUTES if name in vars(self)}
+        # A fit that fails leaves the previous fit as it was: the attributes set here
+        # (_FIT_ATTRIBUTES), and any a family had set before the failure, are restored.
+        previous = dict(vars(self))
         try:
             self._fit_checked(X_batch, checked)
+            self._check_fitted_finite(X_batch)
         except BaseException:
-            for name in _FIT_ATTRIBUTES:
-                vars(self).pop(name, None)
+            vars(self).clear()
             vars(self).update(previous)
             raise
         return self
+
+    def _check_fitted_finite(self, X_batch):
+        """Refuse a fit whose objective or fitted arrays are not finite (no silent NaN model)."""
+        bad = None
+        if not np.isfinite(np.asarray(self.history_, dtype=float)).all():
+            bad = "objective (history_)"
+        else:
+            for name, value in vars(self).items():
+                if (name.endswith("_") and not name.startswith("_")
+                        and name not in self._non_finite_attributes
+                        and isinstance(value, np.ndarray) and value.dtype.kind in "fc"
+                        and not np.isfinite(value).all()):
+                    bad = f"parameter {name}"
+                    break
+        if bad is not None:
+            raise ValueError(
+                f"fitting {type(self).__name__} on X {_scale_of(X_batch)} gave a non-finite "
+                f"{bad}: the arithmetic overflowed or the data leave the model undetermined. "
+                "Rescale X (e.g. standardise it), or use a simpler model."
+            )
+
+    def _check_output(self, X_batch, what, *outputs, per_step=True, impossible_ok=False):
+        """Raise a ValueError naming X's scale when an output is not finite (never silent NaN).
+
+        ``impossible_ok``: -inf is the exact log-likelihood of an observation the model
+        gives probability zero (a categorical symbol it never emits): let it through.
+        """
+        for out in outputs:
+            values = np.asarray(out, dtype=float)
+            if per_step:
+                values = values[X_batch.mask]
+            if impossible_ok:
+                values = np.where(values == -np.inf, 0.0, values)
+            if not np.isfinite(values).all():
+                raise ValueError(
+                    f"{type(self).__name__}.{what} is not finite for X {_scale_of(X_batch)}: "
+                    "the model's arithmetic overflows for data this far from what it was "
+                    "fitted on, or X is impossible under the fitted model. Rescale X (e.g. "
+                    "standardise it as the training data were), or refit on data like it."
+                )
 
     def _fit_checked(self, X_batch, checked):
         """Set the contract's fitted attributes, then call the family's ``_fit``."""
@@ -206,6 +255,7 @@ class SequenceEstimator(BaseEstimator):
         std : same form as ``mean``, only when ``return_std`` is True
         """
         check_is_fitted(self, "n_features_in_")
+        _check_bool(return_std, "return_std")
         X_batch = self._check_X(X)
         if return_std and not self._supports_std():
             raise ValueError(
@@ -216,11 +266,14 @@ class SequenceEstimator(BaseEstimator):
             if return_std:
                 raise ValueError("return_std=True is not available for class labels.")
             proba = self._predict_proba(X_batch)
+            self._check_output(X_batch, "predict", proba)
             labels = self.classes_[np.argmax(proba, axis=-1)][..., None]
             return X_batch.restore(labels)
         out = self._predict(X_batch, return_std)
         if return_std:
+            self._check_output(X_batch, "predict", *out)
             return X_batch.restore(out[0]), X_batch.restore(out[1])
+        self._check_output(X_batch, "predict", out)
         return X_batch.restore(out)
 
     @available_if(_hook_applies("_predict_proba"))
@@ -233,7 +286,9 @@ class SequenceEstimator(BaseEstimator):
         """
         check_is_fitted(self, "n_features_in_")
         X_batch = self._check_X(X)
-        return X_batch.restore(self._predict_proba(X_batch))
+        proba = self._predict_proba(X_batch)
+        self._check_output(X_batch, "predict_proba", proba)
+        return X_batch.restore(proba)
 
     @available_if(_hook_applies("_forecast"))
     def forecast(self, X, horizon, return_std=False):
@@ -256,8 +311,11 @@ class SequenceEstimator(BaseEstimator):
         std : same form as ``mean``, only when ``return_std`` is True
         """
         check_is_fitted(self, "n_features_in_")
-        horizon = check_horizon(horizon)
+        horizon = check_horizon(horizon, max_horizon=self._max_horizon())
+        _check_bool(return_std, "return_std")
         X_batch = self._check_X(X)
+        check_horizon(horizon, X_batch.n_sequences, X_batch.n_features,
+                      max_horizon=self._max_horizon())
         if return_std and not self._supports_std():
             raise ValueError(
                 f"{type(self).__name__} has no predictive distribution here; "
@@ -266,7 +324,9 @@ class SequenceEstimator(BaseEstimator):
         out = self._forecast(X_batch, horizon, return_std)
         lengths = np.full(X_batch.n_sequences, horizon)
         if return_std:
+            self._check_output(X_batch, "forecast", *out, per_step=False)
             return X_batch.restore(out[0], lengths), X_batch.restore(out[1], lengths)
+        self._check_output(X_batch, "forecast", out, per_step=False)
         return X_batch.restore(out, lengths)
 
     @available_if(_hook_applies("_log_likelihood"))
@@ -283,7 +343,9 @@ class SequenceEstimator(BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         X_batch = self._check_X(X)
         y_batch = self._require_y(y, X_batch)
-        return self._log_likelihood(X_batch, y_batch)
+        out = self._log_likelihood(X_batch, y_batch)
+        self._check_output(X_batch, "log_likelihood", out, per_step=False, impossible_ok=True)
+        return out
 
     def score(self, X, y=None):
         """Higher is better: R² over all timesteps, or accuracy for class labels.
@@ -299,11 +361,19 @@ class SequenceEstimator(BaseEstimator):
         X_batch = self._check_X(X)
         y_batch = self._require_y(y, X_batch)
         target = X_batch if y_batch is None else y_batch
+        if not np.isfinite(target.values[target.mask]).any():
+            raise ValueError(
+                "X has no observed value at any timestep (all NaN): in forecasting mode the "
+                "targets are X itself, so there is nothing to score."
+            )
         if self.classes_ is not None:
             proba = self._predict_proba(X_batch)
+            self._check_output(X_batch, "score", proba)
             labels = self.classes_[np.argmax(proba, axis=-1)][..., None].astype(float)
             return accuracy_score(target.values, labels)
-        return r2_score(target.values, self._predict(X_batch, False))
+        pred = self._predict(X_batch, False)
+        self._check_output(X_batch, "score", pred)
+        return r2_score(target.values, pred)
 
     def _require_y(self, y, X_batch):
         if self.mode_ == "supervised" and y is None:
@@ -316,3 +386,17 @@ class SequenceEstimator(BaseEstimator):
                 "y must be None."
             )
         return self._check_y(y, X_batch)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}.")
+
+
+def _scale_of(X_batch):
+    """'(values up to 3.2e+12 in magnitude)': how large the data are, for error messages."""
+    values = X_batch.values[X_batch.mask]
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return "(no observed value)"
+    return f"(values up to {np.abs(finite).max():.3g} in magnitude)"

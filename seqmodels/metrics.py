@@ -87,6 +87,15 @@ def r2_score(y_true, y_pred):
     ``R²_j = 1 - sum (y - ŷ)² / sum (y - mean(y))²``; the result is the mean of the
     ``R²_j`` (scikit-learn's ``multioutput="uniform_average"``). A constant target
     scores 1.0 when predicted exactly and 0.0 otherwise (scikit-learn's convention).
+
+    R² does not change when targets and predictions are multiplied by one number, so
+    each feature is divided by its largest magnitude first: the sums of squares then
+    stay finite for data of any finite scale (1e200 squared would overflow).
+
+    Examples
+    --------
+    >>> round(r2_score(np.array([1.0, 2.0, 3.0]) * 1e200, np.array([1.0, 2.0, 2.0]) * 1e200), 12)
+    0.5
     """
     true, pred, observed = _paired(y_true, y_pred)
     scores = []
@@ -95,6 +104,9 @@ def r2_score(y_true, y_pred):
         if not keep.any():
             continue
         t, p = true[keep, j], pred[keep, j]
+        scale = max(np.abs(t).max(), np.abs(p).max())
+        if scale > 0:
+            t, p = t / scale, p / scale
         ss_res = np.sum((t - p) ** 2)
         ss_tot = np.sum((t - t.mean()) ** 2)
         if ss_tot == 0.0:

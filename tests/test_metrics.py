@@ -78,3 +78,17 @@ def test_mismatched_or_unfinished_predictions_are_refused(pair):
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="not finite"):
         metrics.rmse(y, bad)
+
+
+def test_r2_is_scale_invariant_for_any_finite_scale(pair):
+    """Sums of squares of 1e200 overflow; R² is computed on values divided by their largest
+    magnitude, so any finite scale gives the unit-scale value."""
+    y, pred, y_missing = pair
+    reference = metrics.r2_score(y_missing, pred)
+    for scale in (1e-300, 1e-150, 1e150, 1e200, 1e300):
+        assert metrics.r2_score(y_missing * scale, pred * scale) == pytest.approx(
+            reference, rel=1e-12)
+    np.testing.assert_allclose(metrics.r2_score(y, pred),
+                               skm.r2_score(y.reshape(-1, 2), pred.reshape(-1, 2)), rtol=1e-12)
+    assert metrics.r2_score(np.zeros(4), np.zeros(4)) == 1.0
+    assert metrics.r2_score(np.full(4, 1e300), np.full(4, 1e300)) == 1.0
