@@ -431,3 +431,94 @@ def test_a_failed_refit_leaves_the_earlier_fit_intact():
     for name, value in before.items():
         np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
     np.testing.assert_array_equal(model.predict(X), predictions)
+
+
+# -- numerical safety (issue #14) ------------------------------------------------------------
+
+
+def _assert_symmetric_psd(covs, what):
+    covs = np.asarray(covs)
+    assert np.isfinite(covs).all(), what
+    np.testing.assert_array_equal(covs, np.swapaxes(covs, -1, -2), err_msg=what)
+    eig = np.linalg.eigvalsh(covs)
+    scale = np.abs(covs).max(axis=(-2, -1))[..., None]
+    assert (eig >= -1e-12 * scale).all(), (what, eig.min())
+
+
+@pytest.mark.parametrize("case", ["near_singular_R", "zero_Q", "collinear_measurements"])
+def test_covariances_stay_symmetric_psd_over_100000_steps(case):
+    """Joseph form and symmetrisation keep P_{t|t}, P_{t|t-1} and S_t symmetric PSD (and
+    the log-likelihood finite) however long the run, where R is nearly singular, Q is zero
+    (P shrinks towards 0 like 1/t), or two sensors measure the same axis."""
+    rng = np.random.default_rng(0)
+    T = 100_000
+    F, H, Q, _ = motion_model("constant_velocity", 1, 1.0)
+    if case == "near_singular_R":       # two sensors, one nearly exact
+        H = np.vstack([H, H])
+        R = np.diag([1.0, 1e-9])
+    elif case == "zero_Q":              # a static state: P_{t|t} ~ 1/t
+        Q = np.zeros_like(Q)
+        R = np.eye(1)
+    else:                               # the second sensor measures twice the first axis
+        H = np.vstack([H, 2.0 * H])
+        R = np.array([[1.0, 0.999], [0.999, 1.0]])
+    k, d = F.shape[0], H.shape[0]
+    params = _core.StateSpaceParams(F, H, Q, R, np.zeros(k), 10.0 * np.eye(k), np.zeros(k),
+                                    np.zeros(d))
+    _, Z = _core.sample_states(params, 1, T, rng)
+    Z[0, rng.choice(T, 50, replace=False)] = np.nan   # missing steps restart the recursion
+    res = _core.kalman_filter(params, Z)
+    for name in ("predicted_cov", "filtered_cov", "innovation_cov"):
+        _assert_symmetric_psd(getattr(res, name), f"{case}: {name}")
+    assert np.isfinite(res.loglik).all() and np.isfinite(res.filtered_mean).all()
+    if case == "zero_Q":   # the static position is pinned down ever more tightly
+        assert res.filtered_cov[0, -1, 0, 0] < 1e-3
+
+
+def test_fixed_noise_that_leaves_a_direction_exact_is_refused_naming_q_and_r():
+    X = np.cumsum(np.random.default_rng(2).normal(size=(3, 20, 2)), axis=1)
+    with pytest.raises(ValueError, match=r"Q and R leave measurement noise out"):
+        KalmanFilter(model="local_level", Q=np.zeros((2, 2)), R=np.diag([1.0, 0.0])).fit(X)
+    # R = 0 with process noise on that axis is a proper (noise-free measurement) model
+    model = KalmanFilter(model="local_level", Q=np.eye(2), R=np.zeros((2, 2))).fit(X)
+    np.testing.assert_allclose(model.filter(X)[0], X, atol=1e-9)
+
+
+@pytest.mark.parametrize("data", ["zeros", "constant", "collinear", "duplicated"])
+def test_em_on_degenerate_data_keeps_the_noise_above_its_floor(data):
+    """EM drives the noise of constant / collinear data towards 0: the documented floor
+    (NOISE_FLOOR times the data's variance) keeps R and Q positive definite and the
+    log-likelihood finite and non-decreasing."""
+    from seqmodels.state_space.kalman import NOISE_FLOOR, data_variance
+
+    rng = np.random.default_rng(3)
+    base = np.cumsum(rng.normal(size=(4, 40, 1)), axis=1)
+    X = {"zeros": np.zeros((4, 40, 2)), "constant": np.full((4, 40, 2), 3.0),
+         "collinear": np.concatenate([base, -0.5 * base], axis=-1),
+         "duplicated": np.concatenate([base, base], axis=-1)}[data]
+    model = KalmanFilter(n_iter=30, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    history = np.asarray(model.history_)
+    assert np.isfinite(history).all() and len(history) == 30
+    assert (np.diff(history) >= -1e-6 * np.abs(history[1:])).all()
+    floor = NOISE_FLOOR * data_variance(X)
+    assert np.linalg.eigvalsh(model.R_).min() >= floor * (1 - 1e-9)
+    assert np.isfinite(model.predict(X)).all() and np.isfinite(model.log_likelihood(X)).all()
+
+
+def test_least_squares_m_step_takes_the_minimum_norm_solution_when_singular():
+    """Constant or duplicated states make the moment matrix singular: the regression is the
+    minimum-norm least-squares solution, not a LinAlgError."""
+    A = np.array([[4.0, 4.0, 2.0], [4.0, 4.0, 2.0], [2.0, 2.0, 1.0]])   # x1 = x2 = 2 * 1
+    B = np.array([[2.0, 2.0, 1.0]])
+    M, o = _core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
+    G = np.concatenate([M, o[:, None]], axis=1)
+    np.testing.assert_allclose(G @ A, B, atol=1e-12)                  # the normal equations
+    np.testing.assert_allclose(G, (np.linalg.pinv(A) @ B.T).T, atol=1e-12)   # minimum norm
+    # a well-conditioned system is solved as before
+    A = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 1.0]])
+    M, o = _core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
+    np.testing.assert_allclose(np.concatenate([M, o[:, None]], axis=1),
+                               np.linalg.solve(A, B.T).T, rtol=1e-14)

@@ -469,25 +469,58 @@ def _regress(B, A, fixed, learn_mat, learn_off):
     M, o = fixed
     k = A.shape[0] - 1
     if learn_mat and learn_off:
-        G = np.linalg.solve(A, B.T).T
+        G = _solve_moments(A, B.T).T
         return G[:, :k], G[:, k]
     if learn_mat:
-        M = np.linalg.solve(A[:k, :k], (B[:, :k] - np.outer(o, A[k, :k])).T).T
+        M = _solve_moments(A[:k, :k], (B[:, :k] - np.outer(o, A[k, :k])).T).T
     elif learn_off:
-        o = (B[:, k] - M @ A[:k, k]) / A[k, k]
+        o = (B[:, k] - M @ A[:k, k]) / A[k, k] if A[k, k] > 0 else o
     return M, o
 
 
-def _floor_cov(S, rel=1e-10):
-    """Symmetrise and lift the eigenvalues of a covariance to at least ``rel * trace / dim``."""
+def _solve_moments(A, B):
+    """``A^{-1} B`` for a second-moment matrix ``A``; the minimum-norm least-squares
+    solution when ``A`` is singular or nearly so (constant or collinear regressors:
+    constant sequences, duplicated target columns), where every solution fits equally
+    well and ``solve`` would fail or return huge, meaningless coefficients."""
+    if A.size and np.linalg.cond(A) < 1e12:
+        return np.linalg.solve(A, B)
+    return np.linalg.lstsq(A, B, rcond=1e-12)[0]
+
+
+def _floor_cov(S, rel=1e-10, minimum=0.0):
+    """Symmetrise and lift the eigenvalues of a covariance to at least
+    ``max(rel * trace / dim, minimum)``."""
     S = _sym(S)
     w, V = np.linalg.eigh(S)
-    floor = rel * max(np.trace(S) / S.shape[0], 1e-300)
+    floor = max(rel * max(np.trace(S) / S.shape[0], 1e-300), minimum)
     return _sym((V * np.maximum(w, floor)) @ V.T)
 
 
+def floor_structured(S, structure, minimum):
+    """Lift a covariance of a structure so that no variance falls below ``minimum``.
+
+    ``"full"``: eigenvalues; ``"diagonal"``: the diagonal; ``"scaled"`` (``s B``): the
+    scale, so that the largest variance of the template reaches ``minimum`` (a singular
+    template such as white-noise acceleration keeps its rank). ``minimum = 0`` only
+    symmetrises (``"full"`` keeps the relative floor of :func:`_floor_cov` out).
+    """
+    S = _sym(S)
+    if minimum <= 0:
+        return S
+    if structure == "diagonal":
+        return np.diag(np.maximum(np.diag(S), minimum))
+    if structure == "scaled":
+        top = np.max(np.diag(S))
+        return S * (minimum / top) if 0 < top < minimum else (
+            S if top > 0 else minimum * np.eye(S.shape[0]))
+    if np.linalg.eigvalsh(S).min() >= minimum:    # already above: left exactly as it was
+        return S
+    return _floor_cov(S, rel=0.0, minimum=minimum)
+
+
 def m_step(stats, params, learn, Q_structure="full", R_structure="full",
-           Q_template=None, R_template=None):
+           Q_template=None, R_template=None, Q_floor=0.0, R_floor=0.0):
     """Maximise the expected complete-data log-likelihood (Shumway-Stoffer M-step).
 
     With ``G = [F b]``, ``A = [[S00, s0], [s0', N]]``, ``B = [S10, s1]``::
@@ -497,6 +530,12 @@ def m_step(stats, params, learn, Q_structure="full", R_structure="full",
     and likewise ``[H c]`` and ``R`` from ``(Szx, sz)``, ``(S11, s1)`` and ``Szz``;
     ``x0`` is the mean of the smoothed initial states, ``P0`` their covariance plus
     the mean smoothed covariance. Parameters not in ``learn`` keep their value.
+
+    A singular ``A`` (constant or collinear states) gives the minimum-norm solution
+    (:func:`_solve_moments`). ``Q_floor`` and ``R_floor`` are the least variances the
+    learned ``Q`` and ``R`` may have (:func:`floor_structured`): without them EM drives
+    the noise of constant or collinear data to exactly zero, and the innovation
+    covariance ``H P H' + R`` (and the smoother's ``F P F' + Q``) becomes singular.
 
     Returns
     -------
@@ -511,14 +550,16 @@ def m_step(stats, params, learn, Q_structure="full", R_structure="full",
     if "Q" in learn:
         G = np.concatenate([F, b[:, None]], axis=1)
         S = (stats["S11"] - G @ B_tr.T - B_tr @ G.T + G @ A_tr @ G.T) / N
-        Q = project_structure(S, Q_structure, Q_template)
+        Q = floor_structured(project_structure(S, Q_structure, Q_template), Q_structure,
+                             Q_floor)
     A_ob = np.block([[stats["S11"], stats["s1"][:, None]], [stats["s1"][None], np.array([[N]])]])
     B_ob = np.concatenate([stats["Szx"], stats["sz"][:, None]], axis=1)
     H, c = _regress(B_ob, A_ob, (H, c), "H" in learn, "c" in learn)
     if "R" in learn:
         G = np.concatenate([H, c[:, None]], axis=1)
         S = (stats["Szz"] - G @ B_ob.T - B_ob @ G.T + G @ A_ob @ G.T) / N
-        R = _floor_cov(project_structure(S, R_structure, R_template))
+        R = floor_structured(_floor_cov(project_structure(S, R_structure, R_template)),
+                             R_structure, R_floor)
     if "x0" in learn:
         x0 = stats["x0s"].mean(axis=0)
     if "P0" in learn:

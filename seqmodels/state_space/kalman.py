@@ -42,6 +42,40 @@ def restore_cov(batch, covs):
     return out if batch.form == "list" else out[0]
 
 
+#: Least variance EM may give a learned Q or R, relative to the data's variance
+#: (:func:`noise_floors`).
+NOISE_FLOOR = 1e-8
+
+
+def data_variance(values):
+    """Mean per-feature variance of the observed values; for constant data their mean
+    square; 1.0 for all-zero data (a scale for floors, never 0)."""
+    observed = values[np.isfinite(values)]
+    if observed.size == 0:
+        return 1.0
+    with np.errstate(all="ignore"):
+        columns = [c[np.isfinite(c)] for c in values.reshape(-1, values.shape[-1]).T]
+        var = np.mean([c.var() if c.size else 0.0 for c in columns])
+        if not (np.isfinite(var) and var > 0):
+            var = float(np.mean(observed**2))
+    return float(var) if np.isfinite(var) and var > 0 else 1.0
+
+
+def noise_floors(values, generic):
+    """``(Q_floor, R_floor)``: ``NOISE_FLOOR`` times the data's variance (R, and Q of a
+    motion model, whose state is in the data's units) or times 1 (Q of the generic model,
+    whose latent state starts at unit variance).
+
+    Constant, collinear or duplicated measurements have a maximum-likelihood noise
+    variance of exactly zero in some direction; EM heads there and the innovation
+    covariance ``H P H' + R`` becomes singular (NaN log-likelihoods, a singular-matrix
+    error). The floor is far below any noise the data can resolve (1e-8 of their
+    variance): it changes nothing else.
+    """
+    scale = data_variance(values)
+    return NOISE_FLOOR * (1.0 if generic else scale), NOISE_FLOOR * scale
+
+
 def diffuse_scale(values):
     """Scale of a diffuse prior variance: 1e6 times the data's variance (at least 1e6)."""
     var = np.nanvar(values, axis=(0, 1))
@@ -120,6 +154,28 @@ def _check_matrix(value, name, shape):
             raise ValueError(f"{name} must be positive semi-definite.")
         arr = 0.5 * (arr + arr.T)
     return arr
+
+
+def _check_measurement_noise(params):
+    """Refuse fixed Q and R that leave a measured direction without any noise.
+
+    The innovation covariance is ``S_t = H P_{t|t-1} H' + R`` with ``P_{t|t-1} >= Q``, so
+    ``S_t >= R + H Q H'``. When that matrix is singular (``Q = R = 0``, or a direction
+    that neither noise reaches), the first measurement pins the state down exactly
+    there, ``P`` collapses, and every later ``S_t`` is singular: the filter cannot
+    update. Raised before any filtering, naming Q and R.
+    """
+    M = params.R + params.H @ params.Q @ params.H.T
+    top = np.abs(M).max()
+    smallest = np.linalg.eigvalsh(_core._sym(M)).min()
+    if not smallest > 1e-12 * top:
+        raise ValueError(
+            f"Q and R leave measurement noise out: R + H Q H' is singular (smallest "
+            f"eigenvalue {smallest:.3g}), so once a measurement pins the state down the "
+            "innovation covariance H P H' + R is singular and the filter cannot update. Give "
+            "R a positive variance on every measured axis (or Q one in every measured "
+            "direction)."
+        )
 
 
 def _moments(prev, cur, pair):
@@ -406,7 +462,10 @@ class KalmanFilter(SequenceEstimator):
         H[:, :m] = V[:, :m] * np.sqrt(0.9 * lam[:m])
         if k > d:
             H[:, d:] = self._rng().normal(scale=0.1 * np.sqrt(lam.mean()), size=(d, k - d))
-        Hp = np.linalg.pinv(H)
+        # Directions with no variance of their own (below 1e-8 of the largest: collinear or
+        # constant columns) are left out of the latent regression: inverting their tiny
+        # column of H would blow the rounding noise up into a transition of size 1e10.
+        Hp = np.linalg.pinv(H, rcond=1e-4)
         latent = (values - c) @ Hp.T
         prev, cur = latent[:, :-1].reshape(-1, k), latent[:, 1:].reshape(-1, k)
         ok = np.isfinite(prev).all(axis=1) & np.isfinite(cur).all(axis=1)
@@ -451,6 +510,8 @@ class KalmanFilter(SequenceEstimator):
         # the data-driven offsets are starting values for learning; unlearned offsets are 0
         params = params._replace(b=params.b if "b" in learn else np.zeros(k),
                                  c=params.c if "c" in learn else np.zeros(d))
+        if not learn & {"Q", "R"}:
+            _check_measurement_noise(params)
         if y is None:
             params, trace = self._learn_unsupervised(X, params, learn, setting)
             readout = params.H.copy()
@@ -489,6 +550,14 @@ class KalmanFilter(SequenceEstimator):
         observed timesteps), else smooths and takes one M-step.
         """
         Z = X.values
+        Q_floor, R_floor = noise_floors(Z, self.model == "generic")
+        # EM starts inside the floored family, so each iteration still cannot lower L
+        if "Q" in learn:
+            params = params._replace(Q=_core.floor_structured(params.Q, setting.Q_structure,
+                                                              Q_floor))
+        if "R" in learn:
+            params = params._replace(R=_core.floor_structured(params.R, setting.R_structure,
+                                                              R_floor))
         monitor = ConvergenceMonitor(type(self).__name__, n_iter=self.n_iter, tol=self.tol,
                                      n_obs=int(np.isfinite(Z).any(axis=-1).sum()), method="EM")
         for _ in range(self.n_iter):
@@ -498,7 +567,7 @@ class KalmanFilter(SequenceEstimator):
             smoothed = _core.rts_smoother(params, result)
             stats = _core.em_statistics(params, Z, X.lengths, smoothed)
             params = _core.m_step(stats, params, learn, setting.Q_structure, setting.R_structure,
-                                  setting.Q_template, setting.R_template)
+                                  setting.Q_template, setting.R_template, Q_floor, R_floor)
         return params, monitor.finish()
 
     def _fit_mle(self, X, params, learn, setting):
@@ -537,6 +606,7 @@ class KalmanFilter(SequenceEstimator):
         """(params, ConvergenceResult, readout) from measurements X and targets y."""
         Z, Y = X.values, y.values
         m = y.n_features
+        Q_floor, R_floor = noise_floors(Y, False)[0], noise_floors(Z, False)[1]
         if self.model == "generic" or m == k:
             prev, cur = Y[:, :-1].reshape(-1, k), Y[:, 1:].reshape(-1, k)
             pair = np.isfinite(prev).all(1) & np.isfinite(cur).all(1)
@@ -546,14 +616,15 @@ class KalmanFilter(SequenceEstimator):
             stats = _moments(prev, cur, pair)
             stats.update(Szx=np.zeros((d, k)), Szz=np.zeros((d, d)), sz=np.zeros(d))
             params = _core.m_step(stats, params, learn & {"F", "b", "Q"}, setting.Q_structure,
-                                  "full", setting.Q_template, None)
+                                  "full", setting.Q_template, None, Q_floor=Q_floor)
             states, meas = Y.reshape(-1, k), Z.reshape(-1, d)
             rows = np.isfinite(states).all(1) & np.isfinite(meas).all(1)
             stats = _moments(states, states, rows)
             stats.update(Szx=meas[rows].T @ states[rows], Szz=meas[rows].T @ meas[rows],
                          sz=meas[rows].sum(0))
             params = _core.m_step(stats, params, learn & {"H", "c", "R"}, "full",
-                                  setting.R_structure, None, setting.R_template)
+                                  setting.R_structure, None, setting.R_template,
+                                  R_floor=R_floor)
             params = self._supervised_prior(Y, params, learn)
             return params, _CLOSED_FORM, np.eye(k)
         if m != d:
@@ -568,8 +639,9 @@ class KalmanFilter(SequenceEstimator):
             if len(resid) == 0:
                 raise ValueError("no timestep has both a full measurement and a target.")
             S = resid.T @ resid / len(resid)
-            params = params._replace(R=_core._floor_cov(
-                _core.project_structure(S, setting.R_structure, setting.R_template)))
+            params = params._replace(R=_core.floor_structured(_core._floor_cov(
+                _core.project_structure(S, setting.R_structure, setting.R_template)),
+                setting.R_structure, R_floor))
         rest = learn - {"R"}
         params, trace = self._learn_unsupervised(X, params, rest, setting)
         return params, trace, readout
