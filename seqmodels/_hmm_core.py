@@ -21,6 +21,7 @@ __all__ = [
     "categorical_log_prob",
     "forward",
     "forward_log_likelihood",
+    "log_filter",
     "backward_smooth",
     "viterbi",
     "propagate",
@@ -474,6 +475,35 @@ def _forward_checked(log_bt, mask_t, startprob, transmat, filtered):
     with np.errstate(divide="ignore"):
         log_c = np.where(np.isnan(exact), np.log(totals) + top, exact)
     return np.where(mask_t, log_c, 0.0).sum(axis=0)
+
+
+def log_filter(log_b, mask, startprob, transmat):
+    """Filtered state log-probabilities ``log p(z_t | x_1..t)`` by a forward pass in log space.
+
+    ``log alpha_t = log b(x_t) + logsumexp_j (log alpha_{t-1}[j] + log A[j, :])``,
+    normalised at every step (``log alpha_0 = log pi + log b(x_0)``), for all sequences at
+    once; frozen past a sequence's end. :func:`forward` keeps ``alpha_t`` as
+    probabilities, in which a state all but excluded (``p < 1e-308``: an observation many
+    standard deviations from its mean) is exactly 0 and its log -inf; here it keeps its
+    finite log (e.g. -1e24). It costs a (n, K, K) logsumexp per step: used only where
+    :func:`forward` gave an exact zero that matters.
+
+    Returns
+    -------
+    ndarray of shape (n, T, K)
+    """
+    n, T, K = log_b.shape
+    log_A = _log(np.asarray(transmat, dtype=float))
+    out = np.empty((n, T, K))
+    current = _log(np.asarray(startprob, dtype=float))[None, :] + log_b[:, 0]
+    current = current - logsumexp(current, axis=1, keepdims=True)
+    out[:, 0] = current
+    for t in range(1, T):
+        step = logsumexp(current[:, :, None] + log_A[None], axis=1) + log_b[:, t]
+        step = step - logsumexp(step, axis=1, keepdims=True)
+        current = np.where(mask[:, t, None], step, current)
+        out[:, t] = current
+    return out
 
 
 def backward_smooth(mask, transmat, filtered, predicted):

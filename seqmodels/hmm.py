@@ -179,6 +179,32 @@ def compare_to_truth(model, truth):
     return result
 
 
+def _centring(flat, emission):
+    """The per-feature shift hmmlearn's EM runs at: the data's mean when it is far from 0.
+
+    hmmlearn's M-step computes variances as ``E[x^2] - E[x]^2``, which cancels to
+    rounding noise (or below zero: NaN means) when the data sit far from 0 relative to
+    their spread (1e12 plus unit noise), and its scaled forward pass then underflows. EM
+    is equivariant under ``x -> x - shift`` (k-means' clusters and every update move
+    with it), so there it runs on centred data and the means are shifted back exactly.
+    Elsewhere (offset below 1e4 spreads) the data go in as they are.
+    """
+    d = flat.shape[1]
+    if emission == "categorical" or len(flat) == 0:
+        return np.zeros(d)
+    mean = flat.mean(axis=0)
+    spread = np.sqrt(np.mean((flat - mean) ** 2, axis=0))
+    far = np.abs(mean) > 1e4 * np.maximum(spread, 1e-300)
+    return np.where(far, mean, 0.0)
+
+
+def _shifted(params, shift):
+    """Parameters with their means moved by ``shift`` (mixtures: every component)."""
+    if "means" not in params or not np.any(shift):
+        return dict(params)
+    return {**params, "means": np.asarray(params["means"]) + shift}
+
+
 class HiddenMarkovModel(SequenceEstimator):
     """Hidden Markov model with Gaussian, Gaussian-mixture or categorical emissions.
 
@@ -708,12 +734,14 @@ class HiddenMarkovModel(SequenceEstimator):
         learn = "".join(code for name, code in codes.items() if name not in given)
         seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max,
                                                               size=int(self.n_init))
+        shift = _centring(flat, self.emission)
+        if np.any(shift):
+            flat = flat - shift
         best, best_key, scores = None, None, []
         for seed in seeds:
-            model = self._hmmlearn(K, learn, int(seed), S, float(self.tol) * n_obs)
-            model = self._to_hmmlearn(model, given)
-            model.fit(flat, X.lengths)
-            params = self._from_hmmlearn(model)
+            model = self._fit_restart(X, flat, K, learn, int(seed), S, n_obs,
+                                      _shifted(given, -shift))
+            params = _shifted(self._from_hmmlearn(model), shift)
             trial = self._set_fitted(params, K, S, target=copy.copy(self))
             total = float(trial._marginal_log_likelihood(X).sum())
             scores.append(total)
@@ -731,6 +759,36 @@ class HiddenMarkovModel(SequenceEstimator):
                                      n_obs=n_obs, method=method)
         monitor.record_all(model.monitor_.history)
         return params, np.array(scores), monitor.finish()
+
+    def _fit_restart(self, X, flat, K, learn, seed, S, n_obs, given):
+        """One hmmlearn EM run; "scaling" arithmetic that underflows is redone in log space.
+
+        hmmlearn's scaled forward pass exponentiates the emission log-densities without
+        shifting them, so data far from every state's mean (an offset of 1e12, integers
+        near 1e18) underflow there ("forward pass failed with underflow"). The log
+        implementation gives the same fit without that limit; if it fails too, the
+        ValueError names X's scale.
+        """
+        implementations = [self.implementation] + (
+            ["log"] if self.implementation == "scaling" else [])
+        for implementation in implementations:
+            model = self._hmmlearn(K, learn, seed, S, float(self.tol) * n_obs)
+            model.implementation = implementation
+            model = self._to_hmmlearn(model, given)
+            try:
+                model.fit(flat, X.lengths)
+            except ValueError as error:
+                if "underflow" not in str(error):
+                    raise
+                failure = error
+                continue
+            return model
+        values = X.values[X.mask]
+        raise ValueError(
+            f"EM could not run on X (values up to {np.abs(values).max():.3g} in magnitude, "
+            f"spread {values.std():.3g}): the emission densities underflow even in log space "
+            "(hmmlearn: " + str(failure) + "). Rescale X, e.g. standardise it."
+        ) from failure
 
     def _degenerate(self, params, K):
         """Whether some covariance is not numerically positive definite."""
@@ -827,6 +885,14 @@ class HiddenMarkovModel(SequenceEstimator):
             )
         states = np.searchsorted(self.classes_, np.where(observed, labels, self.classes_[0]))
         prob = np.take_along_axis(filtered, states[..., None], axis=2)[..., 0]
+        if (prob[observed] == 0.0).any():
+            # A label the filter all but excludes (an observation far from its state's
+            # mean): its probability underflowed to 0. Redo the filter in log space, where
+            # it keeps its finite log-probability instead of -inf.
+            log_filtered = core.log_filter(self._log_b(X), X.mask, self.startprob_,
+                                           self.transmat_)
+            log_prob = np.take_along_axis(log_filtered, states[..., None], axis=2)[..., 0]
+            return np.where(observed, log_prob, 0.0).sum(axis=1)
         with np.errstate(divide="ignore"):
             return np.where(observed, np.log(prob), 0.0).sum(axis=1)
 

@@ -705,3 +705,87 @@ def test_overlapping_fits_in_threads_restore_the_callers_limits():
     assert set(before.values()) == {2}
     assert set(seen["while both run"].values()) == {1}
     assert after == before
+
+
+# -- numerical safety (issue #14) ------------------------------------------------------------
+
+
+def test_log_likelihood_stays_finite_over_100000_steps_and_near_zero_transitions():
+    """The scaled forward pass neither underflows over 100,000 steps nor when a transition
+    has probability 1e-300 (or 0) and the data take it: equal to hmmlearn's log pass."""
+    transmat = np.array([[1.0 - 1e-300, 1e-300, 0.0], [0.0, 0.5, 0.5], [0.3, 0.0, 0.7]])
+    transmat[0, 0] = 1.0  # 1 - 1e-300 rounds to 1: the rows still sum to 1
+    model = HiddenMarkovModel(n_states=3, startprob=[1.0, 0.0, 0.0], transmat=transmat,
+                              means=[[-3.0], [0.0], [3.0]], covars=[[1.0], [1.0], [1.0]])
+    model.fit(np.zeros((1, 1, 1)))
+    rng = np.random.default_rng(0)
+    long = rng.normal(size=(1, 100_000, 1))
+    long[0, 50_000:] += 3.0       # the data switch to state 2, reached only through 1e-300
+    ll = model.log_likelihood(long)
+    assert np.isfinite(ll).all()
+    ref = model.to_hmmlearn(implementation="log").score(long[0])
+    np.testing.assert_allclose(ll[0], ref, rtol=1e-9)
+    assert np.isfinite(model.predict(long)).all()
+    proba = model.predict_state_proba(long)
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=-1), 1.0)
+
+
+def test_log_filter_equals_the_scaled_filter_and_keeps_excluded_states_finite():
+    rng = np.random.default_rng(1)
+    log_b = rng.normal(size=(3, 40, 2)) * 3
+    mask = np.ones((3, 40), dtype=bool)
+    mask[1, 30:] = False
+    pi, A = np.array([0.6, 0.4]), np.array([[0.9, 0.1], [0.2, 0.8]])
+    filtered, _, _ = core.forward(log_b, mask, pi, A)
+    np.testing.assert_allclose(np.exp(core.log_filter(log_b, mask, pi, A)), filtered,
+                               rtol=1e-10)
+    far = log_b.copy()
+    far[:, 5, 1] = -1e24          # an observation 1e12 standard deviations from state 1
+    log_filtered = core.log_filter(far, mask, pi, A)
+    assert np.isfinite(log_filtered).all() and log_filtered[0, 5, 1] < -1e23
+
+
+def test_supervised_log_likelihood_of_data_far_from_training_is_finite():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(4, 30, 1))
+    labels = (X > 0).astype(np.int64)
+    model = HiddenMarkovModel().fit(X, labels)
+    ll = model.log_likelihood(X + 1e6, labels)
+    assert np.isfinite(ll).all() and (ll < -1e9).all()
+
+
+def test_em_on_data_offset_by_1e12_equals_em_on_the_centred_data():
+    """hmmlearn's E[x^2] - E[x]^2 cancels for data far from 0; EM runs on centred data and
+    the means move back: the same fit as on the data without the offset."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5, 40, 2)) + np.where(rng.random((5, 40, 1)) < 0.5, 2.0, -2.0)
+    near = HiddenMarkovModel(random_state=0, n_iter=50).fit(X)
+    far = HiddenMarkovModel(random_state=0, n_iter=50).fit(X + 1e12)
+    np.testing.assert_allclose(far.means_ - 1e12, near.means_, atol=1e-3)
+    np.testing.assert_allclose(far.covars_, near.covars_, rtol=1e-3)
+    # (X + 1e12 keeps X to within 1.2e-4, the spacing of floats near 1e12)
+    np.testing.assert_allclose(far.history_, near.history_, rtol=1e-5)
+    np.testing.assert_allclose(far.log_likelihood(X + 1e12), near.log_likelihood(X), rtol=1e-4)
+
+
+def test_hmmlearn_underflow_falls_back_to_log_then_names_the_scale(monkeypatch):
+    X = np.random.default_rng(4).normal(size=(3, 20, 1))
+    calls = []
+    original = hl.GaussianHMM.fit
+
+    def underflows(self, *args, **kwargs):
+        calls.append(self.implementation)
+        if self.implementation == "scaling" or fail_log:
+            raise ValueError("forward pass failed with underflow; consider using "
+                             "implementation='log' instead")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(hl.GaussianHMM, "fit", underflows)
+    fail_log = False
+    model = HiddenMarkovModel(random_state=0).fit(X)
+    assert calls == ["scaling", "log"] and np.isfinite(model.history_).all()
+    fail_log = True
+    with pytest.raises(ValueError, match=r"EM could not run on X \(values up to .* in "
+                                         r"magnitude.*Rescale X") as info:
+        HiddenMarkovModel(random_state=0).fit(X)
+    assert "consider using implementation" in str(info.value)  # hmmlearn's words, quoted
