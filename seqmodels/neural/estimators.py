@@ -33,6 +33,19 @@ OUTPUTS = ("point", "gaussian")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 _META_NAME = "seqmodels.json"
 
+#: Most forecast steps a network takes: it steps one Keras call at a time (about 0.5 ms a
+#: step on two cores), so 10,000 steps take seconds and the package's 100,000 a minute.
+MAX_NETWORK_HORIZON = 10_000
+
+#: Largest standardised input accepted (in standard deviations of the training data):
+#: the networks compute in float32, whose largest number is 3.4e38.
+MAX_STANDARDISED = 1e30
+
+#: Largest final training loss accepted. The targets are standardised, so predicting
+#: their mean scores about 1 (squared error) or 1.4 (Gaussian NLL), log K for K labels:
+#: a loss a hundred times that means training diverged, even if it stayed finite.
+MAX_FINAL_LOSS = 100.0
+
 
 def _networks():
     """Import the Keras side lazily (TensorFlow backend unless the user chose another)."""
@@ -158,6 +171,23 @@ def _decode(value):
     return value
 
 
+def _check_converged_loss(losses, training):
+    """Refuse a fit whose loss ended far above the mean predictor's (a finite divergence)."""
+    if len(losses) and float(losses[-1]) > MAX_FINAL_LOSS:
+        clipping = (f"clipnorm={training['clipnorm']}" if training["clipnorm"] is not None
+                    else f"clipvalue={training['clipvalue']}"
+                    if training["clipvalue"] is not None else "no gradient clipping")
+        remedies = "Lower learning_rate" + (
+            ", clip the gradient norm (clipnorm=1.0)" if training["clipnorm"] is None else "")
+        remedies += " or use optimizer='adam'." if training["optimizer"] != "adam" else "."
+        raise _networks().TrainingDiverged(
+            f"training diverged: the loss ended at {float(losses[-1]):.3g} on standardised "
+            f"targets, where predicting their mean scores about 1 (optimizer="
+            f"{training['optimizer']!r}, learning_rate={training['learning_rate']}, "
+            f"{clipping}). {remedies}"
+        )
+
+
 # -- shared estimator code ------------------------------------------------------------
 
 
@@ -173,6 +203,23 @@ class _NeuralNetwork(SequenceEstimator):
 
     def _supports_std(self):
         return self.output == "gaussian" and getattr(self, "classes_", None) is None
+
+    def _max_horizon(self):
+        return MAX_NETWORK_HORIZON
+
+    def _float32_inputs(self, standardised, X):
+        """``standardised`` as float32, refused (naming X) where float32 would overflow."""
+        with np.errstate(invalid="ignore"):
+            top = np.nanmax(np.abs(standardised), initial=0.0)
+        if top > MAX_STANDARDISED:
+            raw = np.nanmax(np.abs(X.values), initial=0.0)
+            raise ValueError(
+                f"X holds values up to {raw:.3g} in magnitude, {top:.3g} standard deviations "
+                f"of the training data from their mean; {type(self).__name__} computes in "
+                f"float32 (largest 3.4e38), which overflows beyond about {MAX_STANDARDISED:.0e}."
+                " Rescale X as the training data were, or refit on data like it."
+            )
+        return standardised.astype(np.float32)
 
     # -- parameters ------------------------------------------------------------------
 
@@ -216,8 +263,8 @@ class _NeuralNetwork(SequenceEstimator):
         """Standardised inputs (n, T + extra, d), float32, NaN on padding."""
         standardised = (X.values - self.x_mean_) / self.x_scale_
         if self.mode_ == "forecast":
-            return _shifted(standardised, X.lengths, extra).astype(np.float32)
-        return standardised.astype(np.float32)
+            return self._float32_inputs(_shifted(standardised, X.lengths, extra), X)
+        return self._float32_inputs(standardised, X)
 
     def _network_targets(self, X, y):
         """Targets in network units: standardised values, or class indices; NaN = none."""
@@ -278,6 +325,7 @@ class _NeuralNetwork(SequenceEstimator):
             # Leave the caller's global Python / NumPy streams as they were.
             random.setstate(python_state)
             np.random.set_state(numpy_state)
+        _check_converged_loss(history.get("loss", []), training)
         graphs.pop("train_unpadded", None)  # shares the weights; its compiled step is not needed
         self.network_spec_ = spec
         self.model_ = graphs["train"]
@@ -528,7 +576,8 @@ class RecurrentNetwork(_NeuralNetwork):
         ``w <- w - learning_rate * g`` (no momentum), or RMSprop. Adam divides
         each step by a running gradient scale, so exploding gradients show most
         plainly under SGD. Training stops with a ValueError naming the remedies
-        when the loss becomes NaN or infinite.
+        when the loss becomes NaN or infinite, or ends above 100 on the
+        standardised targets (where predicting their mean scores about 1).
     learning_rate : float, default=0.003
     epochs : int, default=100
         Passes over the training sequences; 0 leaves the network at its initial
@@ -783,6 +832,7 @@ class FeedForwardNetwork(_NeuralNetwork):
         nw = _networks()
         n, w, m = X.n_sequences, self.network_spec_["window"], self.n_targets_
         standardised = (np.nan_to_num(X.values) - self.x_mean_) / self.x_scale_
+        self._float32_inputs(standardised, X)
         index = X.lengths[:, None] - w + np.arange(w)[None, :]
         window = np.where((index >= 0)[..., None],
                           standardised[np.arange(n)[:, None], index.clip(min=0)], 0.0)
