@@ -130,9 +130,10 @@ def _row_lengths(value):
         return None
     rows = []
     for row in value:
-        if isinstance(row, (list, tuple, np.ndarray)) and np.ndim(row) == 1:
+        dim = _ndim(row)
+        if isinstance(row, (list, tuple, np.ndarray)) and dim == 1:
             rows.append(len(row))
-        elif np.ndim(row) == 0:
+        elif dim == 0:
             rows.append(1)
         else:
             return None

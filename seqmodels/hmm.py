@@ -362,6 +362,9 @@ class HiddenMarkovModel(SequenceEstimator):
         self.weights = weights
         self.emissionprob = emissionprob
 
+    # a restart that ended degenerate may score -inf; the kept one is checked like the rest
+    _non_finite_attributes = ("restart_log_likelihoods_",)
+
     @classmethod
     def _unit_test_params(cls):
         return {"n_states": 2, "n_iter": 20, "random_state": 0}

@@ -133,6 +133,7 @@ def test_random_state_refusals_name_the_argument(bad, error):
     ([np.zeros((3, 2)), [[1.0], [2.0, 3.0]]], r"X\[1\] is ragged"),
     ([1.0, [2.0, 3.0]], r"X is ragged"),
     ([[[1.0], [[2.0]]]], r"X\[0\] is not a rectangular array"),
+    ([[[1.0, [2.0, 3.0]], [1.0, 2.0]]], r"X\[0\] is not a rectangular array"),
     ([np.ones(3), np.ones(4)], r"X is a list of 1-D arrays of different lengths \(\[3, 4\]\).*"
                                r"\[x\[:, None\] for x in X\]"),
     ([[[10**400, 1.0]]], r"X\[0\] holds an integer too large for a float"),
