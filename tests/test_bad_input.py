@@ -40,7 +40,8 @@ figures of the issue note were taken).
 
 UnscentedKalmanFilter and InteractingMultipleModel failures whose fix belongs in
 ``state_space/nonlinear.py`` are listed in :data:`HANDED_ON`: counted as "handed on" by the
-property tests and reproduced by strict ``xfail`` tests, so that they show up as fixed.
+property tests and reproduced by strict ``xfail`` tests, so that they show up as fixed. The
+list is empty since both were fixed; their xfails are now plain regression tests.
 """
 
 import copy
@@ -87,24 +88,12 @@ EXAMPLES = {(name, method): max(1, int(round((_NETWORK if name in NETWORKS else 
                                              * _SCALE)))
             for name in NAMES for method in METHODS}
 
-#: Failures of UKF / IMM whose fix is in state_space/nonlinear.py or _nonlinear.py (being
-#: refactored by another engineer): (estimator, outcome, exception type name, message
-#: pattern, reason). Each is reproduced by a strict xfail test below.
-_SIGMA_POINTS = ("sigma_points() in _nonlinear.py takes the Cholesky factor of (k + lambda) P, "
-                 "which is not numerically positive definite once P has collapsed in one "
-                 "direction: inputs far from the training range (X + 1e12, int64 data near "
-                 "1e17)")
-_NANVAR = ("_initial_noise() in nonlinear.py takes np.nanvar of the differences of an "
-           "all-NaN X (every measurement missing): numpy's 'Degrees of freedom <= 0' "
-           "RuntimeWarning, an error under the project's pytest settings")
-HANDED_ON = [
-    (name, outcome, etype, pattern, reason)
-    for name in sorted(NONLINEAR)
-    for outcome, etype, pattern, reason in (
-        ("unclear", "LinAlgError", "Matrix is not positive definite", _SIGMA_POINTS),
-        ("crash", "RuntimeWarning", "Degrees of freedom", _NANVAR),
-    )
-]
+#: Failures of UKF / IMM whose fix belongs in state_space/nonlinear.py or _nonlinear.py:
+#: (estimator, outcome, exception type name, message pattern, reason), counted as "handed on"
+#: instead of failing. Empty now: the two that were listed (sigma_points()' Cholesky factor
+#: failing far from the training range, np.nanvar's 'Degrees of freedom <= 0' on an all-NaN
+#: X) are fixed and pinned by the regression tests under "formerly handed on" below.
+HANDED_ON = []
 
 #: Messages from libraries that must not reach the user as they are.
 LEAKS = re.compile(
@@ -827,23 +816,27 @@ def test_bad_horizons_are_refused_up_front(name, horizon):
     assert outcome.kind == "clear_error", outcome
 
 
-# -- handed on: UKF / IMM failures whose fix belongs in state_space/nonlinear.py ------------------
+# -- formerly handed on: UKF / IMM failures fixed in state_space/nonlinear.py --------------------
 
 
-@pytest.mark.xfail(strict=True, raises=np.linalg.LinAlgError, reason=_SIGMA_POINTS)
 @pytest.mark.parametrize("name", sorted(NONLINEAR))
 def test_nonlinear_filters_predict_far_from_the_training_range(name):
-    """IMM: predict(X3 + 1e12); both filters: supervised fit, predict on int64 data near 1e17."""
+    """IMM: predict(X3 + 1e12); both filters: supervised predict on data near 1e17.
+
+    Was numpy's LinAlgError from the Cholesky factor in sigma_points(): the state covariance
+    stops being numerically positive definite; its square root is now repaired.
+    """
     X3 = _X3()
     model = fitted(name, "supervised", 2)
     far = (_series(n=1, T=5, d=2, seed=15) * 1e17)
-    out = model.predict(far)
-    assert np.isfinite(out).all()
-    if name == "InteractingMultipleModel":
-        assert np.isfinite(fitted(name, "forecast", 2).predict(X3 + 1e12)).all()
+    assert np.isfinite(model.predict(far)).all()
+    mean, std = model.predict(far, return_std=True)
+    assert np.isfinite(mean).all() and np.isfinite(std).all() and (std >= 0).all()
+    forecaster = fitted(name, "forecast", 2)
+    assert np.isfinite(forecaster.predict(X3 + 1e12)).all()
+    assert np.isfinite(forecaster.forecast(X3 + 1e12, 3)).all()
 
 
-@pytest.mark.xfail(strict=True, raises=np.linalg.LinAlgError, reason=_SIGMA_POINTS)
 def test_imm_fits_int64_data_near_1e17_with_a_missing_target():
     X = np.round(_series(n=1, T=2, d=3, seed=1) * 1e17).astype(np.int64)
     y = _targets("continuous", X.astype(float))
@@ -852,12 +845,19 @@ def test_imm_fits_int64_data_near_1e17_with_a_missing_target():
     assert np.isfinite(model.predict(X)).all()
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason=_NANVAR)
 @pytest.mark.parametrize("name", sorted(NONLINEAR))
-def test_nonlinear_filters_fit_on_all_missing_measurements_without_a_warning(name):
+def test_nonlinear_filters_refuse_all_missing_measurements_naming_x(name):
+    """Was numpy's 'Degrees of freedom <= 0' RuntimeWarning from np.nanvar (an error here)."""
     X = np.full((4, 2, 1), np.nan)
-    model = template(name).fit(X, np.ones((4, 2, 1)))
-    assert np.isfinite(model.predict(X)).all()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Cc]onverge")
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"X has no observed value at any timestep"):
+            template(name).fit(X, np.ones((4, 2, 1)))
+        # one measurement per sequence (no observed step): the documented default variances
+        X[:, 0] = 1.0
+        model = template(name).fit(X, np.ones((4, 2, 1)))
+        assert np.isfinite(model.predict(X)).all()
 
 
 # -- regressions: the findings of issue #14, one by one -------------------------------------------

@@ -17,8 +17,8 @@ from scipy.special import logsumexp
 
 from ._core import _sym, innovations_loglik
 
-__all__ = ["UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter", "unscented_forecast",
-           "imm_forecast"]
+__all__ = ["ScaleError", "UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter",
+           "unscented_forecast", "imm_forecast"]
 
 
 class UnscentedModel(NamedTuple):
@@ -52,9 +52,58 @@ def sigma_points(x, P, lam):
     ndarray of shape (n, 2k + 1, k)
     """
     k = x.shape[-1]
-    L = np.linalg.cholesky((lam + k) * P)          # L L' = (k + lambda) P; rows of U = L'
+    L = _sqrt_cov((lam + k) * P)                    # L L' = (k + lambda) P; rows of U = L'
     U = np.swapaxes(L, -1, -2)
     return np.concatenate([x[:, None], x[:, None] + U, x[:, None] - U], axis=1)
+
+
+class ScaleError(ValueError):
+    """A covariance without any finite square root: the input is far beyond the model's scale."""
+
+
+#: Smallest eigenvalue kept by the repaired square root, of the covariance's correlation matrix
+#: (about 100 float64 epsilons: the rounding noise of the covariance updates).
+EIGEN_FLOOR = 1e-14
+
+
+def _sqrt_cov(A):
+    """A square root ``L`` with ``L L' = A`` of each covariance in ``A`` (n, k, k).
+
+    The plain Cholesky factor, as before, wherever it exists (so well-conditioned
+    covariances give exactly filterpy's sigma points). Only the covariances where it fails
+    (not numerically positive definite: P collapsed in one direction, far from the
+    training range) are repaired: symmetrised and scaled to its correlation matrix
+    ``C = D^-1/2 A D^-1/2`` (``D`` its diagonal, so that state components in different
+    units keep their own scale), then ``L = D^1/2 V sqrt(max(w, floor))`` from
+    ``C = V diag(w) V'`` with the eigenvalues clipped at :data:`EIGEN_FLOOR`. A
+    covariance that is not finite has no square root: :class:`ScaleError`.
+    """
+    try:
+        return np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        pass
+    A = np.array(A, dtype=float)
+    if not np.isfinite(A).all():
+        raise ScaleError(_SCALE_MESSAGE)
+    L = np.empty_like(A)
+    for i, a in enumerate(A):
+        try:
+            L[i] = np.linalg.cholesky(a)
+            continue
+        except np.linalg.LinAlgError:
+            pass
+        a = 0.5 * (a + a.T)
+        diag = np.diag(a)
+        top = float(diag.max())
+        scale = np.sqrt(np.maximum(diag, EIGEN_FLOOR * top) if top > 0 else np.ones_like(diag))
+        w, V = np.linalg.eigh(a / np.outer(scale, scale))     # the correlation matrix
+        L[i] = (scale[:, None] * V) * np.sqrt(np.maximum(w, EIGEN_FLOOR))
+    return L
+
+
+_SCALE_MESSAGE = ("X is too far from the scale the filter was fitted on: the state covariance "
+                  "overflowed (not finite) while filtering it. Rescale or centre X (and y) to "
+                  "the training data's range.")
 
 
 def _wrap(a):

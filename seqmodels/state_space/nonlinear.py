@@ -199,10 +199,19 @@ def _readout_moments(C, intercept, noise, mean, cov, return_std):
     return out, np.sqrt(np.clip(var, 1e-300, None))
 
 
+#: Largest standardised residual in the supervised log-likelihood (:func:`_gaussian_loglik`).
+MAX_Z = 1e100
+
+
 def _gaussian_loglik(X, y, mean, std):
-    """Sum over the steps with a target of ``log N(y; mean, std^2)``, per sequence."""
+    """Sum over the steps with a target of ``log N(y; mean, std^2)``, per sequence.
+
+    Standardised residuals are capped at ``MAX_Z = 1e100`` standard deviations (log-density
+    about -5e199 per step: as good as impossible, but finite, where the square of a target
+    far outside the fitted covariance would overflow).
+    """
     ok = X.mask[..., None] & np.isfinite(y.values)
-    z = np.where(ok, (y.values - mean) / std, 0.0)
+    z = np.clip(np.where(ok, (y.values - mean) / std, 0.0), -MAX_Z, MAX_Z)
     ll = -0.5 * (np.log(2 * np.pi) + 2 * np.log(std) + z**2)
     return np.where(ok, ll, 0.0).sum(axis=(1, 2))
 
@@ -212,15 +221,28 @@ def _std(cov):
     return np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300, None))
 
 
+def _nanvar(a):
+    """Per-column variance of the finite entries of ``a`` (m, c); NaN for a column with none."""
+    out = np.full(a.shape[-1], np.nan)
+    some = np.isfinite(a).any(axis=0)
+    out[some] = np.nanvar(a[:, some], axis=0)
+    return out
+
+
 def _initial_noise(values, measurement, radar, dt):
-    """Starting variances: (process variance, measurement variances (d,)) from the data."""
+    """Starting variances: (process variance, measurement variances (d,)) from the data.
+
+    Half the variance of the observed steps, per component (measurement) and averaged
+    over the positions (process, per dt^2); 1.0 where no step is observed (no two
+    consecutive measurements of a component) or the steps do not vary.
+    """
     diffs = np.diff(values, axis=1).reshape(-1, values.shape[-1])
     if measurement == "range_bearing":
         diffs[:, 1] = (diffs[:, 1] + np.pi) % (2 * np.pi) - np.pi
-    v = np.nanvar(diffs, axis=0) if np.isfinite(diffs).any() else np.ones(values.shape[-1])
+    v = _nanvar(diffs)
     v = np.where(np.isfinite(v) & (v > 0), v, 1.0)
     pos = _positions_from_measurements(values, measurement, radar)
-    pd = np.nanvar(np.diff(pos, axis=1).reshape(-1, pos.shape[-1]), axis=0)
+    pd = _nanvar(np.diff(pos, axis=1).reshape(-1, pos.shape[-1]))
     q = float(np.nanmean(pd)) if np.isfinite(pd).any() else 1.0
     return max(q, 1e-6) / dt**2 * 0.5, 0.5 * v
 
@@ -343,6 +365,10 @@ class _SigmaPointFilter(SequenceEstimator):
         _check_int(self.n_iter, "n_iter", 0)
         if self.learn not in ("auto", "none"):
             raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
+        if not np.isfinite(X.values).any():
+            raise ValueError(f"X has no observed value at any timestep (all NaN): {name} has "
+                             "nothing to learn its noise variances or prior from. Pass at "
+                             "least one sequence with measurements.")
         dynamics = self._dynamics(X.n_features, float(self.dt))
         d, k = X.n_features, dynamics.templates.shape[-1]
         x0, P0 = self._prior(X, dynamics, k)
@@ -368,7 +394,7 @@ class _SigmaPointFilter(SequenceEstimator):
                 return np.inf
             try:
                 ll = self._filter_core(build(theta)[0], X.values, None).loglik.sum()
-            except np.linalg.LinAlgError:
+            except (np.linalg.LinAlgError, nl.ScaleError):
                 return np.inf
             return -ll if np.isfinite(ll) else np.inf
 
