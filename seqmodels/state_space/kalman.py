@@ -128,8 +128,11 @@ def maximise_likelihood(neg_loglik, theta0, n_iter, monitor):
     def record(intermediate_result):
         monitor.record(-intermediate_result.fun)
 
-    opt = optimize.minimize(neg_loglik, theta0, method="L-BFGS-B", callback=record,
-                            options=dict(maxiter=n_iter))
+    # A point where the filter breaks down costs +inf; scipy's finite differences around
+    # it then subtract inf from inf. That is the optimiser stepping back, not an error.
+    with np.errstate(invalid="ignore", over="ignore"):
+        opt = optimize.minimize(neg_loglik, theta0, method="L-BFGS-B", callback=record,
+                                options=dict(maxiter=n_iter))
     return opt.x, monitor.finish(converged=opt.success, n_iter=opt.nit, reason=opt.message)
 
 
