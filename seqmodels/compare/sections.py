@@ -525,6 +525,15 @@ def _calibration_section(table, results):
     return section
 
 
+def _where(cells):
+    """The data seeds a group of cells hit, and their training sizes where they have them."""
+    seeds = sorted({int(c["data_seed"]) for c in cells if _ok(c["data_seed"])})
+    sizes = sorted({int(c["train_size"]) if float(c["train_size"]).is_integer()
+                    else c["train_size"] for c in cells if _ok(c["train_size"])})
+    return ", ".join(str(v) for v in seeds) + \
+        (f" (training sizes {', '.join(str(v) for v in sizes)})" if sizes else "")
+
+
 def _warning_section(warned):
     section = Section("warnings", SECTION_TITLES["warnings"])
     section.blocks.append(Paragraph(
@@ -538,8 +547,7 @@ def _warning_section(warned):
             groups.setdefault((row["model"], row["panel"], message), []).append(row)
     rows = []
     for (model, panel, message), cells in groups.items():
-        seeds = sorted({int(c["data_seed"]) for c in cells if _ok(c["data_seed"])})
-        rows.append([model, panel, str(len(cells)), ", ".join(str(s) for s in seeds), message])
+        rows.append([model, panel, str(len(cells)), _where(cells), message])
     section.blocks.append(Table(["model", "dataset", "cells", "data seeds", "warning"], rows,
                                 ["l", "l", "r", "l", "l"]))
     return section
@@ -557,12 +565,7 @@ def _failure_section(failures):
         groups.setdefault(key, []).append(row)
     rows = []
     for (status, model, panel, error), cells in groups.items():
-        seeds = sorted({int(c["data_seed"]) for c in cells if _ok(c["data_seed"])})
-        sizes = sorted({int(c["train_size"]) if float(c["train_size"]).is_integer()
-                        else c["train_size"] for c in cells if _ok(c["train_size"])})
-        where = ", ".join(str(v) for v in seeds) + \
-            (f" (training sizes {', '.join(str(v) for v in sizes)})" if sizes else "")
-        rows.append([status, model, panel, str(len(cells)), where, error])
+        rows.append([status, model, panel, str(len(cells)), _where(cells), error])
     section.blocks.append(Table(["status", "model", "dataset", "cells", "data seeds", "error"],
                                 rows, ["l", "l", "l", "r", "l", "l"]))
     for (status, model, panel, error), cells in groups.items():
