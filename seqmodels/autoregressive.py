@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 from scipy import linalg
 
-from ._threads import one_blas_thread
+from .utils.threads import one_blas_thread
 from .base import SequenceEstimator
 
 __all__ = ["AutoRegressive"]
@@ -254,7 +254,7 @@ def predict_steps(values, stacked, order, offset):
     the first ``p - 1 + offset`` steps of each sequence, whose lags there reach into
     the sequence before, are then recomputed with their start-up predictors. The
     products are thin (``d`` columns) and memory-bound: one BLAS thread (see
-    :mod:`seqmodels._threads`).
+    :mod:`seqmodels.utils.threads`).
     """
     intercepts, coefs, _ = stacked
     n, T, d = values.shape

@@ -27,8 +27,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _hmm_core as core
-from ._convergence import ConvergenceMonitor, ConvergenceResult
-from ._threads import one_blas_thread, one_thread_per_pool
+from .utils.convergence import ConvergenceMonitor, ConvergenceResult
+from .utils.threads import one_blas_thread, one_thread_per_pool
 from .base import SequenceEstimator
 
 __all__ = ["HiddenMarkovModel", "match_states", "compare_to_truth"]
@@ -264,7 +264,7 @@ class HiddenMarkovModel(SequenceEstimator):
         EM has converged when one iteration raises the training log-likelihood by
         less than ``tol`` per observation: ``L_k - L_{k-1} < tol * n_obs``, with
         ``n_obs`` the timesteps of all training sequences (the rule of
-        :mod:`seqmodels._convergence`, shared with :class:`KalmanFilter`).
+        :mod:`seqmodels.utils.convergence`, shared with :class:`KalmanFilter`).
         hmmlearn's own ``tol`` is the same test on the total gain; it is given
         ``tol * n_obs`` (the default equals hmmlearn's 1e-2 at 10,000 observations).
     n_init : int, default=1
@@ -520,7 +520,7 @@ class HiddenMarkovModel(SequenceEstimator):
 
         Its matrix products are thin ((n T, d) by (d, K d), (n, K) by (K, K)) and
         memory-bound: under one BLAS thread, like the Kalman filter
-        (``seqmodels/_threads.py``). Measured on the loaded 2-core development machine,
+        (``seqmodels/utils/threads.py``). Measured on the loaded 2-core development machine,
         ``log_likelihood`` on 50,000 x 50 steps took 2.4 s with the default pool against
         0.56 s with one thread.
         """
@@ -624,7 +624,7 @@ class HiddenMarkovModel(SequenceEstimator):
             params = given
         else:
             # Thousands of tiny BLAS and OpenMP calls (hmmlearn's full-covariance density,
-            # KMeans): one thread per pool, else they crawl on busy cores (see _threads).
+            # KMeans): one thread per pool, else they crawl on busy cores (see utils/threads.py).
             with one_thread_per_pool():
                 if y is None:
                     params, restarts, trace = self._fit_em(X, symbols, K, S, given)
@@ -713,7 +713,7 @@ class HiddenMarkovModel(SequenceEstimator):
         this estimator: nothing is written into ``self`` here. hmmlearn stops a restart
         when one iteration gains less than its ``tol``, a total; it is given
         ``tol * n_obs``, so that its test is the package's per-observation rule
-        (:mod:`seqmodels._convergence`), whose monitor then reads the kept restart's
+        (:mod:`seqmodels.utils.convergence`), whose monitor then reads the kept restart's
         history and gives the verdict (hmmlearn's own ``converged`` is also True when
         a restart ran out of iterations).
 

@@ -63,7 +63,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from seqmodels import all_estimators
-from seqmodels._validation import check_sequences
+from seqmodels.utils.validation import check_sequences
 from seqmodels.utils.estimator_checks import _series
 
 ESTIMATORS = dict(all_estimators())

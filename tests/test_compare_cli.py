@@ -331,7 +331,7 @@ def test_the_format_examples_in_the_suites_readme_load(tmp_path):
     """Every TOML example of comparisons/README.md is a valid suite (or completes one)."""
     import re
 
-    from seqmodels._resources import resource_dir
+    from seqmodels.utils.resources import resource_dir
 
     text = (resource_dir("comparisons") / "README.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)

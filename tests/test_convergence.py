@@ -1,4 +1,4 @@
-"""The convergence monitor shared by every iterative fit (seqmodels/_convergence.py)."""
+"""The convergence monitor shared by every iterative fit (seqmodels/utils/convergence.py)."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 from hmmlearn import hmm as hl
 from sklearn.exceptions import ConvergenceWarning
 
-from seqmodels._convergence import ConvergenceMonitor, ConvergenceResult
+from seqmodels.utils.convergence import ConvergenceMonitor, ConvergenceResult
 
 
 def test_rule_is_the_gain_per_observation_below_tol():

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from seqmodels import HiddenMarkovModel
 from seqmodels import _hmm_core as core
-from seqmodels._threads import one_thread_per_pool
+from seqmodels.utils.threads import one_thread_per_pool
 from seqmodels.hmm import compare_to_truth, match_states
 
 K, D, M, S = 3, 2, 2, 4

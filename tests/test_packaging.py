@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import seqmodels
-from seqmodels._resources import resource_dir
+from seqmodels.utils.resources import resource_dir
 from seqmodels.compare import builtin_suites
 
 installed_only = pytest.mark.skipif(

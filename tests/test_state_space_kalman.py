@@ -356,7 +356,7 @@ def test_steady_state_is_detected_only_once_converged():
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
 
 
-# -- convergence: one monitor, a warning at the limit (seqmodels/_convergence.py) ---------------
+# -- convergence: one monitor, a warning at the limit (seqmodels/utils/convergence.py) ---------------
 
 
 def _nile():

@@ -227,7 +227,7 @@ def test_imm_tracks_a_maneuver_and_exposes_mode_probabilities():
     assert err_imm < err_kf
 
 
-# -- convergence: the optimiser's verdict, a warning at the limit (seqmodels/_convergence.py) ----
+# -- convergence: the optimiser's verdict, a warning at the limit (seqmodels/utils/convergence.py) ----
 
 
 def _random_walk(n, T, seed=0):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seqmodels._validation import (check_horizon, check_random_state, check_sequences,
+from seqmodels.utils.validation import (check_horizon, check_random_state, check_sequences,
                                    check_targets)
 
 
@@ -151,7 +151,7 @@ def test_dicts_sets_and_bytes_are_type_errors(value):
 
 
 def test_magnitudes_beyond_the_limit_are_refused_naming_the_first_and_the_fix():
-    from seqmodels._validation import MAX_ABS_VALUE
+    from seqmodels.utils.validation import MAX_ABS_VALUE
 
     X = np.zeros((2, 5, 2))
     X[1, 3, 0] = -1e101
@@ -169,7 +169,7 @@ def test_magnitudes_beyond_the_limit_are_refused_naming_the_first_and_the_fix():
 
 
 def test_horizons_beyond_the_limits_are_refused_before_any_work():
-    from seqmodels._validation import MAX_FORECAST_VALUES, MAX_HORIZON
+    from seqmodels.utils.validation import MAX_FORECAST_VALUES, MAX_HORIZON
 
     assert check_horizon(MAX_HORIZON) == MAX_HORIZON
     for huge, shown in ((MAX_HORIZON + 1, "100001"), (10**12, "1000000000000"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import all_estimators
-from .._resources import resource_dir
+from ..utils.resources import resource_dir
 from ..datasets import dataset_defaults, dataset_parameters, list_datasets
 from ..imputation import STRATEGIES as IMPUTE_STRATEGIES
 from ..imputation import ImputeMissing

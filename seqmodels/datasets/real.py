@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from .._resources import resource_dir
+from ..utils.resources import resource_dir
 from ._checks import check_bool, check_int, check_real
 from ._record import Dataset
 from ._registry import register

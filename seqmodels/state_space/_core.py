@@ -22,14 +22,14 @@ evaluated in blocks of time (:mod:`._recursion`).
 
 Numerics: Joseph-form covariance update, explicit symmetrisation, linear solves
 instead of inverses, Cholesky factors for the log-likelihood. The filter and the
-smoother run with one BLAS thread (see :mod:`seqmodels._threads`).
+smoother run with one BLAS thread (see :mod:`seqmodels.utils.threads`).
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
-from .._threads import one_blas_thread
+from ..utils.threads import one_blas_thread
 from . import _recursion
 
 __all__ = [

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize
 
-from .._convergence import ConvergenceMonitor, ConvergenceResult
+from ..utils.convergence import ConvergenceMonitor, ConvergenceResult
 from ..base import SequenceEstimator
 from . import _core
 from .motion import MOTION_MODELS, motion_model
@@ -111,7 +111,7 @@ def decode_cov(theta, structure, template):
 def maximise_likelihood(neg_loglik, theta0, n_iter, monitor):
     """Minimise ``neg_loglik`` with L-BFGS-B from ``theta0``, at most ``n_iter`` iterations.
 
-    ``monitor`` (a :class:`seqmodels._convergence.ConvergenceMonitor` without ``tol``)
+    ``monitor`` (a :class:`seqmodels.utils.convergence.ConvergenceMonitor` without ``tol``)
     records the log-likelihood ``-f`` after every iteration and takes the optimiser's
     verdict: converged when scipy reports success (relative reduction of ``f`` below
     ``ftol`` or projected gradient below ``gtol``), a ConvergenceWarning otherwise
@@ -272,7 +272,7 @@ class KalmanFilter(SequenceEstimator):
         EM has converged when one iteration raises the training log-likelihood by
         less than ``tol`` per observation: ``L_k - L_{k-1} < tol * n_obs``, with
         ``n_obs`` the observed timesteps of all sequences (the rule of
-        :mod:`seqmodels._convergence`, shared with :class:`HiddenMarkovModel`).
+        :mod:`seqmodels.utils.convergence`, shared with :class:`HiddenMarkovModel`).
         EM's gains shrink slowly where the state is poorly determined: on the Nile
         local level, stopping at a gain of 1e-6 per observation leaves ``Q`` 5 %
         from its maximum-likelihood value (117 iterations), 1e-8 leaves 0.5 %
@@ -546,7 +546,7 @@ class KalmanFilter(SequenceEstimator):
         return self._fit_em(X, params, learn, setting)
 
     def _fit_em(self, X, params, learn, setting):
-        """Shumway-Stoffer EM; stops by the rule of :mod:`seqmodels._convergence`.
+        """Shumway-Stoffer EM; stops by the rule of :mod:`seqmodels.utils.convergence`.
 
         Each iteration filters with the current parameters (recording the training
         log-likelihood ``L_k``), stops if ``L_k - L_{k-1} < tol * n_obs`` (``n_obs``:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
-from .._convergence import ConvergenceMonitor, ConvergenceResult
+from ..utils.convergence import ConvergenceMonitor, ConvergenceResult
 from ..base import SequenceEstimator
 from . import _nonlinear as nl
 from .kalman import maximise_likelihood, restore_cov
@@ -522,7 +522,7 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
         (relative reduction of ``-L`` below scipy's ``ftol`` or projected gradient
         below its ``gtol``: 8 to 10 iterations on the ``maneuvering`` and ``adsb``
         data); otherwise it emits a :class:`sklearn.exceptions.ConvergenceWarning`
-        quoting scipy's message (see :mod:`seqmodels._convergence`).
+        quoting scipy's message (see :mod:`seqmodels.utils.convergence`).
 
     Attributes
     ----------

@@ -1,0 +1,28 @@
+"""Input validation for people who write their own sequence estimators.
+
+The same functions every seqmodels estimator validates with (they live in
+:mod:`seqmodels._validation`, the package's one place for container handling):
+
+* :func:`check_sequences` -- any accepted container of ``X`` (a 3-D array, a list of
+  2-D arrays, a 1-D array) to a :class:`SequenceBatch`: a NaN-padded float64 array
+  ``(n_sequences, max_length, n_features)`` with the lengths and the caller's form,
+  whose :meth:`SequenceBatch.restore` hands outputs back in that form;
+* :func:`check_targets` -- ``y`` in the same container form as ``X``;
+* :func:`check_horizon` -- a forecast horizon within the package's limits;
+* :func:`check_random_state` -- None, an int, ``numpy.random.RandomState`` or
+  ``numpy.random.Generator`` to a ``Generator``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from seqmodels.utils.validation import check_sequences
+>>> batch = check_sequences([np.zeros((3, 1)), np.ones((2, 1))])
+>>> batch.values.shape, batch.lengths.tolist()
+((2, 3, 1), [3, 2])
+"""
+
+from .._validation import (MAX_ABS_VALUE, MAX_FORECAST_VALUES, MAX_HORIZON, SequenceBatch,
+                           check_horizon, check_random_state, check_sequences, check_targets)
+
+__all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
+           "check_random_state", "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
