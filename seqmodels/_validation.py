@@ -76,12 +76,14 @@ class SequenceBatch:
         return np.arange(self.max_length)[None, :] < self.lengths[:, None]
 
     def restore(self, padded, lengths=None):
-        """Return ``padded`` (n_sequences, T, k) in the caller's container form.
+        """Return ``padded`` (n_sequences, T, ...) in the caller's container form.
 
         Parameters
         ----------
-        padded : ndarray of shape (n_sequences, T, k)
-            An output aligned with the sequences (per timestep, or a forecast).
+        padded : ndarray of shape (n_sequences, T, ...)
+            An output aligned with the sequences (per timestep, or a forecast), with any
+            trailing shape: ``(n, T)`` for labels or states, ``(n, T, k)`` for values,
+            ``(n, T, k, k)`` for covariances.
         lengths : array-like of int, optional
             Lengths to cut each sequence to; defaults to the input lengths
             (pass ``[horizon] * n`` for forecasts).
@@ -89,9 +91,9 @@ class SequenceBatch:
         Returns
         -------
         ndarray or list of ndarray
-            3-D form: ``padded`` itself. List form: a list of ``(T_i, k)`` arrays.
-            1-D form: the single sequence, with the feature axis dropped when
-            ``k == 1`` (so a univariate input gets a 1-D output).
+            3-D form: ``padded`` itself. List form: a list of ``(T_i, ...)`` arrays.
+            1-D form: the single sequence ``(T, ...)``, with the feature axis dropped
+            when the output is ``(T, 1)`` (so a univariate input gets a 1-D output).
         """
         lengths = self.lengths if lengths is None else np.asarray(lengths)
         if self.form == "3d":
@@ -99,7 +101,7 @@ class SequenceBatch:
         if self.form == "list":
             return [padded[i, : lengths[i]] for i in range(padded.shape[0])]
         single = padded[0, : lengths[0]]
-        return single[:, 0] if single.shape[1] == 1 else single
+        return single[:, 0] if single.ndim == 2 and single.shape[1] == 1 else single
 
 
 def _describe(name, value):
