@@ -1,0 +1,21 @@
+"""The numerical cores of every model family: pure functions over arrays.
+
+One module per family, as dynamax keeps ``linear_gaussian_ssm/inference.py``:
+
+* :mod:`seqmodels.inference.autoregressive` -- lag tensors, least squares, stationary
+  moments, multi-step predictors and forecasts of a vector autoregression;
+* :mod:`seqmodels.inference.hmm` -- emission densities, the scaled forward recursion,
+  smoothing, Viterbi, and the closed-form fits of a hidden Markov model;
+* :mod:`seqmodels.inference.kalman` -- the Kalman filter, the RTS smoother, EM
+  statistics and M-step of the linear-Gaussian state-space model;
+* :mod:`seqmodels.inference.recursion` -- the blocked linear recursion the steady-state
+  Kalman filter runs on;
+* :mod:`seqmodels.inference.sigma_points` -- the unscented transform, the unscented
+  Kalman filter and the interacting multiple model filter.
+
+Every function takes and returns arrays (parameters and results as named tuples), runs
+one recursion over time for all sequences at once, and keeps no state. The estimator
+classes (:class:`seqmodels.AutoRegressive`, :class:`seqmodels.HiddenMarkovModel`,
+:class:`seqmodels.KalmanFilter`, ...) validate their input, call these functions and
+store what they return.
+"""
