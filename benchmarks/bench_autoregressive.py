@@ -24,7 +24,7 @@ import numpy as np
 
 from _harness import Line, Scaling
 from seqmodels import AutoRegressive
-from seqmodels.autoregressive import simulate
+from seqmodels.inference.autoregressive import simulate
 
 FAMILY = "AR"
 COEF = np.array([[[0.5, 0.1], [-0.2, 0.4]], [[0.2, -0.1], [0.1, 0.1]]])

@@ -6,7 +6,7 @@ from scipy import stats
 from sklearn.linear_model import Ridge
 
 from seqmodels import AutoRegressive
-from seqmodels.autoregressive import simulate, stationary_moments
+from seqmodels.inference.autoregressive import simulate, stationary_moments
 
 A_TRUE = np.array([[[0.5, 0.1], [-0.2, 0.4]], [[0.2, -0.1], [0.1, 0.1]]])
 C_TRUE = np.array([0.5, -1.0])
@@ -232,8 +232,8 @@ def test_integer_targets_are_refused(var2_data):
 def test_predict_steps_equal_the_lag_tensor_formula(order, offset):
     """The per-lag products over the flattened time axis, with start-up steps redone,
     equal ``c_k + B_k [lags]`` built from the explicit lag tensor at every step."""
-    from seqmodels.autoregressive import (_per_order, effective_orders, lag_tensor,
-                                          predict_steps)
+    from seqmodels.inference.autoregressive import (effective_orders, lag_tensor, per_order,
+                                                    predict_steps)
 
     rng = np.random.default_rng(order + 10 * offset)
     n, T, d, m = 3, 9, 2, 2
@@ -247,7 +247,7 @@ def test_predict_steps_equal_the_lag_tensor_formula(order, offset):
     mean, orders = predict_steps(values, stacked, order, offset)
     k = effective_orders(T, order, offset)
     lags = lag_tensor(values, order, offset)
-    expected = _per_order(k, lags, lambda o, part: intercepts[o] + part @ coefs[o].T)
+    expected = per_order(k, lags, lambda o, part: intercepts[o] + part @ coefs[o].T)
     np.testing.assert_array_equal(orders, k)
     valid = np.arange(T)[None, :] < np.array([T, 6, T])[:, None]
     np.testing.assert_allclose(mean[valid], expected[valid], rtol=1e-12, atol=1e-12)

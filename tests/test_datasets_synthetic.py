@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from seqmodels import AutoRegressive
-from seqmodels.autoregressive import stationary_moments
+from seqmodels.inference.autoregressive import stationary_moments
 from seqmodels.datasets import Dataset, list_datasets, load
 
 

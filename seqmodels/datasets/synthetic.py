@@ -4,7 +4,8 @@ import numbers
 
 import numpy as np
 
-from ..autoregressive import AutoRegressive, companion, simulate
+from ..autoregressive import AutoRegressive
+from ..inference.autoregressive import companion, simulate
 from ..metrics import Metric
 from ._checks import (STD_RANGE, VALUE_BOUND, check_array, check_int, check_probability,
                       check_random_state, check_real, check_size, check_split_sizes,
