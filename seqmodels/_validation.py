@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
-           "check_random_state", "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
+           "check_random_state", "split_sequences", "subset_sequences", "n_sequences",
+           "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
 
 FORMS = ("3d", "list", "1d")
 
@@ -496,3 +497,57 @@ def check_random_state(random_state, name="random_state"):
         f"{name} must be None, an int, a numpy.random.RandomState or a "
         f"numpy.random.Generator; got {random_state!r} of type {type(random_state).__name__}."
     )
+
+
+# -- containers as the caller gave them (no validation: outputs and known-good inputs) --
+
+
+def split_sequences(container):
+    """The arrays a container holds: a list's (or tuple's) items, or the array itself.
+
+    For pooling the timesteps of every sequence (metrics), where a 3-D array can stay
+    one block; nothing is validated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [part.shape for part in split_sequences([np.zeros((3, 2)), np.zeros((1, 2))])]
+    [(3, 2), (1, 2)]
+    >>> [part.shape for part in split_sequences(np.zeros((2, 4, 1)))]
+    [(2, 4, 1)]
+    """
+    if isinstance(container, (list, tuple)) and len(container) and np.ndim(container[0]) >= 1:
+        return [np.asarray(seq) for seq in container]
+    return [np.asarray(container)]
+
+
+def subset_sequences(container, stop=None, *, start=0, index=None):
+    """Sequences ``index`` (all by default), timesteps ``start:stop``, in the same form.
+
+    Works on a 3-D array, a list of 2-D arrays, a 1-D array (one sequence) or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> subset_sequences(np.arange(12.0).reshape(3, 4, 1), 2, index=[2]).shape
+    (1, 2, 1)
+    >>> subset_sequences(np.arange(4.0), start=1)
+    array([1., 2., 3.])
+    """
+    if container is None:
+        return None
+    if isinstance(container, (list, tuple)):
+        chosen = container if index is None else [container[i] for i in index]
+        return [np.asarray(seq)[start:stop] for seq in chosen]
+    array = np.asarray(container)
+    if array.ndim == 1:
+        return array[start:stop]
+    chosen = array if index is None else array[list(index)]
+    return chosen[:, start:stop]
+
+
+def n_sequences(container):
+    """Number of sequences in any container form (a 1-D array is one sequence)."""
+    if isinstance(container, (list, tuple)):
+        return len(container)
+    return 1 if np.ndim(container) == 1 else len(container)

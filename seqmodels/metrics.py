@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import split_sequences
+
 __all__ = [
     "Metric",
     "sequence_errors",
@@ -30,12 +32,8 @@ def _pooled(array):
 
     Integer arrays are class labels; a negative label means "no target" and becomes NaN.
     """
-    if isinstance(array, (list, tuple)) and len(array) and np.ndim(array[0]) == 2:
-        parts = [np.asarray(a) for a in array]
-    else:
-        parts = [np.asarray(array)]
     pooled = []
-    for part in parts:
+    for part in split_sequences(array):
         values = part.astype(float)
         if part.dtype.kind in "iu":
             values[part < 0] = np.nan

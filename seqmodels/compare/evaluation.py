@@ -10,37 +10,13 @@ import time
 
 import numpy as np
 
-from .._validation import check_sequences, check_targets
+from .._validation import check_sequences, check_targets, n_sequences, subset_sequences
 from ..metrics import accuracy_score, r2_score, sequence_errors
 
-__all__ = ["evaluate", "fitted_parameters", "subset_sequences", "Z_90"]
+__all__ = ["evaluate", "fitted_parameters", "Z_90"]
 
 #: Two-sided 90 % standard-normal quantile: ``|z| <= Z_90`` for 90 % of a calibrated model.
 Z_90 = 1.6448536269514722
-
-
-def subset_sequences(container, stop=None, *, start=0, index=None):
-    """Sequences ``index`` (all by default), timesteps ``start:stop``, in the same container form.
-
-    Works on a 3-D array, a list of 2-D arrays, a 1-D array (one sequence) or None.
-    """
-    if container is None:
-        return None
-    if isinstance(container, (list, tuple)):
-        chosen = container if index is None else [container[i] for i in index]
-        return [np.asarray(seq)[start:stop] for seq in chosen]
-    array = np.asarray(container)
-    if array.ndim == 1:
-        return array[start:stop]
-    chosen = array if index is None else array[list(index)]
-    return chosen[:, start:stop]
-
-
-def n_sequences(container):
-    """Number of sequences in any container form."""
-    if isinstance(container, (list, tuple)):
-        return len(container)
-    return 1 if np.ndim(container) == 1 else len(container)
 
 
 def _padded(container, name):

@@ -25,7 +25,8 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .. import __version__
-from .evaluation import evaluate, n_sequences, subset_sequences
+from .._validation import n_sequences, subset_sequences
+from .evaluation import evaluate
 from .grid import canonical
 
 __all__ = ["run_cell", "limit_threads", "CellTimeout", "THREAD_VARIABLES"]

@@ -33,7 +33,7 @@ def resource_dir(kind):
     spec = importlib.util.find_spec(_PACKAGES[kind])
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    source = Path(__file__).resolve().parent.parent / kind
+    source = Path(__file__).resolve().parents[2] / kind
     if source.is_dir():
         return source
     raise FileNotFoundError(
