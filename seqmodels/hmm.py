@@ -10,7 +10,7 @@ emits one observation per step from ``b_k(x) = p(x_t = x | z_t = k)``::
 
 Fitting without labels is Baum-Welch (EM) in hmmlearn. Everything that predicts --
 ``predict``, ``forecast``, ``log_likelihood`` -- runs this module's own scaled forward
-recursion (:mod:`seqmodels._hmm_core`), vectorised across sequences and causal:
+recursion (:mod:`seqmodels.inference.hmm`), vectorised across sequences and causal:
 hmmlearn's ``predict`` (Viterbi) and ``predict_proba`` (forward-backward) use the
 whole sequence, so they are offered only through :meth:`HiddenMarkovModel.predict_states`
 with ``method="viterbi"`` / ``"smooth"``, marked as looking ahead.
@@ -26,7 +26,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _hmm_core as core
+from .inference import hmm as core
 from .utils.convergence import ConvergenceMonitor, ConvergenceResult
 from .utils.threads import one_blas_thread, one_thread_per_pool
 from .base import SequenceEstimator

@@ -15,7 +15,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from seqmodels import HiddenMarkovModel
-from seqmodels import _hmm_core as core
+from seqmodels.inference import hmm as core
 from seqmodels.utils.threads import one_thread_per_pool
 from seqmodels.hmm import compare_to_truth, match_states
 
