@@ -23,7 +23,7 @@ import numpy as np
 
 from _harness import Line, Scaling
 from seqmodels import KalmanFilter
-from seqmodels.state_space import _core
+from seqmodels.inference import kalman as core
 from seqmodels.state_space.motion import motion_model
 
 FAMILY = "Kalman"
@@ -31,8 +31,8 @@ FAMILY = "Kalman"
 
 def cv_params():
     F, H, Qt, _ = motion_model("constant_velocity", 2, dt=1.0)
-    return _core.StateSpaceParams(F, H, 0.5 * Qt, 4.0 * np.eye(2), np.zeros(4),
-                                  100.0 * np.eye(4), np.zeros(4), np.zeros(2))
+    return core.StateSpaceParams(F, H, 0.5 * Qt, 4.0 * np.eye(2), np.zeros(4),
+                                 100.0 * np.eye(4), np.zeros(4), np.zeros(2))
 
 
 def _close(a, b, rtol=1e-9):
@@ -111,14 +111,14 @@ def lines(quick=False):
     p = cv_params()
     rng = np.random.default_rng(0)
     n, T = 1000, 500
-    _, Z = _core.sample_states(p, n, T, rng)
-    ours = _core.kalman_filter(p, Z)
+    _, Z = core.sample_states(p, n, T, rng)
+    ours = core.kalman_filter(p, Z)
     work = n * T
     reps = 3 if quick else 5
     out = []
 
     def filter_many():
-        return _core.kalman_filter(p, Z)
+        return core.kalman_filter(p, Z)
 
     sub = 10 if quick else 20
     out.append(Line(
@@ -148,11 +148,11 @@ def lines(quick=False):
             work_unit="series-steps", anchor_scale=n / 5))
 
     T1 = 100_000
-    _, Z1 = _core.sample_states(p, 1, T1, rng)
+    _, Z1 = core.sample_states(p, 1, T1, rng)
     sm = statsmodels_filter(p, Z1[0])
     out.append(Line(
         "kalman.long.statsmodels", FAMILY, f"filter one sequence of {T1:,} steps",
-        lambda: _core.kalman_filter(p, Z1), sm.filter, "statsmodels (Cython)",
+        lambda: core.kalman_filter(p, Z1), sm.filter, "statsmodels (Cython)",
         check=lambda a, b: (_close(a.filtered_mean[0].T, b.filtered_state),
                             np.testing.assert_allclose(a.loglik.sum(), b.llf, rtol=1e-9)),
         repeats=7 if quick else 9, target=1 / 1.5, target_text=">= 0.67x", work=T1,
@@ -164,7 +164,7 @@ def lines(quick=False):
 
 
 def _em_line(p, rng, T=500, n_iter=10):
-    _, Z = _core.sample_states(p, 1, T, rng)
+    _, Z = core.sample_states(p, 1, T, rng)
     start_Q, start_R = 2.0 * p.Q, 0.5 * p.R
     ours = KalmanFilter(F=p.F, H=p.H, Q=start_Q, R=start_R, x0=p.x0, P0=p.P0, learn=["Q", "R"],
                         Q_structure="full", R_structure="full", n_iter=n_iter, tol=0.0)
@@ -196,8 +196,8 @@ def scalings():
     p = cv_params()
 
     def make(n, T):
-        _, Z = _core.sample_states(p, n, T, np.random.default_rng(n + T))
-        return lambda: _core.kalman_filter(p, Z)
+        _, Z = core.sample_states(p, n, T, np.random.default_rng(n + T))
+        return lambda: core.kalman_filter(p, Z)
 
     return [Scaling("kalman.scale.n", FAMILY, "filter, 50 steps, n sequences", "sequences",
                     (1000, 10_000, 100_000), lambda n: make(n, 50)),

@@ -8,7 +8,7 @@ from filterpy.kalman import KalmanFilter as FilterpyKF
 from sklearn.exceptions import ConvergenceWarning
 
 from seqmodels import KalmanFilter
-from seqmodels.state_space import _core
+from seqmodels.inference import kalman as core
 from seqmodels.state_space.motion import motion_model
 
 
@@ -20,8 +20,8 @@ def _random_model(rng, k=4, d=2):
     Q = L @ L.T / k
     L = rng.normal(size=(d, d))
     R = L @ L.T / d + 0.1 * np.eye(d)
-    return _core.StateSpaceParams(F, H, Q, R, rng.normal(size=k), 2.0 * np.eye(k), np.zeros(k),
-                                  np.zeros(d))
+    return core.StateSpaceParams(F, H, Q, R, rng.normal(size=k), 2.0 * np.eye(k), np.zeros(k),
+                                 np.zeros(d))
 
 
 def _filterpy_run(p, z_seq):
@@ -54,11 +54,11 @@ def _filterpy_run(p, z_seq):
 def test_filter_equals_filterpy_loop_with_missing_values(seed):
     rng = np.random.default_rng(seed)
     p = _random_model(rng, k=3 + seed, d=2 + seed % 2)
-    _, Z = _core.sample_states(p, 4, 60, rng)
+    _, Z = core.sample_states(p, 4, 60, rng)
     Z[1, 5] = np.nan                       # whole row missing: no update
     Z[2, 7, 0] = np.nan                    # partly observed row
     Z[3, 40:] = np.nan                     # a shorter sequence (padding)
-    res = _core.kalman_filter(p, Z)
+    res = core.kalman_filter(p, Z)
     assert res.filtered_cov.shape[0] == 4  # patterns differ: one covariance per sequence
     for i in range(4):
         ref, _ = _filterpy_run(p, Z[i])
@@ -72,8 +72,8 @@ def test_filter_equals_filterpy_loop_with_missing_values(seed):
 def test_shared_covariance_path_and_steady_state_equal_filterpy():
     rng = np.random.default_rng(3)
     p = _random_model(rng)
-    _, Z = _core.sample_states(p, 5, 300, rng)
-    res = _core.kalman_filter(p, Z)
+    _, Z = core.sample_states(p, 5, 300, rng)
+    res = core.kalman_filter(p, Z)
     assert res.filtered_cov.shape[0] == 1  # one covariance recursion for all sequences
     for i in (0, 4):
         ref, _ = _filterpy_run(p, Z[i])
@@ -85,9 +85,9 @@ def test_shared_covariance_path_and_steady_state_equal_filterpy():
 def test_smoother_equals_filterpy_rts_smoother():
     rng = np.random.default_rng(4)
     p = _random_model(rng)
-    _, Z = _core.sample_states(p, 3, 80, rng)
-    res = _core.kalman_filter(p, Z)
-    sm = _core.rts_smoother(p, res)
+    _, Z = core.sample_states(p, 3, 80, rng)
+    res = core.kalman_filter(p, Z)
+    sm = core.rts_smoother(p, res)
     for i in range(3):
         ref, kf = _filterpy_run(p, Z[i])
         xs, Ps, _, _ = kf.rts_smoother(ref["xf"], ref["Pf"])
@@ -98,7 +98,7 @@ def test_smoother_equals_filterpy_rts_smoother():
 def test_estimator_methods_match_core_and_filterpy():
     rng = np.random.default_rng(5)
     p = _random_model(rng, k=2, d=2)
-    _, Z = _core.sample_states(p, 3, 40, rng)
+    _, Z = core.sample_states(p, 3, 40, rng)
     model = KalmanFilter(F=p.F, H=p.H, Q=p.Q, R=p.R, x0=p.x0, P0=p.P0).fit(Z)
     assert model.learned_ == () and model.history_ == [] and model.n_params_ == 0
     np.testing.assert_array_equal(model.F_, p.F)
@@ -165,13 +165,13 @@ def test_cv_tracks_em_learns_q_and_r_near_the_true_model():
 
 def test_finite_and_psd_over_100k_steps_with_missing_values():
     F, H, Qt, _ = motion_model("constant_acceleration", 2, dt=0.1)
-    p = _core.StateSpaceParams(F, H, 1e-2 * Qt, 1e-4 * np.eye(2), np.zeros(6), 1e4 * np.eye(6),
-                               np.zeros(6), np.zeros(2))
+    p = core.StateSpaceParams(F, H, 1e-2 * Qt, 1e-4 * np.eye(2), np.zeros(6), 1e4 * np.eye(6),
+                              np.zeros(6), np.zeros(2))
     rng = np.random.default_rng(6)
-    _, Z = _core.sample_states(p, 1, 100_000, rng)
+    _, Z = core.sample_states(p, 1, 100_000, rng)
     Z[0, rng.random(100_000) < 0.05] = np.nan
     Z[0, rng.random(100_000) < 0.05, 1] = np.nan
-    res = _core.kalman_filter(p, Z)
+    res = core.kalman_filter(p, Z)
     for covs in (res.predicted_cov, res.filtered_cov):
         assert np.isfinite(covs).all()
         np.testing.assert_array_equal(covs, np.swapaxes(covs, -1, -2))
@@ -182,7 +182,7 @@ def test_finite_and_psd_over_100k_steps_with_missing_values():
 def test_em_with_missing_data_is_monotone_and_generic_model_learns():
     rng = np.random.default_rng(7)
     p = _random_model(rng, k=2, d=3)
-    _, Z = _core.sample_states(p, 10, 60, rng)
+    _, Z = core.sample_states(p, 10, 60, rng)
     Z[rng.random(Z.shape) < 0.1] = np.nan
     Z[:, 10] = np.nan
     with pytest.warns(ConvergenceWarning, match="n_iter=30"):  # tol=0: runs to the limit
@@ -197,7 +197,7 @@ def test_em_with_missing_data_is_monotone_and_generic_model_learns():
 def test_supervised_least_squares_recovers_parameters():
     rng = np.random.default_rng(8)
     p = _random_model(rng, k=2, d=3)
-    states, Z = _core.sample_states(p, 50, 200, rng)
+    states, Z = core.sample_states(p, 50, 200, rng)
     model = KalmanFilter().fit(Z, states)
     np.testing.assert_allclose(model.F_, p.F, atol=0.02)
     np.testing.assert_allclose(model.H_, p.H, atol=0.03)
@@ -283,9 +283,9 @@ def test_steady_state_equals_the_plain_recursion_and_filterpy(n):
     """Few sequences: the steady run in blocks of time; many: the per-step loop."""
     rng = np.random.default_rng(11)
     p = _random_model(rng)._replace(b=rng.normal(size=4), c=rng.normal(size=2))
-    _, Z = _core.sample_states(p, n, 3000, rng)
-    res = _core.kalman_filter(p, Z)
-    plain = _core.kalman_filter(p, Z, steady_tol=0)
+    _, Z = core.sample_states(p, n, 3000, rng)
+    res = core.kalman_filter(p, Z)
+    plain = core.kalman_filter(p, Z, steady_tol=0)
     start = _steady_from(res)
     assert start is not None and start < 200          # the fast path was taken
     assert _steady_from(plain) is None or _steady_from(plain) > start
@@ -306,7 +306,7 @@ def test_steady_state_with_missing_observations_equals_the_plain_recursion(case)
     """Missing rows end the steady state; the result still equals the plain recursion."""
     rng = np.random.default_rng(12)
     p = _random_model(rng, k=3, d=2)
-    _, Z = _core.sample_states(p, 4, 2000, rng)
+    _, Z = core.sample_states(p, 4, 2000, rng)
     if case == "gaps":                # every sequence misses the same steps: re-detected after
         Z[:, [300, 301, 900]] = np.nan
         Z[:, 1200, 0] = np.nan
@@ -317,8 +317,8 @@ def test_steady_state_with_missing_observations_equals_the_plain_recursion(case)
         Z[3, 600:] = np.nan
     else:                             # time-varying: a measurement every third step only
         Z[:, 500:][:, np.arange(1500) % 3 != 0] = np.nan
-    res = _core.kalman_filter(p, Z)
-    plain = _core.kalman_filter(p, Z, steady_tol=0)
+    res = core.kalman_filter(p, Z)
+    plain = core.kalman_filter(p, Z, steady_tol=0)
     assert _steady_from(res) is not None
     _assert_same_filter(res, plain)
     if case == "gaps":
@@ -335,10 +335,10 @@ def test_steady_state_with_missing_observations_equals_the_plain_recursion(case)
 def test_steady_state_is_detected_only_once_converged():
     rng = np.random.default_rng(13)
     p = _random_model(rng)
-    _, Z = _core.sample_states(p, 2, 400, rng)
+    _, Z = core.sample_states(p, 2, 400, rng)
     tol = 1e-13
-    res = _core.kalman_filter(p, Z, steady_tol=tol)
-    plain = _core.kalman_filter(p, Z, steady_tol=0)
+    res = core.kalman_filter(p, Z, steady_tol=tol)
+    plain = core.kalman_filter(p, Z, steady_tol=0)
     Pp = plain.predicted_cov[0]
     change = np.abs(np.diff(Pp, axis=0)).max(axis=(1, 2)) / np.abs(Pp[1:]).max(axis=(1, 2))
     first = int(np.flatnonzero(change <= tol)[0]) + 1   # first converged step
@@ -348,15 +348,15 @@ def test_steady_state_is_detected_only_once_converged():
     np.testing.assert_array_equal(res.filtered_mean[:, :start], plain.filtered_mean[:, :start])
     assert (res.predicted_cov[0, start:] == res.predicted_cov[0, first]).all()
     # a local level with signal-to-noise 1e-6 converges over ~30,000 steps: never frozen in 400
-    slow = _core.StateSpaceParams(np.eye(1), np.eye(1), 1e-6 * np.eye(1), np.eye(1),
-                                  np.zeros(1), np.eye(1), np.zeros(1), np.zeros(1))
-    _, Z = _core.sample_states(slow, 2, 400, rng)
-    got, want = _core.kalman_filter(slow, Z), _core.kalman_filter(slow, Z, steady_tol=0)
+    slow = core.StateSpaceParams(np.eye(1), np.eye(1), 1e-6 * np.eye(1), np.eye(1),
+                                 np.zeros(1), np.eye(1), np.zeros(1), np.zeros(1))
+    _, Z = core.sample_states(slow, 2, 400, rng)
+    got, want = core.kalman_filter(slow, Z), core.kalman_filter(slow, Z, steady_tol=0)
     for name in got._fields:
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
 
 
-# -- convergence: one monitor, a warning at the limit (seqmodels/utils/convergence.py) ---------------
+# -- convergence: one monitor, a warning at the limit (seqmodels/utils/convergence.py) ------------
 
 
 def _nile():
@@ -463,11 +463,11 @@ def test_covariances_stay_symmetric_psd_over_100000_steps(case):
         H = np.vstack([H, 2.0 * H])
         R = np.array([[1.0, 0.999], [0.999, 1.0]])
     k, d = F.shape[0], H.shape[0]
-    params = _core.StateSpaceParams(F, H, Q, R, np.zeros(k), 10.0 * np.eye(k), np.zeros(k),
-                                    np.zeros(d))
-    _, Z = _core.sample_states(params, 1, T, rng)
+    params = core.StateSpaceParams(F, H, Q, R, np.zeros(k), 10.0 * np.eye(k), np.zeros(k),
+                                   np.zeros(d))
+    _, Z = core.sample_states(params, 1, T, rng)
     Z[0, rng.choice(T, 50, replace=False)] = np.nan   # missing steps restart the recursion
-    res = _core.kalman_filter(params, Z)
+    res = core.kalman_filter(params, Z)
     for name in ("predicted_cov", "filtered_cov", "innovation_cov"):
         _assert_symmetric_psd(getattr(res, name), f"{case}: {name}")
     assert np.isfinite(res.loglik).all() and np.isfinite(res.filtered_mean).all()
@@ -513,12 +513,12 @@ def test_least_squares_m_step_takes_the_minimum_norm_solution_when_singular():
     minimum-norm least-squares solution, not a LinAlgError."""
     A = np.array([[4.0, 4.0, 2.0], [4.0, 4.0, 2.0], [2.0, 2.0, 1.0]])   # x1 = x2 = 2 * 1
     B = np.array([[2.0, 2.0, 1.0]])
-    M, o = _core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
+    M, o = core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
     G = np.concatenate([M, o[:, None]], axis=1)
     np.testing.assert_allclose(G @ A, B, atol=1e-12)                  # the normal equations
     np.testing.assert_allclose(G, (np.linalg.pinv(A) @ B.T).T, atol=1e-12)   # minimum norm
     # a well-conditioned system is solved as before
     A = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 1.0]])
-    M, o = _core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
+    M, o = core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
     np.testing.assert_allclose(np.concatenate([M, o[:, None]], axis=1),
                                np.linalg.solve(A, B.T).T, rtol=1e-14)

@@ -9,7 +9,7 @@ from filterpy.kalman import UnscentedKalmanFilter as FilterpyUKF
 from sklearn.exceptions import ConvergenceWarning
 
 from seqmodels import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
-from seqmodels.state_space import _nonlinear as nl
+from seqmodels.inference import sigma_points as sp
 from seqmodels.state_space.motion import coordinated_turn_transition, range_bearing
 
 DT = 1.0
@@ -55,8 +55,8 @@ def test_ukf_core_equals_filterpy_ukf_coordinated_turn_range_bearing():
     R = np.diag([1.0, 1e-4])
     Z = _simulate(rng, 3, 40, range_bearing, R)
     Z[1, 4] = np.nan
-    model = nl.UnscentedModel(ct, range_bearing, Q, R, X0, P0, np.array([False, True]))
-    res = nl.ukf_filter(model, Z, nl.merwe_weights(5, 0.5, 2.0, 0.0))
+    model = sp.UnscentedModel(ct, range_bearing, Q, R, X0, P0, np.array([False, True]))
+    res = sp.ukf_filter(model, Z, sp.merwe_weights(5, 0.5, 2.0, 0.0))
     for i in range(3):
         ukf = FilterpyUKF(5, 2, DT, hx=lambda s: range_bearing(s[None])[0],
                           fx=lambda s, dt: ct(s[None])[0],
@@ -87,8 +87,8 @@ def test_imm_core_equals_filterpy_imm_estimator():
     Qs = np.stack([0.1 * Q, Q])
     M = np.array([[0.95, 0.05], [0.1, 0.9]])
     mu0 = np.array([0.5, 0.5])
-    res = nl.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z,
-                        nl.merwe_weights(5, 0.5, 2.0, 0.0))
+    res = sp.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z,
+                        sp.merwe_weights(5, 0.5, 2.0, 0.0))
     for i in range(3):
         filters = []
         for j, f in enumerate((cv, ct)):
@@ -124,9 +124,9 @@ def test_imm_forecast_is_filterpys_imm_prediction_carried_forward():
     Qs = np.stack([0.1 * Q, Q])
     M = np.array([[0.9, 0.1], [0.2, 0.8]])
     mu0 = np.array([0.5, 0.5])
-    weights = nl.merwe_weights(5, 0.5, 2.0, 0.0)
-    res = nl.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z, weights)
-    z_mean, z_cov = nl.imm_forecast([cv, ct], Qs, hp, R, np.zeros(2, bool), M,
+    weights = sp.merwe_weights(5, 0.5, 2.0, 0.0)
+    res = sp.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z, weights)
+    z_mean, z_cov = sp.imm_forecast([cv, ct], Qs, hp, R, np.zeros(2, bool), M,
                                     res.mode_proba[:, -1], res.last_mode_mean,
                                     res.last_mode_cov, 6, weights)
     for i in range(2):
@@ -227,7 +227,7 @@ def test_imm_tracks_a_maneuver_and_exposes_mode_probabilities():
     assert err_imm < err_kf
 
 
-# -- convergence: the optimiser's verdict, a warning at the limit (seqmodels/utils/convergence.py) ----
+# -- convergence: the optimiser's verdict, a warning at the limit (seqmodels/utils/convergence.py)
 
 
 def _random_walk(n, T, seed=0):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seqmodels.state_space._recursion import block_length, linear_recursion
+from seqmodels.inference.recursion import block_length, linear_recursion
 
 
 def _loop(x, A, U):

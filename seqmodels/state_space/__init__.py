@@ -1,8 +1,9 @@
 """State-space models: Kalman filters, unscented and interacting-multiple-model filters.
 
-The numerics live in pure functions (:mod:`._core` for the linear-Gaussian model,
-:mod:`._nonlinear` for the unscented and IMM filters) that run one recursion over
-time for all sequences at once; the estimator classes are thin.
+The numerics live in pure functions of :mod:`seqmodels.inference`
+(:mod:`~seqmodels.inference.kalman` for the linear-Gaussian model,
+:mod:`~seqmodels.inference.sigma_points` for the unscented and IMM filters) that run
+one recursion over time for all sequences at once; the estimator classes are thin.
 """
 
 from .kalman import KalmanFilter

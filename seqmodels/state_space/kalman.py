@@ -1,6 +1,6 @@
 """KalmanFilter: the linear-Gaussian state-space model behind the common contract.
 
-A thin estimator over the pure functions of :mod:`seqmodels.state_space._core`.
+A thin estimator over the pure functions of :mod:`seqmodels.inference.kalman`.
 """
 
 import numbers
@@ -11,7 +11,7 @@ from scipy import optimize
 
 from ..utils.convergence import ConvergenceMonitor, ConvergenceResult
 from ..base import SequenceEstimator
-from . import _core
+from ..inference import kalman as _core
 from .motion import MOTION_MODELS, motion_model
 
 __all__ = ["KalmanFilter"]

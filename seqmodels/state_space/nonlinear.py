@@ -1,7 +1,7 @@
 """UnscentedKalmanFilter and InteractingMultipleModel: nonlinear tracking filters.
 
-Thin estimators over :mod:`._nonlinear` (filterpy's sigma points and UKF / IMM
-equations, vectorised across sequences). Both learn their noise variances by
+Thin estimators over :mod:`seqmodels.inference.sigma_points` (filterpy's sigma points
+and UKF / IMM equations, vectorised across sequences). Both learn their noise variances by
 maximum likelihood of the measurements (``scipy.optimize``), forecast, and track in
 supervised mode (X = measurements, y = true positions or states).
 
@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils.convergence import ConvergenceMonitor, ConvergenceResult
 from ..base import SequenceEstimator
-from . import _nonlinear as nl
+from ..inference import sigma_points as nl
 from .kalman import maximise_likelihood, restore_cov
 from .motion import coordinated_turn_transition, motion_model, range_bearing
 
@@ -291,7 +291,7 @@ class _Model(NamedTuple):
     """Everything one filter run needs: dynamics, sigma-point weights, parameters."""
 
     dynamics: _Dynamics
-    weights: tuple            # (Wm, Wc, lambda) of :func:`._nonlinear.merwe_weights`
+    weights: tuple            # (Wm, Wc, lambda) of :func:`.sigma_points.merwe_weights`
     Qs: np.ndarray            # (M, k, k) process noise of each mode
     R: np.ndarray             # (d, d)
     x0: np.ndarray            # (k,)
@@ -479,7 +479,7 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
 
     The unscented transform propagates filterpy's Merwe scaled sigma points
     (``alpha``, ``beta``, ``kappa``) through f and h (see
-    :func:`seqmodels.state_space._nonlinear.ukf_filter` for the equations). Presets:
+    :func:`seqmodels.inference.sigma_points.ukf_filter` for the equations). Presets:
     ``motion="constant_velocity"`` (any number of axes) or ``"coordinated_turn"``
     (state ``[x, vx, y, vy, omega]``), ``measurement="position"`` or
     ``"range_bearing"`` (``[range, bearing]`` from ``radar``; the bearing residual and
@@ -637,7 +637,7 @@ class InteractingMultipleModel(_SigmaPointFilter):
     A Markov chain switches between motion modes with transition matrix ``M``
     (``transition_prob`` on the diagonal, the rest spread evenly); each mode runs
     an unscented filter and the IMM mixes them every step (equations in
-    :func:`seqmodels.state_space._nonlinear.imm_filter`). Modes:
+    :func:`seqmodels.inference.sigma_points.imm_filter`). Modes:
     ``"constant_velocity"`` (process variance ``q_cv``), ``"maneuver"`` (constant
     velocity with ``maneuver_ratio * q_cv``) and ``"coordinated_turn"`` (``q_ct``;
     state ``[x, vx, y, vy, omega]``, shared by every mode, the turn rate held constant
@@ -648,7 +648,7 @@ class InteractingMultipleModel(_SigmaPointFilter):
     ``predict_mode_proba(X)`` returns the filtered mode probabilities
     ``P(mode_t = j | z_1..t)``. Forecasting and supervised (tracking) modes as in
     :class:`UnscentedKalmanFilter`. The forecast is the IMM's prediction without
-    measurements (:func:`seqmodels.state_space._nonlinear.imm_forecast`): every step
+    measurements (:func:`seqmodels.inference.sigma_points.imm_forecast`): every step
     mixes the modes with the current mode probabilities, predicts each through its own
     dynamics and moves the probabilities on by ``M``, so its first step is ``predict``'s
     one-step-ahead prediction.

@@ -1,6 +1,6 @@
 """Pure-function, vectorised unscented Kalman filter and IMM estimator.
 
-Same conventions as :mod:`._core`: one recursion over time that updates all
+Same conventions as :mod:`.kalman`: one recursion over time that updates all
 sequences at once, measurements ``Z`` of shape ``(n, T, d)`` with NaN where
 missing (an all-NaN row skips the update; a partial row updates on its observed
 components), filterpy's order (predict, then update). The sigma points and
@@ -15,7 +15,7 @@ import numpy as np
 from filterpy.kalman import MerweScaledSigmaPoints
 from scipy.special import logsumexp
 
-from ._core import _sym, innovations_loglik
+from .kalman import _sym, innovations_loglik
 
 __all__ = ["ScaleError", "UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter",
            "unscented_forecast", "imm_forecast"]

@@ -18,7 +18,7 @@ covariance arrays returned have a leading axis of length 1 that broadcasts over
 sequences; otherwise they have one covariance per sequence (leading axis ``n``).
 When the Riccati recursion has converged (fully observed, time-invariant model),
 the steady-state gain is reused and the means follow a fixed linear recursion,
-evaluated in blocks of time (:mod:`._recursion`).
+evaluated in blocks of time (:mod:`.recursion`).
 
 Numerics: Joseph-form covariance update, explicit symmetrisation, linear solves
 instead of inverses, Cholesky factors for the log-likelihood. The filter and the
@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..utils.threads import one_blas_thread
-from . import _recursion
+from . import recursion
 
 __all__ = [
     "StateSpaceParams",
@@ -158,7 +158,7 @@ def kalman_filter(params, Z, steady_tol=1e-13):
     a missing component, the filter is the fixed linear recursion
     ``x_{t|t} = (I - K H) F x_{t-1|t-1} + K (z_t - c - H b) + b`` (statsmodels'
     filter freezes its covariances the same way). For few sequences it is evaluated
-    in blocks of time by :func:`._recursion.linear_recursion`, which removes the
+    in blocks of time by :func:`.recursion.linear_recursion`, which removes the
     per-step Python overhead; for many, the per-step loop stays the cheaper. A
     missing component ends the steady state; the covariance recursion resumes and
     is detected again once it converges.
@@ -204,8 +204,8 @@ def kalman_filter(params, Z, steady_tol=1e-13):
     covs = []                        # (t0, t1, Pp, Pf, S): one step, or a steady run
     steady = None
     previous_Pp = None
-    # many sequences: the per-step loop is cheaper than blocked products (_recursion)
-    blocked = _recursion.block_length(n, k) > 1
+    # many sequences: the per-step loop is cheaper than blocked products (recursion)
+    blocked = recursion.block_length(n, k) > 1
 
     t = 0
     while t < T:
@@ -290,7 +290,7 @@ def _steady_run(params, KT, Zc, x, xp, xf, innov):
     k = F.shape[0]
     A = F.T @ (np.eye(k) - H.T @ KT)
     U = (Zc - (c + H @ b)) @ KT + b
-    xf[:] = _recursion.linear_recursion(x, A, U)
+    xf[:] = recursion.linear_recursion(x, A, U)
     xp[:, 0] = x @ F.T + b
     xp[:, 1:] = xf[:, :-1] @ F.T + b
     innov[:] = Zc - (xp @ H.T + c)
