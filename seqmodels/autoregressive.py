@@ -11,10 +11,9 @@ Supervised mode, a distributed-lag regression of m targets on the last p inputs:
 A thin estimator over the pure functions of :mod:`seqmodels.inference.autoregressive`.
 """
 
-import numbers
-
 import numpy as np
 
+from ._parameters import Integer, Real
 from .base import SequenceEstimator
 from .inference.autoregressive import (fit_orders, forecast_paths, gaussian_log_density,
                                        lag_tensor, predict_steps, stack_predictors,
@@ -102,29 +101,25 @@ class AutoRegressive(SequenceEstimator):
         self.intercept = intercept
         self.noise_cov = noise_cov
 
+    target_kinds = ("values",)
+    _parameter_constraints = {
+        "order": [Integer(0)],
+        "fit_intercept": ["boolean"],
+        "alpha": [Real(0.0, None)],
+        "coef": [None, "array-like"],
+        "intercept": [None, "array-like"],
+        "noise_cov": [None, "array-like"],
+    }
+
     @classmethod
     def _unit_test_params(cls):
         return {"order": 2}
 
     def _min_fit_length(self):
-        return self._checked_order() + 1
-
-    def _checked_order(self):
-        if isinstance(self.order, bool) or not isinstance(self.order, numbers.Integral):
-            raise TypeError(f"order must be a non-negative integer; got {self.order!r}.")
-        if self.order < 0:
-            raise ValueError(f"order must be a non-negative integer; got {self.order}.")
-        return int(self.order)
+        return int(self.order) + 1
 
     def _fit(self, X, y):
-        p = self._checked_order()
-        if not (isinstance(self.alpha, numbers.Real) and self.alpha >= 0):
-            raise ValueError(f"alpha must be a non-negative number; got {self.alpha!r}.")
-        if self.classes_ is not None:
-            raise ValueError(
-                "y holds integers, which means class labels; AutoRegressive is a regression "
-                "model. Pass y.astype(float) to regress on the values."
-            )
+        p = int(self.order)
         d = X.n_features
         offset = 1 if y is None else 0
         targets = X.values if y is None else y.values

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._parameters import validate_parameters
 from ._validation import MAX_HORIZON, check_horizon, check_sequences, check_targets
 from .metrics import accuracy_score, r2_score
 
@@ -63,6 +64,12 @@ class SequenceEstimator(BaseEstimator):
     handles_missing : bool
         True when NaN in ``X`` is read as a missing observation (Kalman filters);
         otherwise NaN in ``X`` is an error.
+    target_kinds : tuple of {"values", "labels"}
+        The targets ``fit(X, y)`` accepts: real ``"values"`` (regression, float y),
+        class ``"labels"`` (tagging, integer y), or both. ``fit`` refuses the others.
+    _parameter_constraints : dict or None
+        What each ``__init__`` argument may be (:mod:`seqmodels._parameters`), checked
+        at the start of every ``fit``; None checks nothing (a user's own subclass).
 
     Fitted attributes
     -----------------
@@ -83,6 +90,8 @@ class SequenceEstimator(BaseEstimator):
 
     causal = True
     handles_missing = False
+    target_kinds = ("values", "labels")
+    _parameter_constraints = None
 
     # -- hooks for subclasses -------------------------------------------------------
 
@@ -127,6 +136,7 @@ class SequenceEstimator(BaseEstimator):
             return None
         batch, is_labels = check_targets(y, X_batch)
         if fitting:
+            self._check_target_kind(is_labels)
             return batch, is_labels
         if batch.n_features != self.n_targets_:
             raise ValueError(
@@ -134,6 +144,26 @@ class SequenceEstimator(BaseEstimator):
                 f"fitted with {self.n_targets_}."
             )
         return batch
+
+    def _check_target_kind(self, is_labels):
+        name = type(self).__name__
+        if is_labels and "labels" not in self.target_kinds:
+            raise ValueError(
+                f"y holds integers, which means class labels; {name} learns real-valued "
+                "targets. Pass y.astype(float) to regress on the values."
+            )
+        if not is_labels and "values" not in self.target_kinds:
+            raise ValueError(
+                f"y holds real values; {name}'s supervised mode takes integer class labels "
+                "y (one per timestep, negative for none). Pass y.astype(int) if the values "
+                "are labels."
+            )
+
+    def _validate_params(self):
+        """Check the hyperparameters against ``_parameter_constraints`` (if declared)."""
+        if self._parameter_constraints is not None:
+            validate_parameters(self._parameter_constraints, self.get_params(deep=False),
+                                type(self).__name__)
 
     # -- the public contract --------------------------------------------------------
 
@@ -155,6 +185,7 @@ class SequenceEstimator(BaseEstimator):
         -------
         self
         """
+        self._validate_params()
         X_batch = self._check_X(X, fitting=True)
         checked = self._check_y(y, X_batch, fitting=True)
         # A fit that fails leaves the previous fit as it was: the attributes set here

@@ -10,6 +10,7 @@ stays causal, and hands the filled sequences to the model it wraps.
 import numpy as np
 from sklearn.base import clone
 
+from ._parameters import HasMethods, Options
 from ._validation import SequenceBatch, check_sequences
 from .base import SequenceEstimator
 
@@ -130,6 +131,17 @@ class ImputeMissing(SequenceEstimator):
         self.strategy = strategy
         self.add_indicator = add_indicator
 
+    _parameter_constraints = {
+        "estimator": [HasMethods("fit", "predict", "get_params")],
+        "strategy": [Options(*STRATEGIES)],
+        "add_indicator": ["boolean"],
+    }
+
+    @property
+    def target_kinds(self):
+        """The targets the wrapped estimator accepts."""
+        return getattr(self.estimator, "target_kinds", ("values", "labels"))
+
     @property
     def causal(self):
         """As causal as the wrapped estimator (the imputation itself is causal)."""
@@ -172,16 +184,9 @@ class ImputeMissing(SequenceEstimator):
         return _container(values, X.lengths)
 
     def _fit(self, X, y):
-        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}; got {self.strategy!r}.")
-        if not isinstance(self.add_indicator, (bool, np.bool_)):
-            raise TypeError(f"add_indicator must be True or False; got {self.add_indicator!r}.")
         if self.add_indicator and y is None:
             raise ValueError("add_indicator=True needs supervised mode (fit(X, y)): in "
                              "forecasting mode the inputs are also the targets.")
-        if not hasattr(self.estimator, "fit") or not hasattr(self.estimator, "get_params"):
-            raise TypeError("estimator must be an unfitted seqmodels (scikit-learn style) "
-                            f"estimator; got {self.estimator!r}.")
         observed = np.isfinite(X.values) & X.mask[..., None]
         if not observed.any(axis=(0, 1)).all():
             empty = np.flatnonzero(~observed.any(axis=(0, 1))).tolist()

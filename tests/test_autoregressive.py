@@ -200,9 +200,9 @@ def test_given_parameters_learn_nothing(var2_data):
 @pytest.mark.parametrize(
     "params, fit_y, message",
     [
-        ({"order": -1}, False, "order must be a non-negative integer"),
-        ({"order": 1.5}, False, "order must be a non-negative integer"),
-        ({"alpha": -1.0}, False, "alpha must be a non-negative"),
+        ({"order": -1}, False, "order must be an integer >= 0"),
+        ({"order": 1.5}, False, "order must be an integer >= 0"),
+        ({"alpha": -1.0}, False, "alpha must be a real number >= 0"),
         ({"order": 1, "coef": [[[2.0, 0], [0, 0.1]]], "intercept": [0, 0],
           "noise_cov": np.eye(2)}, False, "unstable"),
         ({"order": 2, "coef": np.zeros((1, 2, 2))}, False, r"coef must have shape"),

@@ -9,6 +9,8 @@ from seqmodels import AutoRegressive, RecurrentNetwork
 class _FailsOnSecondFit(AutoRegressive):
     """AutoRegressive whose fit raises once ``fail`` is set (after validation passed)."""
 
+    target_kinds = ("values", "labels")     # so that a label fit gets as far as _fit
+
     def __init__(self, order=1, fail=False):
         super().__init__(order=order)
         self.fail = fail

@@ -400,7 +400,7 @@ def test_simple_rnn_gradients_vanish_with_lag():
     ({"cell": "transformer"}, ValueError, "cell must be one of"),
     ({"units": 0}, ValueError, "units must be an integer >= 1"),
     ({"units": 2.5}, TypeError, "units must be an integer"),
-    ({"dropout": 1.0}, ValueError, r"dropout must be in \[0.0, 1.0\)"),
+    ({"dropout": 1.0}, ValueError, r"dropout must be a real number in \[0, 1\)"),
     ({"output": "laplace"}, ValueError, "output must be one of"),
     ({"learning_rate": 0}, ValueError, "learning_rate"),
     ({"patience": 3}, ValueError, "validation_fraction > 0"),
@@ -408,9 +408,15 @@ def test_simple_rnn_gradients_vanish_with_lag():
     ({"random_state": "seed"}, TypeError, "random_state"),
     ({"leak": 1.0}, ValueError, "leak"),
     ({"batch_size": "big"}, ValueError, "batch_size must be 'auto' or an integer"),
-    ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
+    ({"batch_size": 0}, ValueError, "batch_size must be 'auto' or an integer >= 1"),
+    ({"epochs": 2.5}, ValueError, "epochs must be an integer >= 0"),
+    ({"epochs": 2.5}, TypeError, "epochs must be an integer >= 0"),
+    ({"random_state": np.random.default_rng(0)}, None, None),
 ])
 def test_bad_hyperparameters_are_named(params, error, match, X3):
+    if error is None:                                   # accepted: the fit runs
+        assert RecurrentNetwork(**{**TINY, **params}).fit(X3).n_params_ > 0
+        return
     with pytest.raises(error, match=match):
         RecurrentNetwork(**{**TINY, **params}).fit(X3)
 

@@ -21,9 +21,10 @@ import random
 import zipfile
 
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._parameters import Integer, Options, Real
+from .._validation import check_random_state
 from ..base import SequenceEstimator
 
 __all__ = ["RecurrentNetwork", "FeedForwardNetwork"]
@@ -60,44 +61,14 @@ def _networks():
 # -- parameter checks -----------------------------------------------------------------
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}.")
-    return int(value)
-
-
-def _check_real(name, value, low, high, *, low_open=False, high_open=True, optional=False):
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a real number; got {value!r}.")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value}.")
-    return value
-
-
-def _check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
-    return value
-
-
 def _seed(random_state):
-    """An integer Keras seed from ``random_state`` (int, RandomState or None)."""
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if not 0 <= random_state < 2**32:
-            raise ValueError(f"random_state must be in [0, 2**32); got {random_state}.")
+    """An integer Keras seed from ``random_state`` (any form :func:`check_random_state` takes).
+
+    An int is the seed itself; None, a RandomState or a Generator gives one draw.
+    """
+    if isinstance(random_state, numbers.Integral):
         return int(random_state)
-    if random_state is None or isinstance(random_state, np.random.RandomState):
-        return int(check_random_state(random_state).randint(0, 2**31 - 1))
-    raise TypeError("random_state must be None, an int or a numpy RandomState; "
-                    f"got {random_state!r}.")
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 # -- data in network form -------------------------------------------------------------
@@ -191,6 +162,29 @@ def _check_converged_loss(losses, training):
 # -- shared estimator code ------------------------------------------------------------
 
 
+def _optional_float(value):
+    return None if value is None else float(value)
+
+
+#: The training hyperparameters both networks share (:mod:`seqmodels._parameters`).
+_TRAINING_CONSTRAINTS = {
+    "output": [Options(*OUTPUTS)],
+    "optimizer": [Options(*OPTIMIZERS)],
+    "learning_rate": [Real(0.0, None, closed="neither")],
+    "epochs": [Integer(0)],
+    "batch_size": [Options("auto"), Integer(1)],
+    "clipnorm": [None, Real(0.0, None, closed="neither")],
+    "clipvalue": [None, Real(0.0, None, closed="neither")],
+    "validation_fraction": [Real(0.0, 1.0, closed="left")],
+    "patience": [None, Integer(1)],
+    "random_state": ["random_state"],
+    "verbose": [Integer(0)],
+    "units": [Integer(1)],
+    "n_layers": [Integer(1)],
+    "dropout": [Real(0.0, 1.0, closed="left")],
+}
+
+
 class _NeuralNetwork(SequenceEstimator):
     """Training, prediction, persistence shared by the two network estimators."""
 
@@ -224,10 +218,9 @@ class _NeuralNetwork(SequenceEstimator):
     # -- parameters ------------------------------------------------------------------
 
     def _training_params(self, n_sequences):
-        fraction = _check_real("validation_fraction", self.validation_fraction, 0.0, 1.0)
-        patience = None
-        if self.patience is not None:
-            patience = _check_int("patience", self.patience, 1)
+        fraction = float(self.validation_fraction)
+        patience = self.patience
+        if patience is not None:
             if fraction == 0.0:
                 raise ValueError("patience (early stopping) needs a validation set; set "
                                  "validation_fraction > 0.")
@@ -235,26 +228,17 @@ class _NeuralNetwork(SequenceEstimator):
         if n_fit < 1:
             raise ValueError(f"validation_fraction={fraction} leaves no training sequence out of "
                              f"{n_sequences}; use a smaller fraction or more sequences.")
-        if isinstance(self.batch_size, str) and self.batch_size == "auto":
-            batch_size = auto_batch_size(n_fit)
-        elif isinstance(self.batch_size, str):
-            raise ValueError("batch_size must be 'auto' or an integer >= 1; "
-                             f"got {self.batch_size!r}.")
-        else:
-            batch_size = _check_int("batch_size", self.batch_size, 1)
+        batch_size = auto_batch_size(n_fit) if self.batch_size == "auto" else self.batch_size
         return dict(
-            optimizer=_check_choice("optimizer", self.optimizer, OPTIMIZERS),
-            learning_rate=_check_real("learning_rate", self.learning_rate, 0.0, np.inf,
-                                      low_open=True),
-            clipnorm=_check_real("clipnorm", self.clipnorm, 0.0, np.inf, low_open=True,
-                                 optional=True),
-            clipvalue=_check_real("clipvalue", self.clipvalue, 0.0, np.inf, low_open=True,
-                                  optional=True),
-            epochs=_check_int("epochs", self.epochs, 0),
-            batch_size=batch_size,
+            optimizer=self.optimizer,
+            learning_rate=float(self.learning_rate),
+            clipnorm=_optional_float(self.clipnorm),
+            clipvalue=_optional_float(self.clipvalue),
+            epochs=int(self.epochs),
+            batch_size=int(batch_size),
             validation_fraction=fraction,
-            patience=patience,
-            verbose=_check_int("verbose", self.verbose, 0),
+            patience=None if patience is None else int(patience),
+            verbose=int(self.verbose),
         )
 
     # -- data ------------------------------------------------------------------------
@@ -293,8 +277,6 @@ class _NeuralNetwork(SequenceEstimator):
     def _fit(self, X, y):
         training = self._training_params(X.n_sequences)
         labels = self.classes_ is not None
-        if not labels:
-            _check_choice("output", self.output, OUTPUTS)
         spec = self._architecture(X, y)
         self.x_mean_, self.x_scale_ = _moments(X.values, np.broadcast_to(
             X.mask[..., None], X.values.shape))
@@ -596,7 +578,7 @@ class RecurrentNetwork(_NeuralNetwork):
     patience : int or None, default=None
         Early stopping: stop after ``patience`` epochs without a better validation
         loss and restore the best weights (needs ``validation_fraction > 0``).
-    random_state : int, RandomState or None, default=None
+    random_state : None, int, numpy RandomState or numpy Generator, default=None
         Seeds the initial weights, dropout and shuffling; the same value gives the
         same weights and predictions on CPU.
     verbose : int, default=0
@@ -630,6 +612,16 @@ class RecurrentNetwork(_NeuralNetwork):
     """
 
     causal = _CausalFlag()
+    _parameter_constraints = {
+        **_TRAINING_CONSTRAINTS,
+        "cell": [Options(*CELLS)],
+        "bidirectional": ["boolean"],
+        "recurrent_dropout": [Real(0.0, 1.0, closed="left")],
+        "leak": [Real(0.0, 1.0, closed="left")],
+        "learned_initial_state": ["boolean"],
+        "forget_bias": [Real()],
+        "recurrent_gain": [Real(0.0, None, closed="neither")],
+    }
 
     def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, forget_bias=1.0,
@@ -667,8 +659,6 @@ class RecurrentNetwork(_NeuralNetwork):
         return "continuous"
 
     def _architecture(self, X, y):
-        if not isinstance(self.bidirectional, (bool, np.bool_)):
-            raise TypeError(f"bidirectional must be True or False; got {self.bidirectional!r}.")
         if self.bidirectional and y is None:
             raise ValueError(
                 "bidirectional=True reads each sequence backwards too, so the estimate at t "
@@ -677,17 +667,16 @@ class RecurrentNetwork(_NeuralNetwork):
             )
         return dict(
             kind="recurrent",
-            cell=_check_choice("cell", self.cell, CELLS),
-            units=_check_int("units", self.units, 1),
-            n_layers=_check_int("n_layers", self.n_layers, 1),
+            cell=self.cell,
+            units=int(self.units),
+            n_layers=int(self.n_layers),
             bidirectional=bool(self.bidirectional),
-            dropout=_check_real("dropout", self.dropout, 0.0, 1.0),
-            recurrent_dropout=_check_real("recurrent_dropout", self.recurrent_dropout, 0.0, 1.0),
-            leak=_check_real("leak", self.leak, 0.0, 1.0),
+            dropout=float(self.dropout),
+            recurrent_dropout=float(self.recurrent_dropout),
+            leak=float(self.leak),
             learned_initial_state=bool(self.learned_initial_state),
-            forget_bias=_check_real("forget_bias", self.forget_bias, -np.inf, np.inf),
-            recurrent_gain=_check_real("recurrent_gain", self.recurrent_gain, 0.0, np.inf,
-                                       low_open=True),
+            forget_bias=float(self.forget_bias),
+            recurrent_gain=float(self.recurrent_gain),
         )
 
     def _forecast_network(self, X, horizon):
@@ -789,6 +778,8 @@ class FeedForwardNetwork(_NeuralNetwork):
     (4, 10, 1)
     """
 
+    _parameter_constraints = {**_TRAINING_CONSTRAINTS, "window": [Integer(1)]}
+
     def __init__(self, window=5, units=32, n_layers=1, dropout=0.0, output="point",
                  optimizer="adam", learning_rate=0.003, epochs=100, batch_size="auto",
                  clipnorm=1.0, clipvalue=None,
@@ -821,10 +812,10 @@ class FeedForwardNetwork(_NeuralNetwork):
     def _architecture(self, X, y):
         return dict(
             kind="feedforward",
-            window=_check_int("window", self.window, 1),
-            units=_check_int("units", self.units, 1),
-            n_layers=_check_int("n_layers", self.n_layers, 1),
-            dropout=_check_real("dropout", self.dropout, 0.0, 1.0),
+            window=int(self.window),
+            units=int(self.units),
+            n_layers=int(self.n_layers),
+            dropout=float(self.dropout),
         )
 
     def _forecast_network(self, X, horizon):
