@@ -56,6 +56,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 
+from .. import _parameters
 from ..metrics import accuracy_score, r2_score
 
 __all__ = [
@@ -353,6 +354,45 @@ def check_init_stores_parameters_only(name, estimator):
                  f"{stored[key]!r}. Validate and convert in fit, not in __init__.")
     fitted = [attr for attr in vars(built) if attr.endswith("_") and not attr.startswith("_")]
     _require(fitted == [], f"__init__ sets fitted attributes {fitted}; only fit may.")
+
+
+def check_parameter_constraints(name, estimator):
+    """Declared constraints cover every hyperparameter, and ``fit`` enforces them.
+
+    Applies to a class that declares ``_parameter_constraints``
+    (:mod:`seqmodels._parameters`): each ``__init__`` argument must have a declaration,
+    and for each, a value outside all of its constraints (a float where an int is due,
+    an unknown option, an object for a number) makes ``fit`` raise
+    ``InvalidParameterError`` -- a ValueError and a TypeError -- naming the parameter,
+    before anything else happens.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in messages.
+    estimator : estimator instance
+        The template to check (cloned, never fitted).
+    """
+    constraints = getattr(type(estimator), "_parameter_constraints", None)
+    if constraints is None:
+        raise unittest.SkipTest(f"{name} declares no _parameter_constraints")
+    params = estimator.get_params(deep=False)
+    undeclared = sorted(set(params) - set(constraints))
+    _require(not undeclared, f"_parameter_constraints declares nothing for {undeclared}.")
+    X3, _, _ = _containers()
+    for key, allowed in constraints.items():
+        bad = next((value for value in _UNLIKELY_VALUES
+                    if not any(_parameters._accepts(c, value) for c in allowed)), None)
+        if bad is None:
+            continue
+        est = _fresh(estimator).set_params(**{key: bad})
+        _expect_error(_parameters.InvalidParameterError, f"fit with {key}={bad!r}", est.fit,
+                      X3, match=rf"^{re.escape(key)} must be ")
+
+
+#: Candidate bad values for check_parameter_constraints: the first one no constraint of
+#: a parameter accepts is tried.
+_UNLIKELY_VALUES = (2.5, "no-such-option", -1, float("nan"), object())
 
 
 def check_clone_and_set_params(name, estimator):
@@ -1124,6 +1164,7 @@ _CHECKS = tuple(_quiet_about_convergence(check) for check in (
     check_get_params_matches_signature,
     check_init_stores_parameters_only,
     check_clone_and_set_params,
+    check_parameter_constraints,
     check_fit_returns_self,
     check_fit_does_not_change_hyperparameters,
     check_not_fitted,
