@@ -489,7 +489,7 @@ def test_em_on_degenerate_data_keeps_the_noise_above_its_floor(data):
     """EM drives the noise of constant / collinear data towards 0: the documented floor
     (NOISE_FLOOR times the data's variance) keeps R and Q positive definite and the
     log-likelihood finite and non-decreasing."""
-    from seqmodels.state_space.kalman import NOISE_FLOOR, data_variance
+    from seqmodels.inference.kalman_fit import NOISE_FLOOR, data_variance
 
     rng = np.random.default_rng(3)
     base = np.cumsum(rng.normal(size=(4, 40, 1)), axis=1)

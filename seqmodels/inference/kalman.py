@@ -20,9 +20,20 @@ When the Riccati recursion has converged (fully observed, time-invariant model),
 the steady-state gain is reused and the means follow a fixed linear recursion,
 evaluated in blocks of time (:mod:`.recursion`).
 
+What the estimator reads off the filter (:class:`seqmodels.KalmanFilter`)::
+
+    predicted measurement   z_{t|t-1} = H x_{t|t-1} + c,   cov H P_{t|t-1} H' + R
+    readout                 y_{t|t}   = C x_{t|t},         cov C P_{t|t} C'
+    forecast                x_{T+h} = F x_{T+h-1} + b,     P_{T+h} = F P F' + Q,
+                            z_{T+h} = H x_{T+h} + c,       cov H P_{T+h} H' + R
+
 Numerics: Joseph-form covariance update, explicit symmetrisation, linear solves
 instead of inverses, Cholesky factors for the log-likelihood. The filter and the
 smoother run with one BLAS thread (see :mod:`seqmodels.utils.threads`).
+
+Learning the parameters (EM, maximum likelihood, least squares on true states) is
+:mod:`seqmodels.inference.kalman_fit`; this module holds the E-step statistics and the
+M-step it iterates.
 """
 
 from typing import NamedTuple
@@ -43,7 +54,16 @@ __all__ = [
     "innovations_loglik",
     "forecast_states",
     "sample_states",
+    "predicted_measurement",
+    "readout",
+    "readout_loglik",
+    "last_filtered",
+    "per_sequence",
+    "marginal_std",
     "project_structure",
+    "floor_structured",
+    "floor_cov",
+    "symmetrise",
 ]
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -88,15 +108,10 @@ class SmootherResult(NamedTuple):
     initial_cov: np.ndarray      # (m, k, k)    Cov(x_0 | Z)
 
 
-def _sym(A):
+def symmetrise(A):
+    """``(A + A') / 2`` over the last two axes: removes the rounding asymmetry of a
+    covariance update."""
     return 0.5 * (A + np.swapaxes(A, -1, -2))
-
-
-def _stack(items, m):
-    """Stack per-step covariances of shape (a, a) or (n, a, a) into (m, T, a, a)."""
-    if m == 1:
-        return np.stack(items)[None]
-    return np.stack([np.broadcast_to(a, (m,) + a.shape[-2:]) for a in items], axis=1)
 
 
 def innovations_loglik(innovation, innovation_cov, observed):
@@ -221,11 +236,11 @@ def kalman_filter(params, Z, steady_tol=1e-13):
             if steady is not None:
                 Pp, S, KT, Pf = steady
             else:
-                Pp = _sym(F @ P @ FT + Q)
-                S = _sym(H @ Pp @ HT + R)
+                Pp = symmetrise(F @ P @ FT + Q)
+                S = symmetrise(H @ Pp @ HT + R)
                 KT = np.linalg.solve(S, H @ Pp)            # K' (d, k)
                 IKH = Ik - KT.T @ H
-                Pf = _sym(IKH @ Pp @ IKH.T + KT.T @ R @ KT)
+                Pf = symmetrise(IKH @ Pp @ IKH.T + KT.T @ R @ KT)
                 if previous_Pp is not None and steady_tol > 0 and (
                     np.max(np.abs(Pp - previous_Pp)) <= steady_tol * np.max(np.abs(Pp))
                 ):
@@ -238,11 +253,11 @@ def kalman_filter(params, Z, steady_tol=1e-13):
                 P = np.broadcast_to(P, (n, k, k)).copy()
                 shared = False
             mask = observed[0, t] if shared else observed[:, t]
-            Pp = _sym(F @ P @ FT + Q)
+            Pp = symmetrise(F @ P @ FT + Q)
             Hm = H * mask[..., :, None]
             both = mask[..., :, None] & mask[..., None, :]
             Rm = np.where(both, R, Id)
-            S = _sym(Hm @ Pp @ np.swapaxes(Hm, -1, -2) + Rm)
+            S = symmetrise(Hm @ Pp @ np.swapaxes(Hm, -1, -2) + Rm)
             KT = np.linalg.solve(S, Hm @ Pp)
             r = np.where(mask, r, 0.0)
             K = np.swapaxes(KT, -1, -2)
@@ -251,7 +266,7 @@ def kalman_filter(params, Z, steady_tol=1e-13):
             else:
                 x = xpred + np.einsum("ndk,nd->nk", KT, r)
             IKH = Ik - K @ Hm
-            Pf = _sym(IKH @ Pp @ np.swapaxes(IKH, -1, -2) + K @ Rm @ KT)
+            Pf = symmetrise(IKH @ Pp @ np.swapaxes(IKH, -1, -2) + K @ Rm @ KT)
         xf[:, t] = x
         innov[:, t] = r
         covs.append((t, t + 1, Pp, Pf, S))
@@ -353,7 +368,7 @@ def rts_smoother(params, result):
         JT = np.linalg.solve(P_next_pred, F @ P_filt)               # J' (m, k, k)
         J = np.swapaxes(JT, -1, -2)
         x_s = x_filt + (J @ (x_next_s - x_next_pred)[..., None])[..., 0]
-        P_s = _sym(P_filt + J @ (P_next_s - P_next_pred) @ JT)
+        P_s = symmetrise(P_filt + J @ (P_next_s - P_next_pred) @ JT)
         return x_s, P_s, P_next_s @ JT
 
     for t in range(T - 2, -1, -1):
@@ -448,7 +463,7 @@ def project_structure(S, structure, template=None):
     template ``B`` fixed and ``s = tr(B^+ S) / rank(B)`` (the MLE of the scale, also
     for a singular ``B`` such as a white-noise acceleration block).
     """
-    S = _sym(S)
+    S = symmetrise(S)
     if structure == "full":
         return S
     if structure == "diagonal":
@@ -488,13 +503,17 @@ def _solve_moments(A, B):
     return np.linalg.lstsq(A, B, rcond=1e-12)[0]
 
 
-def _floor_cov(S, rel=1e-10, minimum=0.0):
-    """Symmetrise and lift the eigenvalues of a covariance to at least
-    ``max(rel * trace / dim, minimum)``."""
-    S = _sym(S)
+def floor_cov(S, rel=1e-10, minimum=0.0):
+    """Symmetrise and lift the eigenvalues of a covariance to at least a floor.
+
+    ``S = V diag(w) V'`` becomes ``V diag(max(w, f)) V'`` with
+    ``f = max(rel * tr(S) / dim, minimum)``: positive definite, unchanged in every
+    direction whose variance is already above ``f``.
+    """
+    S = symmetrise(S)
     w, V = np.linalg.eigh(S)
     floor = max(rel * max(np.trace(S) / S.shape[0], 1e-300), minimum)
-    return _sym((V * np.maximum(w, floor)) @ V.T)
+    return symmetrise((V * np.maximum(w, floor)) @ V.T)
 
 
 def floor_structured(S, structure, minimum):
@@ -503,9 +522,9 @@ def floor_structured(S, structure, minimum):
     ``"full"``: eigenvalues; ``"diagonal"``: the diagonal; ``"scaled"`` (``s B``): the
     scale, so that the largest variance of the template reaches ``minimum`` (a singular
     template such as white-noise acceleration keeps its rank). ``minimum = 0`` only
-    symmetrises (``"full"`` keeps the relative floor of :func:`_floor_cov` out).
+    symmetrises (``"full"`` keeps the relative floor of :func:`floor_cov` out).
     """
-    S = _sym(S)
+    S = symmetrise(S)
     if minimum <= 0:
         return S
     if structure == "diagonal":
@@ -516,7 +535,7 @@ def floor_structured(S, structure, minimum):
             S if top > 0 else minimum * np.eye(S.shape[0]))
     if np.linalg.eigvalsh(S).min() >= minimum:    # already above: left exactly as it was
         return S
-    return _floor_cov(S, rel=0.0, minimum=minimum)
+    return floor_cov(S, rel=0.0, minimum=minimum)
 
 
 def m_step(stats, params, learn, Q_structure="full", R_structure="full",
@@ -558,14 +577,14 @@ def m_step(stats, params, learn, Q_structure="full", R_structure="full",
     if "R" in learn:
         G = np.concatenate([H, c[:, None]], axis=1)
         S = (stats["Szz"] - G @ B_ob.T - B_ob @ G.T + G @ A_ob @ G.T) / N
-        R = floor_structured(_floor_cov(project_structure(S, R_structure, R_template)),
+        R = floor_structured(floor_cov(project_structure(S, R_structure, R_template)),
                              R_structure, R_floor)
     if "x0" in learn:
         x0 = stats["x0s"].mean(axis=0)
     if "P0" in learn:
         dev = stats["x0s"] - x0
         P0s = np.broadcast_to(stats["P0s"], (dev.shape[0], k, k))
-        P0 = _floor_cov(P0s.mean(axis=0) + dev.T @ dev / dev.shape[0])
+        P0 = floor_cov(P0s.mean(axis=0) + dev.T @ dev / dev.shape[0])
     return StateSpaceParams(F, H, Q, R, x0, P0, b, c)
 
 
@@ -591,9 +610,9 @@ def forecast_states(params, mean, cov, horizon):
     z_cov = np.empty((cov.shape[0], horizon, H.shape[0], H.shape[0]))
     for h in range(horizon):
         mean = mean @ F.T + b
-        cov = _sym(F @ cov @ F.T + Q)
+        cov = symmetrise(F @ cov @ F.T + Q)
         z_mean[:, h] = mean @ H.T + c
-        z_cov[:, h] = _sym(H @ cov @ H.T + R)
+        z_cov[:, h] = symmetrise(H @ cov @ H.T + R)
     return z_mean, z_cov
 
 
@@ -609,7 +628,7 @@ def sample_states(params, n_sequences, n_timesteps, rng):
     k, d = F.shape[0], H.shape[0]
 
     def factor(S):
-        w, V = np.linalg.eigh(_sym(S))
+        w, V = np.linalg.eigh(symmetrise(S))
         return V * np.sqrt(np.clip(w, 0.0, None))
 
     LQ, LR = factor(Q), factor(R)
@@ -621,3 +640,112 @@ def sample_states(params, n_sequences, n_timesteps, rng):
         states[:, t] = x
         meas[:, t] = x @ H.T + c + rng.standard_normal((n_sequences, d)) @ LR.T
     return states, meas
+
+
+# -- what the estimator reads off a filter run ---------------------------------------------
+
+
+def predicted_measurement(params, result, return_cov=False):
+    """One-step predicted measurement ``z_{t|t-1} = H x_{t|t-1} + c`` (step 0: from the prior).
+
+    Its covariance (with ``return_cov``) is the innovation covariance of a fully
+    observed step, ``H P_{t|t-1} H' + R``.
+
+    Parameters
+    ----------
+    params : StateSpaceParams
+    result : FilterResult
+
+    Returns
+    -------
+    mean : ndarray of shape (n, T, d)
+    cov : ndarray of shape (m, T, d, d)
+        Only with ``return_cov``.
+    """
+    H = params.H
+    mean = result.predicted_mean @ H.T + params.c
+    if not return_cov:
+        return mean
+    return mean, H @ result.predicted_cov @ H.T + params.R
+
+
+def readout(C, result, return_cov=False):
+    """Targets read out of the filtered states: ``y_{t|t} = C x_{t|t}``, covariance
+    ``C P_{t|t} C'`` (with ``return_cov``).
+
+    Parameters
+    ----------
+    C : ndarray of shape (n_targets, k)
+    result : FilterResult
+
+    Returns
+    -------
+    mean : ndarray of shape (n, T, n_targets)
+    cov : ndarray of shape (m, T, n_targets, n_targets)
+        Only with ``return_cov``.
+    """
+    mean = result.filtered_mean @ C.T
+    if not return_cov:
+        return mean
+    return mean, C @ result.filtered_cov @ C.T
+
+
+def readout_loglik(target, mean, cov, steps):
+    """Log density of the targets under the readout, per sequence and step.
+
+    ``log N(y_t; C x_{t|t}, C P_{t|t} C' + eps I)`` over the observed components of
+    ``y_t`` (:func:`innovations_loglik`), with ``eps = 1e-12 tr(C P_{t|t} C')`` (at
+    least 1e-312): a readout of fewer state directions than targets has a singular
+    covariance. Steps without any target add 0.
+
+    Parameters
+    ----------
+    target : ndarray of shape (n, T, n_targets)
+        NaN where there is no target.
+    mean, cov : ndarrays of shapes (n, T, n_targets) and (m, T, n_targets, n_targets)
+        From :func:`readout`.
+    steps : ndarray of bool of shape (n, T)
+        The timesteps inside each sequence (False on padding).
+
+    Returns
+    -------
+    ndarray of shape (n, T)
+    """
+    cov = cov + 1e-12 * np.eye(cov.shape[-1]) * np.maximum(
+        np.trace(cov, axis1=-2, axis2=-1)[..., None, None], 1e-300)
+    observed = np.isfinite(target) & steps[..., None]
+    resid = np.where(observed, target - mean, 0.0)
+    if observed.all(axis=-1)[observed.any(axis=-1)].all():
+        return innovations_loglik(resid, cov, observed)
+    both = observed[..., :, None] & observed[..., None, :]
+    return innovations_loglik(resid, np.where(both, cov, np.eye(target.shape[-1])), observed)
+
+
+def last_filtered(result, lengths):
+    """Each sequence's filtered state at its last step, ``x_{T_i|T_i}`` and ``P_{T_i|T_i}``.
+
+    Returns
+    -------
+    mean : ndarray of shape (n, k)
+    cov : ndarray of shape (m, k, k)
+        ``m = 1`` when the covariances are shared (then every sequence has the same
+        length), else ``n``: the form :func:`forecast_states` takes.
+    """
+    idx = np.asarray(lengths) - 1
+    rows = np.arange(len(idx))
+    covs = result.filtered_cov
+    cov = covs[0, idx[:1]] if covs.shape[0] == 1 else covs[rows, idx]
+    return result.filtered_mean[rows, idx], cov
+
+
+def per_sequence(covs, n):
+    """Covariances ``(m, T, a, a)`` (m = 1 when shared by all sequences, else n) as
+    ``(n, T, a, a)``: a read-only broadcast view when shared."""
+    return np.broadcast_to(covs, (n,) + covs.shape[1:])
+
+
+def marginal_std(cov, shape):
+    """Standard deviations ``sqrt(diag(cov))`` (rounding below 0 clipped), broadcast to
+    ``shape``: the means' shape, as a writable array."""
+    std = np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 0.0, None))
+    return np.broadcast_to(std, shape).copy()

@@ -15,7 +15,7 @@ import numpy as np
 from filterpy.kalman import MerweScaledSigmaPoints
 from scipy.special import logsumexp
 
-from .kalman import _sym, innovations_loglik
+from .kalman import innovations_loglik, symmetrise
 
 __all__ = ["ScaleError", "UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter",
            "unscented_forecast", "imm_forecast"]
@@ -137,7 +137,7 @@ def _ut_predict(fx, Q, x, P, Wm, Wc, lam):
     sig = _apply(fx, sigma_points(x, P, lam))
     xm = np.einsum("s,nsk->nk", Wm, sig)
     dx = sig - xm[:, None]
-    Pm = _sym(np.einsum("s,nsa,nsb->nab", Wc, dx, dx) + Q)
+    Pm = symmetrise(np.einsum("s,nsa,nsb->nab", Wc, dx, dx) + Q)
     return xm, Pm
 
 
@@ -149,7 +149,7 @@ def _ut_measure(hx, R, angle_mask, sig, Wm, Wc):
     sh = _apply(hx, sig)
     zp = _z_mean(sh, Wm, angle_mask)
     dz = _z_residual(sh, zp[:, None], angle_mask)
-    return zp, dz, _sym(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
+    return zp, dz, symmetrise(np.einsum("s,nsa,nsb->nab", Wc, dz, dz) + R)
 
 
 def _ut_update(hx, R, angle_mask, x, P, z, mask, Wm, Wc, lam):
@@ -166,7 +166,7 @@ def _ut_update(hx, R, angle_mask, x, P, z, mask, Wm, Wc, lam):
     KT = np.linalg.solve(Sm, np.swapaxes(Pxz, -1, -2))       # K' (n, d, k)
     K = np.swapaxes(KT, -1, -2)
     x_new = x + np.einsum("ndk,nd->nk", KT, r)
-    P_new = _sym(P - K @ Sm @ KT)
+    P_new = symmetrise(P - K @ Sm @ KT)
     return x_new, P_new, zp, S, r, Sm
 
 
@@ -259,7 +259,8 @@ def _moment_match(w, means, covs):
     """
     mean = np.einsum("nj,nja->na", w, means)
     dev = means - mean[:, None]
-    return mean, _sym(np.einsum("nj,njab->nab", w, covs + dev[..., :, None] * dev[..., None, :]))
+    spread = covs + dev[..., :, None] * dev[..., None, :]
+    return mean, symmetrise(np.einsum("nj,njab->nab", w, spread))
 
 
 def _imm_predict(fxs, Qs, log_mu, log_trans, x, P, weights):
@@ -297,7 +298,7 @@ def _imm_predict(fxs, Qs, log_mu, log_trans, x, P, weights):
     Pm = np.einsum("nij,nijab->njab", omega, spread)
     xs, Ps = np.empty_like(xm), np.empty_like(Pm)
     for j, fx in enumerate(fxs):
-        xs[:, j], Ps[:, j] = _ut_predict(fx, Qs[j], xm[:, j], _sym(Pm[:, j]), Wm, Wc, lam)
+        xs[:, j], Ps[:, j] = _ut_predict(fx, Qs[j], xm[:, j], symmetrise(Pm[:, j]), Wm, Wc, lam)
     return log_cbar, xs, Ps
 
 

@@ -19,10 +19,9 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.convergence import ConvergenceMonitor, ConvergenceResult
 from ..base import SequenceEstimator
 from ..inference import sigma_points as nl
-from .kalman import maximise_likelihood, restore_cov
+from ..inference.kalman_fit import maximise_likelihood, observed_steps
 from .motion import coordinated_turn_transition, motion_model, range_bearing
 
 __all__ = ["UnscentedKalmanFilter", "InteractingMultipleModel"]
@@ -247,27 +246,6 @@ def _initial_noise(values, measurement, radar, dt):
     return max(q, 1e-6) / dt**2 * 0.5, 0.5 * v
 
 
-def _maximise(name, n_iter, neg_loglik, theta0, X):
-    """Maximum likelihood of the noise variances: L-BFGS-B through the convergence monitor.
-
-    At most ``n_iter`` iterations; converged when scipy reports success, a
-    ConvergenceWarning naming the estimator ``name`` otherwise
-    (:func:`seqmodels.state_space.kalman.maximise_likelihood`). With nothing to learn:
-    no iteration, converged.
-
-    Returns
-    -------
-    theta : ndarray
-    trace : ConvergenceResult
-    """
-    if theta0.size == 0:
-        return theta0, ConvergenceResult([], 0, True)
-    monitor = ConvergenceMonitor(name, n_iter=n_iter,
-                                 n_obs=int(np.isfinite(X.values).any(axis=-1).sum()),
-                                 method="the L-BFGS-B optimiser")
-    return maximise_likelihood(neg_loglik, theta0, n_iter, monitor)
-
-
 # -- the shared base -----------------------------------------------------------------------
 
 
@@ -400,7 +378,8 @@ class _SigmaPointFilter(SequenceEstimator):
 
         theta = np.concatenate([np.log([q_fixed[f] for f in q_learn]),
                                 np.log(r) if learn_r else []])
-        theta, trace = _maximise(name, self.n_iter, objective, theta, X)
+        theta, trace = maximise_likelihood(objective, theta, self.n_iter, name,
+                                           observed_steps(X.values))
         model, q = build(theta)
         fitted = dict(R_=model.R, measurement_var_=np.diag(model.R).copy(), x0_=x0, P0_=P0,
                       n_params_=len(q_learn) + (d if learn_r else 0),
@@ -463,7 +442,7 @@ class _SigmaPointFilter(SequenceEstimator):
         check_is_fitted(self, "n_features_in_")
         batch = self._check_X(X)
         res = self._run(batch)
-        return batch.restore(res.filtered_mean), restore_cov(batch, res.filtered_cov)
+        return batch.restore(res.filtered_mean), batch.restore(res.filtered_cov)
 
 
 # -- UnscentedKalmanFilter -----------------------------------------------------------------
