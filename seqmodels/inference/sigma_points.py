@@ -1,12 +1,32 @@
 """Pure-function, vectorised unscented Kalman filter and IMM estimator.
 
+The model (nonlinear transition f and measurement h, Gaussian noise)::
+
+    x_t = f(x_{t-1}) + w_t,   w_t ~ N(0, Q)
+    z_t = h(x_t)     + v_t,   v_t ~ N(0, R)
+
+The unscented transform of a Gaussian ``N(x, P)`` through a function g: the 2k + 1
+sigma points (:func:`sigma_points`, filterpy's Merwe scaled points)::
+
+    chi_0 = x,   chi_j = x + U_j,   chi_{k+j} = x - U_j,     U'U = (k + lambda) P
+    lambda = alpha^2 (k + kappa) - k
+    mean = sum_i Wm_i g(chi_i),   cov = sum_i Wc_i (g(chi_i) - mean)(g(chi_i) - mean)'
+
+:func:`ukf_filter` predicts with the transform through f (plus Q) and updates with
+the transform through h (plus R): ``K = Pxz S^{-1}``, ``x = x^- + K (z - zp)``,
+``P = P^- - K S K'``. :func:`imm_filter` runs one such filter per mode of a Markov
+chain and mixes them every step (filterpy's ``IMMEstimator``). The forecasts
+(:func:`unscented_forecast`, :func:`imm_forecast`) repeat the prediction without
+updates.
+
 Same conventions as :mod:`.kalman`: one recursion over time that updates all
 sequences at once, measurements ``Z`` of shape ``(n, T, d)`` with NaN where
 missing (an all-NaN row skips the update; a partial row updates on its observed
 components), filterpy's order (predict, then update). The sigma points and
 weights are filterpy's :class:`~filterpy.kalman.MerweScaledSigmaPoints`; transition
 and measurement functions are *vectorised*: they map an array of states of shape
-``(m, k)`` (one per row) to ``(m, k)`` or ``(m, d)``.
+``(m, k)`` (one per row) to ``(m, k)`` or ``(m, d)``. Angular measurement components
+(a bearing) have circular means and wrapped residuals.
 """
 
 from typing import NamedTuple
@@ -17,8 +37,9 @@ from scipy.special import logsumexp
 
 from .kalman import innovations_loglik, symmetrise
 
-__all__ = ["ScaleError", "UnscentedModel", "merwe_weights", "ukf_filter", "imm_filter",
-           "unscented_forecast", "imm_forecast"]
+__all__ = ["ScaleError", "UnscentedModel", "UKFResult", "IMMResult", "EIGEN_FLOOR",
+           "merwe_weights", "sigma_points", "ukf_filter", "imm_filter", "unscented_forecast",
+           "imm_forecast"]
 
 
 class UnscentedModel(NamedTuple):
@@ -171,6 +192,8 @@ def _ut_update(hx, R, angle_mask, x, P, z, mask, Wm, Wc, lam):
 
 
 class UKFResult(NamedTuple):
+    """Output of :func:`ukf_filter`: one covariance per sequence and step."""
+
     predicted_mean: np.ndarray     # (n, T, k)
     predicted_cov: np.ndarray      # (n, T, k, k)
     filtered_mean: np.ndarray      # (n, T, k)
@@ -241,6 +264,8 @@ def unscented_forecast(fx, hx, Q, R, angle_mask, x, P, horizon, weights):
 
 
 class IMMResult(NamedTuple):
+    """Output of :func:`imm_filter`: the mixture over the modes, and each mode at the end."""
+
     filtered_mean: np.ndarray      # (n, T, k)  combined x_{t|t}
     filtered_cov: np.ndarray       # (n, T, k, k)
     mode_proba: np.ndarray         # (n, T, M)  P(mode_t = j | z_1..t)
