@@ -16,8 +16,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from seqmodels import HiddenMarkovModel
 from seqmodels.inference import hmm as core
+from seqmodels.inference import hmm_fit
 from seqmodels.utils.threads import one_thread_per_pool
 from seqmodels.hmm import compare_to_truth, match_states
+from seqmodels.utils.validation import check_sequences
 
 K, D, M, S = 3, 2, 2, 4
 
@@ -72,6 +74,18 @@ def _oracle(emission="gaussian", covariance_type="diag", seed=0, **extra):
                               n_mix=M, **p, **extra)
     d = 1 if emission == "categorical" else D
     return model.fit(np.zeros((1, 1, d))), p
+
+
+def _core_inputs(model, X):
+    """The core's (params, obs, mask) for X, from the model's fitted attributes."""
+    batch = check_sequences(X)
+    params = core.HMMParams(model.startprob_, model.transmat_, model.means_, model.covars_,
+                            model.weights_, model.emissionprob_, model.emission,
+                            model.covariance_type)
+    obs = batch.values
+    if model.emission == "categorical":
+        obs = np.where(batch.mask, obs[..., 0], -1).astype(np.intp)
+    return params, obs, batch.mask
 
 
 CASES = [("gaussian", c) for c in ("full", "diag", "spherical", "tied")] + \
@@ -188,7 +202,8 @@ def test_fast_forward_pass_equals_the_checked_one():
     """The blocked pass without the per-step underflow check gives the careful pass's values."""
     model, p = _oracle("gaussian", "full", seed=7)
     X, _ = model.sample(50, 300, random_state=8)
-    log_b = np.ascontiguousarray(model._log_b(model._batch(X)).transpose(1, 0, 2))
+    log_b = np.ascontiguousarray(core.emission_log_density(*_core_inputs(model, X))
+                                 .transpose(1, 0, 2))
     mask = np.ones((300, 50), dtype=bool)
     mask[200:, :7] = False  # some sequences end early
     log_b[~mask] = 0.0
@@ -202,13 +217,14 @@ def test_fast_forward_pass_equals_the_checked_one():
 
 @pytest.mark.parametrize("emission, covariance_type", [CASES[0], CASES[5], CASES[-1]])
 def test_blocked_log_likelihood_equals_the_full_forward_pass(emission, covariance_type):
-    """log_likelihood's path (densities block by block, no (n, T, K) array) equals _filter's."""
+    """log_likelihood's path (densities block by block, no (n, T, K) array) equals the
+    full forward pass's (filter_states)."""
     model, _ = _oracle(emission, covariance_type, seed=11)
     X, _ = model.sample(40, 150, random_state=12)
-    batch = model._batch([x[: 150 - 3 * i] for i, x in enumerate(X)])  # unequal lengths
+    inputs = _core_inputs(model, [x[: 150 - 3 * i] for i, x in enumerate(X)])  # unequal lengths
     # 150 steps of 40 sequences: two blocks of 136 steps (16,384 // (40 K)), one short
-    blocked = model._marginal_log_likelihood(batch)
-    full = model._filter(batch, return_predicted=False)[3]
+    blocked = core.marginal_log_likelihood(*inputs)
+    full = core.filter_states(*inputs, return_predicted=False).loglik
     np.testing.assert_allclose(blocked, full, rtol=1e-12)
 
 
@@ -218,7 +234,7 @@ def test_blocked_log_likelihood_hands_an_underflow_to_the_careful_pass():
     model.fit(np.zeros((1, 1, 1)))
     X = np.r_[np.zeros(50), np.full(50, 40.0)][None, :, None]
     mask_t = np.ones((100, 1), dtype=bool)
-    log_b = model._log_b(model._batch(X)).transpose(2, 1, 0)  # (K, T, n)
+    log_b = core.emission_log_density(*_core_inputs(model, X)).transpose(2, 1, 0)  # (K, T, n)
     blocked = core.forward_log_likelihood(lambda a, b: log_b[:, a:b], mask_t,
                                           model.startprob_, model.transmat_, 8)
     assert blocked is None
@@ -450,7 +466,7 @@ def test_em_fits_every_covariance_type_like_hmmlearn(covariance_type):
                          implementation="scaling").fit(X.reshape(-1, D), [50] * 8)
     np.testing.assert_allclose(model.means_, ref.means_, rtol=1e-10)
     np.testing.assert_allclose(model.history_, list(ref.monitor_.history), rtol=1e-12)
-    full = model._expand_covars(model.covars_, 3, D)
+    full = core.full_covariances(model.covars_, covariance_type, D, lead=(3,))
     np.testing.assert_allclose(full, ref.covars_[:3] if covariance_type != "spherical"
                                else ref.covars_.reshape(3, D, D, D)[:, 0], rtol=1e-10)
     np.testing.assert_allclose(model.aic(X), ref.aic(X.reshape(-1, D), [50] * 8), rtol=1e-10)
@@ -594,7 +610,7 @@ def test_bad_categorical_input():
 
 def test_core_counting_handles_unseen_rows():
     states = np.array([[0, 0, 1, -1], [0, 0, 0, 0]])
-    startprob, transmat = core.count_chain(states, 3)
+    startprob, transmat = hmm_fit.count_chain(states, 3)
     np.testing.assert_allclose(startprob, [1.0, 0.0, 0.0])
     np.testing.assert_allclose(transmat[0], [4 / 5, 1 / 5, 0.0])
     np.testing.assert_allclose(transmat[1:], 1 / 3)  # never left: uniform
