@@ -41,7 +41,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["ConvergenceMonitor", "ConvergenceResult", "ConvergenceWarning"]
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class ConvergenceResult(NamedTuple):
