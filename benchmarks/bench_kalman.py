@@ -167,7 +167,7 @@ def _em_line(p, rng, T=500, n_iter=10):
     _, Z = core.sample_states(p, 1, T, rng)
     start_Q, start_R = 2.0 * p.Q, 0.5 * p.R
     ours = KalmanFilter(F=p.F, H=p.H, Q=start_Q, R=start_R, x0=p.x0, P0=p.P0, learn=["Q", "R"],
-                        Q_structure="full", R_structure="full", n_iter=n_iter, tol=0.0)
+                        Q_covariance_type="full", R_covariance_type="full", n_iter=n_iter, tol=0.0)
     # pykalman's state 0 has no measurement (masked): it is our x_0 before the first one
     masked = np.ma.masked_all((T + 1, 2))
     masked[1:] = Z[0]

@@ -21,6 +21,8 @@ A value is valid when it meets ANY constraint of its list. The constraints:
 * ``"boolean"`` -- True or False (numpy booleans too);
 * ``"array-like"`` -- a number, a list, a tuple or an ndarray (shapes are the
   family's business: they depend on the data);
+* ``"names"`` -- a list, tuple or set of strings (which names are known is the family's
+  business);
 * ``"random_state"`` -- None, an int in ``[0, 2**32 - 1]``, a
   ``numpy.random.RandomState`` or a ``numpy.random.Generator``
   (:func:`seqmodels._validation.check_random_state` turns it into draws);
@@ -131,7 +133,7 @@ class HasMethods:
 
 
 def _is_random_state(value):
-    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+    if value is None or isinstance(value, (np.random.RandomState, np.random.Generator)):
         return True
     return Integer(0, 2**32 - 1).accepts(value)
 
@@ -140,6 +142,8 @@ _NAMED = {
     "boolean": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "array-like": (lambda v: isinstance(v, (numbers.Number, list, tuple, np.ndarray))
                    and not isinstance(v, (bool, np.bool_)), "an array-like"),
+    "names": (lambda v: isinstance(v, (list, tuple, set, frozenset))
+              and all(isinstance(item, str) for item in v), "a list, tuple or set of names"),
     "random_state": (_is_random_state, "None, an int in the range [0, 4294967295], a "
                      "numpy RandomState or a numpy Generator"),
 }

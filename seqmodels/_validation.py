@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
-           "check_random_state", "split_sequences", "subset_sequences", "n_sequences",
+           "check_random_state", "check_generator", "split_sequences", "subset_sequences",
+           "n_sequences",
            "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
 
 FORMS = ("3d", "list", "1d")
@@ -497,6 +498,49 @@ def check_random_state(random_state, name="random_state"):
         f"{name} must be None, an int, a numpy.random.RandomState or a "
         f"numpy.random.Generator; got {random_state!r} of type {type(random_state).__name__}."
     )
+
+
+def check_generator(random_state, name="random_state"):
+    """Turn a ``random_state`` argument into a :class:`numpy.random.Generator`.
+
+    The other face of :func:`check_random_state`, for code that draws with the new API.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        * None: a Generator seeded from fresh OS entropy;
+        * an int in ``[0, 2**32 - 1]``: ``numpy.random.default_rng(random_state)``;
+        * a Generator: itself (draws advance it);
+        * a RandomState: a new Generator seeded with one draw from it (so it advances).
+    name : str, default="random_state"
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(check_generator(0).normal()) == float(np.random.default_rng(0).normal())
+    True
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    if random_state is None:
+        return np.random.default_rng()
+    check_random_state(random_state, name)              # the type and range checks
+    return np.random.default_rng(int(random_state))
+
+
+def check_count(value, name, minimum=1):
+    """An int ``>= minimum`` (not a bool), as an int; a ValueError naming ``name`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
 
 
 # -- containers as the caller gave them (no validation: outputs and known-good inputs) --

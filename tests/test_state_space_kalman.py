@@ -147,8 +147,8 @@ def _cv_truth(q=0.5, r=4.0):
 
 def test_cv_tracks_em_learns_q_and_r_near_the_true_model():
     truth = _cv_truth()
-    states, X = truth.sample(200, 100, random_state=0)
-    states_te, X_te = truth.sample(200, 100, random_state=1)
+    X, states = truth.sample(200, 100, random_state=0)
+    X_te, states_te = truth.sample(200, 100, random_state=1)
     fitted = KalmanFilter(model="constant_velocity", x0=np.zeros(4), P0=truth.P0_,
                           n_iter=100, tol=1e-7).fit(X)
     assert np.all(np.diff(fitted.history_) >= -1e-6)
@@ -213,7 +213,7 @@ def test_supervised_least_squares_recovers_parameters():
 
 def test_supervised_positions_with_motion_model():
     truth = _cv_truth()
-    states, X = truth.sample(50, 80, random_state=2)
+    X, states = truth.sample(50, 80, random_state=2)
     y = states[..., [0, 2]]
     model = KalmanFilter(model="constant_velocity", n_iter=200).fit(X, y)  # converges in 61
     assert model.R_[0, 0] == pytest.approx(4.0, rel=0.1)
@@ -226,9 +226,9 @@ def test_sample_is_reproducible_and_bad_hyperparameters_raise():
     truth = _cv_truth()
     a = truth.sample(3, 10, random_state=4)
     b = truth.sample(3, 10, random_state=4)
-    np.testing.assert_array_equal(a[1], b[1])
-    assert a[0].shape == (3, 10, 4) and a[1].shape == (3, 10, 2)
-    X = a[1]
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[0].shape == (3, 10, 2) and a[1].shape == (3, 10, 4)   # (X, states), as the HMM
+    X = a[0]
     with pytest.raises(ValueError, match="model must be one of"):
         KalmanFilter(model="brownian").fit(X)
     with pytest.raises(ValueError, match="method"):
@@ -401,7 +401,7 @@ def test_nile_em_and_mle_at_a_tiny_limit_warn_and_say_so():
 
 def test_em_on_a_small_synthetic_problem_warns_only_at_a_tiny_limit():
     truth = KalmanFilter(model="local_level", Q=[[1.0]], R=[[4.0]], x0=[0.0], P0=[[1.0]])
-    _, X = truth.fit(np.zeros((1, 2, 1))).sample(20, 100, random_state=0)
+    X, _ = truth.fit(np.zeros((1, 2, 1))).sample(20, 100, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = KalmanFilter(model="local_level", n_iter=2000, tol=1e-6).fit(X)
@@ -411,14 +411,14 @@ def test_em_on_a_small_synthetic_problem_warns_only_at_a_tiny_limit():
     assert not capped.converged_ and capped.n_iter_ == 3
     assert capped.history_ == pytest.approx(model.history_[:3])
     # a closed-form fit (least squares on true states) iterates nothing: converged
-    states, Z = truth.sample(5, 30, random_state=1)
+    Z, states = truth.sample(5, 30, random_state=1)
     exact = KalmanFilter(model="local_level").fit(Z, states)
     assert exact.history_ == [] and exact.n_iter_ == 0 and exact.converged_
 
 
 def test_a_failed_refit_leaves_the_earlier_fit_intact():
     truth = _cv_truth()
-    states, X = truth.sample(10, 40, random_state=3)
+    X, states = truth.sample(10, 40, random_state=3)
     model = KalmanFilter(model="constant_velocity", n_iter=200).fit(X, states[..., [0, 2]])
     before = {name: np.copy(value) for name, value in vars(model).items()
               if name.endswith("_") and name != "history_"}

@@ -169,7 +169,7 @@ def test_imm_one_step_forecast_is_the_next_one_step_prediction():
 def test_ukf_on_a_linear_model_equals_the_kalman_filter():
     truth = KalmanFilter(model="constant_velocity", Q=0.3 * np.eye(4), R=2.0 * np.eye(2),
                          x0=np.zeros(4), P0=10 * np.eye(4)).fit(np.zeros((1, 2, 2)))
-    states, X = truth.sample(4, 50, random_state=0)
+    X, states = truth.sample(4, 50, random_state=0)
     Qt = truth.Q_ / 0.3
     ukf = UnscentedKalmanFilter(process_var=0.3, measurement_var=2.0, Q=Qt, x0=np.zeros(4),
                                 P0=10 * np.eye(4)).fit(X)

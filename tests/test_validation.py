@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from seqmodels.utils.validation import (check_horizon, check_random_state, check_sequences,
-                                   check_targets)
+                                        check_targets)
 
 
 def test_3d_array_is_kept_and_restored_as_is():

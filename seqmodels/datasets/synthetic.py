@@ -256,7 +256,7 @@ def lds(n_train=50, n_test=20, n_timesteps=100, n_dim_state=4, n_dim_obs=2,
     F, H = random_stable_lds(k, d, spectral_radius, rng)
     truth = {"n_dim_state": k, "F": F, "H": H, "Q": process_std**2 * np.eye(k),
              "R": measurement_std**2 * np.eye(d), "x0": np.zeros(k), "P0": np.eye(k)}
-    states, X = exact_kalman_oracle(truth, d).sample(n_train + n_test, n_timesteps,
+    X, states = exact_kalman_oracle(truth, d).sample(n_train + n_test, n_timesteps,
                                                      random_state=_rng_seed(rng))
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, n_dim_state=k,
                   n_dim_obs=d, spectral_radius=spectral_radius, process_std=process_std,
@@ -309,7 +309,7 @@ def noisy_sine(n_train=50, n_test=20, n_timesteps=100, period=20.0, amplitude=1.
              "R": np.array([[noise_std**2]]), "x0": np.zeros(2),
              "P0": amplitude**2 * np.eye(2)}
     rng = check_random_state(random_state)
-    _, X = exact_kalman_oracle(truth, 1).sample(n_train + n_test, n_timesteps,
+    X, _ = exact_kalman_oracle(truth, 1).sample(n_train + n_test, n_timesteps,
                                                 random_state=_rng_seed(rng))
     params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps, period=period,
                   amplitude=amplitude, noise_std=noise_std, random_state=random_state)

@@ -81,7 +81,7 @@ def _kinematic(name, model, n_dims, dt, noise, noise_label, measurement_std, ini
              "P0": np.diag(prior_std**2)}
     rng = check_random_state(random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    states, X = exact_kalman_oracle(truth, n_dims).sample(n_train + n_test, n_timesteps,
+    X, states = exact_kalman_oracle(truth, n_dims).sample(n_train + n_test, n_timesteps,
                                                           random_state=seed)
     if missing_fraction > 0:
         # drawn after the paths, so the measurements that remain are those of fraction 0

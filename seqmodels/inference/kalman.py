@@ -60,8 +60,8 @@ __all__ = [
     "last_filtered",
     "per_sequence",
     "marginal_std",
-    "project_structure",
-    "floor_structured",
+    "project_covariance",
+    "floor_covariance",
     "floor_cov",
     "symmetrise",
 ]
@@ -456,23 +456,23 @@ def em_statistics(params, Z, lengths, smoothed):
                 x0s=smoothed.initial_mean, P0s=smoothed.initial_cov)
 
 
-def project_structure(S, structure, template=None):
+def project_covariance(S, covariance_type, template=None):
     """Maximise the Gaussian likelihood over a covariance family, given the scatter ``S``.
 
-    ``"full"``: ``S``; ``"diagonal"``: ``diag(S)``; ``"scaled"``: ``s * B`` with the
+    ``"full"``: ``S``; ``"diag"``: ``diag(S)``; ``"scaled"``: ``s * B`` with the
     template ``B`` fixed and ``s = tr(B^+ S) / rank(B)`` (the MLE of the scale, also
     for a singular ``B`` such as a white-noise acceleration block).
     """
     S = symmetrise(S)
-    if structure == "full":
+    if covariance_type == "full":
         return S
-    if structure == "diagonal":
+    if covariance_type == "diag":
         return np.diag(np.diag(S))
-    if structure == "scaled":
+    if covariance_type == "scaled":
         rank = np.linalg.matrix_rank(template)
         scale = np.trace(np.linalg.pinv(template) @ S) / rank
         return max(scale, 1e-300) * template
-    raise ValueError(f"unknown covariance structure {structure!r}.")
+    raise ValueError(f"unknown covariance type {covariance_type!r}.")
 
 
 def _regress(B, A, fixed, learn_mat, learn_off):
@@ -516,10 +516,10 @@ def floor_cov(S, rel=1e-10, minimum=0.0):
     return symmetrise((V * np.maximum(w, floor)) @ V.T)
 
 
-def floor_structured(S, structure, minimum):
-    """Lift a covariance of a structure so that no variance falls below ``minimum``.
+def floor_covariance(S, covariance_type, minimum):
+    """Lift a covariance of a covariance type so that no variance falls below ``minimum``.
 
-    ``"full"``: eigenvalues; ``"diagonal"``: the diagonal; ``"scaled"`` (``s B``): the
+    ``"full"``: eigenvalues; ``"diag"``: the diagonal; ``"scaled"`` (``s B``): the
     scale, so that the largest variance of the template reaches ``minimum`` (a singular
     template such as white-noise acceleration keeps its rank). ``minimum = 0`` only
     symmetrises (``"full"`` keeps the relative floor of :func:`floor_cov` out).
@@ -527,9 +527,9 @@ def floor_structured(S, structure, minimum):
     S = symmetrise(S)
     if minimum <= 0:
         return S
-    if structure == "diagonal":
+    if covariance_type == "diag":
         return np.diag(np.maximum(np.diag(S), minimum))
-    if structure == "scaled":
+    if covariance_type == "scaled":
         top = np.max(np.diag(S))
         return S * (minimum / top) if 0 < top < minimum else (
             S if top > 0 else minimum * np.eye(S.shape[0]))
@@ -538,7 +538,7 @@ def floor_structured(S, structure, minimum):
     return floor_cov(S, rel=0.0, minimum=minimum)
 
 
-def m_step(stats, params, learn, Q_structure="full", R_structure="full",
+def m_step(stats, params, learn, Q_covariance_type="full", R_covariance_type="full",
            Q_template=None, R_template=None, Q_floor=0.0, R_floor=0.0):
     """Maximise the expected complete-data log-likelihood (Shumway-Stoffer M-step).
 
@@ -552,7 +552,7 @@ def m_step(stats, params, learn, Q_structure="full", R_structure="full",
 
     A singular ``A`` (constant or collinear states) gives the minimum-norm solution
     (:func:`_solve_moments`). ``Q_floor`` and ``R_floor`` are the least variances the
-    learned ``Q`` and ``R`` may have (:func:`floor_structured`): without them EM drives
+    learned ``Q`` and ``R`` may have (:func:`floor_covariance`): without them EM drives
     the noise of constant or collinear data to exactly zero, and the innovation
     covariance ``H P H' + R`` (and the smoother's ``F P F' + Q``) becomes singular.
 
@@ -569,16 +569,16 @@ def m_step(stats, params, learn, Q_structure="full", R_structure="full",
     if "Q" in learn:
         G = np.concatenate([F, b[:, None]], axis=1)
         S = (stats["S11"] - G @ B_tr.T - B_tr @ G.T + G @ A_tr @ G.T) / N
-        Q = floor_structured(project_structure(S, Q_structure, Q_template), Q_structure,
-                             Q_floor)
+        Q = floor_covariance(project_covariance(S, Q_covariance_type, Q_template),
+                             Q_covariance_type, Q_floor)
     A_ob = np.block([[stats["S11"], stats["s1"][:, None]], [stats["s1"][None], np.array([[N]])]])
     B_ob = np.concatenate([stats["Szx"], stats["sz"][:, None]], axis=1)
     H, c = _regress(B_ob, A_ob, (H, c), "H" in learn, "c" in learn)
     if "R" in learn:
         G = np.concatenate([H, c[:, None]], axis=1)
         S = (stats["Szz"] - G @ B_ob.T - B_ob @ G.T + G @ A_ob @ G.T) / N
-        R = floor_structured(floor_cov(project_structure(S, R_structure, R_template)),
-                             R_structure, R_floor)
+        R = floor_covariance(floor_cov(project_covariance(S, R_covariance_type, R_template)),
+                             R_covariance_type, R_floor)
     if "x0" in learn:
         x0 = stats["x0s"].mean(axis=0)
     if "P0" in learn:

@@ -18,7 +18,7 @@ others; it returns a :class:`KalmanFit`. Three ways, all over every sequence at 
 * **Maximum likelihood of Q and R** (:func:`fit_mle`): ``max_theta L(theta)`` by
   L-BFGS-B (:func:`maximise_likelihood`) over unconstrained coordinates of the
   covariances (:func:`encode_cov`): the log-Cholesky factor (``"full"``), the log
-  variances (``"diagonal"``) or the log scale of a template (``"scaled"``).
+  variances (``"diag"``) or the log scale of a template (``"scaled"``).
 * **Least squares on true states** (:func:`fit_supervised`, y = the state)::
 
       [F b] = argmin sum_t |y_t - F y_{t-1} - b|^2,   Q = mean residual outer product
@@ -40,8 +40,8 @@ import numpy as np
 from scipy import optimize
 
 from ..utils.convergence import ConvergenceMonitor, ConvergenceResult
-from .kalman import (StateSpaceParams, em_statistics, floor_cov, floor_structured,
-                     kalman_filter, m_step, project_structure, rts_smoother, symmetrise)
+from .kalman import (StateSpaceParams, em_statistics, floor_cov, floor_covariance,
+                     kalman_filter, m_step, project_covariance, rts_smoother, symmetrise)
 
 __all__ = [
     "NOISE_FLOOR",
@@ -76,8 +76,8 @@ class FitSettings(NamedTuple):
     """What a fit learns and how: fixed before it starts."""
 
     learn: set               # names among F, H, Q, R, x0, P0, b, c
-    Q_structure: str         # "full", "diagonal" or "scaled": the family of a learned Q
-    R_structure: str         # the same for R
+    Q_covariance_type: str         # "full", "diag" or "scaled": the family of a learned Q
+    R_covariance_type: str         # the same for R
     Q_template: np.ndarray   # (k, k) the "scaled" family's B in Q = s B
     R_template: np.ndarray   # (d, d)
     model: str = "generic"   # "generic", or the name of a motion model
@@ -169,9 +169,9 @@ def fit_em(params, Z, lengths, settings):
     learn = settings.learn
     Q_floor, R_floor = noise_floors(Z, settings.model == "generic")
     if "Q" in learn:
-        params = params._replace(Q=floor_structured(params.Q, settings.Q_structure, Q_floor))
+        params = params._replace(Q=floor_covariance(params.Q, settings.Q_covariance_type, Q_floor))
     if "R" in learn:
-        params = params._replace(R=floor_structured(params.R, settings.R_structure, R_floor))
+        params = params._replace(R=floor_covariance(params.R, settings.R_covariance_type, R_floor))
     monitor = ConvergenceMonitor(settings.name, n_iter=settings.n_iter, tol=settings.tol,
                                  n_obs=observed_steps(Z), method="EM")
     for _ in range(settings.n_iter):
@@ -180,8 +180,9 @@ def fit_em(params, Z, lengths, settings):
             break
         smoothed = rts_smoother(params, result)
         stats = em_statistics(params, Z, lengths, smoothed)
-        params = m_step(stats, params, learn, settings.Q_structure, settings.R_structure,
-                        settings.Q_template, settings.R_template, Q_floor, R_floor)
+        params = m_step(stats, params, learn, settings.Q_covariance_type,
+                        settings.R_covariance_type, settings.Q_template, settings.R_template,
+                        Q_floor, R_floor)
     return params, monitor.finish()
 
 
@@ -201,16 +202,16 @@ def fit_mle(params, Z, settings):
         raise ValueError(f"method='mle' learns the noise covariances Q and R only; learn "
                          f"also names {sorted(extra)}. Use method='em'.")
     parts = [name for name in ("Q", "R") if name in learn]
-    structures = dict(Q=settings.Q_structure, R=settings.R_structure)
-    templates = dict(Q=params.Q if settings.Q_structure == "scaled" else settings.Q_template,
-                     R=params.R if settings.R_structure == "scaled" else settings.R_template)
-    sizes = [len(encode_cov(getattr(params, p), structures[p])) for p in parts]
-    theta0 = np.concatenate([encode_cov(getattr(params, p), structures[p]) for p in parts])
+    covariance_types = dict(Q=settings.Q_covariance_type, R=settings.R_covariance_type)
+    templates = dict(Q=params.Q if settings.Q_covariance_type == "scaled" else settings.Q_template,
+                     R=params.R if settings.R_covariance_type == "scaled" else settings.R_template)
+    sizes = [len(encode_cov(getattr(params, p), covariance_types[p])) for p in parts]
+    theta0 = np.concatenate([encode_cov(getattr(params, p), covariance_types[p]) for p in parts])
 
     def unpack(theta):
         out, start = {}, 0
         for p, size in zip(parts, sizes):
-            out[p] = decode_cov(theta[start:start + size], structures[p], templates[p])
+            out[p] = decode_cov(theta[start:start + size], covariance_types[p], templates[p])
             start += size
         return params._replace(**out)
 
@@ -233,7 +234,7 @@ def fit_supervised(params, Z, lengths, Y, settings):
       ``R``) through the M-step's regression, then :func:`supervised_prior`; readout
       ``C = I``.
     * ``Y`` a motion model's positions: ``R`` is the covariance of ``z_t - y_t - c``
-      (projected on its structure, floored), the rest of ``learn`` is learned from the
+      (projected on its covariance type, floored), the rest of ``learn`` is learned from the
       measurements (:func:`fit_unsupervised`); readout ``C = H``.
 
     Returns
@@ -251,14 +252,14 @@ def fit_supervised(params, Z, lengths, Y, settings):
                              f"need more than {k + 1} to fit F by least squares.")
         stats = _moments(prev, cur, pair)
         stats.update(Szx=np.zeros((d, k)), Szz=np.zeros((d, d)), sz=np.zeros(d))
-        params = m_step(stats, params, learn & {"F", "b", "Q"}, settings.Q_structure, "full",
+        params = m_step(stats, params, learn & {"F", "b", "Q"}, settings.Q_covariance_type, "full",
                         settings.Q_template, None, Q_floor=Q_floor)
         states, meas = Y.reshape(-1, k), Z.reshape(-1, d)
         rows = np.isfinite(states).all(1) & np.isfinite(meas).all(1)
         stats = _moments(states, states, rows)
         stats.update(Szx=meas[rows].T @ states[rows], Szz=meas[rows].T @ meas[rows],
                      sz=meas[rows].sum(0))
-        params = m_step(stats, params, learn & {"H", "c", "R"}, "full", settings.R_structure,
+        params = m_step(stats, params, learn & {"H", "c", "R"}, "full", settings.R_covariance_type,
                         None, settings.R_template, R_floor=R_floor)
         return KalmanFit(supervised_prior(Y, params, learn), np.eye(k), _no_iterations())
     if m != d:
@@ -273,9 +274,9 @@ def fit_supervised(params, Z, lengths, Y, settings):
         if len(resid) == 0:
             raise ValueError("no timestep has both a full measurement and a target.")
         S = resid.T @ resid / len(resid)
-        params = params._replace(R=floor_structured(floor_cov(
-            project_structure(S, settings.R_structure, settings.R_template)),
-            settings.R_structure, R_floor))
+        params = params._replace(R=floor_covariance(floor_cov(
+            project_covariance(S, settings.R_covariance_type, settings.R_template)),
+            settings.R_covariance_type, R_floor))
     params, trace = fit_unsupervised(params, Z, lengths, settings._replace(learn=learn - {"R"}))
     return KalmanFit(params, readout, trace)
 
@@ -519,16 +520,16 @@ def diffuse_scale(values):
     return 1e6 * max(float(np.nanmean(var)) if np.isfinite(var).any() else 1.0, 1.0)
 
 
-def encode_cov(S, structure):
-    """Unconstrained coordinates of a covariance in a structure.
+def encode_cov(S, covariance_type):
+    """Unconstrained coordinates of a covariance in a covariance type.
 
     ``"full"``: the lower triangle of its Cholesky factor ``L`` with ``log diag(L)``;
-    ``"diagonal"``: ``log diag(S)``; ``"scaled"``: the log scale, 0 (``S`` itself is
+    ``"diag"``: ``log diag(S)``; ``"scaled"``: the log scale, 0 (``S`` itself is
     the template).
     """
-    if structure == "scaled":
+    if covariance_type == "scaled":
         return np.array([0.0])
-    if structure == "diagonal":
+    if covariance_type == "diag":
         return np.log(np.maximum(np.diag(S), 1e-300))
     L = np.linalg.cholesky(floor_cov(S))
     idx = np.tril_indices(S.shape[0])
@@ -537,11 +538,11 @@ def encode_cov(S, structure):
     return L[idx]
 
 
-def decode_cov(theta, structure, template):
+def decode_cov(theta, covariance_type, template):
     """Inverse of :func:`encode_cov` (``scaled``: ``exp(theta) * template``)."""
-    if structure == "scaled":
+    if covariance_type == "scaled":
         return np.exp(theta[0]) * template
-    if structure == "diagonal":
+    if covariance_type == "diag":
         return np.diag(np.exp(theta))
     k = template.shape[0]
     L = np.zeros((k, k))
@@ -550,13 +551,13 @@ def decode_cov(theta, structure, template):
     return L @ L.T
 
 
-def n_cov_params(structure, k):
-    """Free parameters of a (k, k) covariance in a structure."""
-    return {"full": k * (k + 1) // 2, "diagonal": k, "scaled": 1}[structure]
+def n_cov_params(covariance_type, k):
+    """Free parameters of a (k, k) covariance in a covariance type."""
+    return {"full": k * (k + 1) // 2, "diag": k, "scaled": 1}[covariance_type]
 
 
-def n_free_params(learned, k, d, Q_structure, R_structure):
+def n_free_params(learned, k, d, Q_covariance_type, R_covariance_type):
     """Free parameters of the learned matrices of a model with k states, d measurements."""
-    counts = dict(F=k * k, H=d * k, Q=n_cov_params(Q_structure, k),
-                  R=n_cov_params(R_structure, d), x0=k, P0=k * (k + 1) // 2, b=k, c=d)
+    counts = dict(F=k * k, H=d * k, Q=n_cov_params(Q_covariance_type, k),
+                  R=n_cov_params(R_covariance_type, d), x0=k, P0=k * (k + 1) // 2, b=k, c=d)
     return int(sum(counts[name] for name in learned))

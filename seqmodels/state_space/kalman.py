@@ -5,11 +5,11 @@ of :mod:`seqmodels.inference.kalman_fit`, filters, smooths and forecasts with th
 :mod:`seqmodels.inference.kalman`, and stores what they return.
 """
 
-import numbers
-
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._parameters import Integer, Options, Real
+from .._validation import check_count, check_generator
 from ..base import SequenceEstimator
 from ..inference import kalman
 from ..inference import kalman_fit as fitting
@@ -19,7 +19,7 @@ from .motion import MOTION_MODELS, motion_model
 __all__ = ["KalmanFilter"]
 
 _NAMES = ("F", "H", "Q", "R", "x0", "P0", "b", "c")
-_STRUCTURES = ("full", "diagonal", "scaled")
+_COVARIANCE_TYPES = ("full", "diag", "scaled")
 
 
 # -- configuration checks ------------------------------------------------------------
@@ -74,24 +74,15 @@ def _learn_set(learn, model, given, k, n_targets=None):
     return names
 
 
-def _structures(model, dt, Q_structure, R_structure):
+def _covariance_types(model, dt, Q_covariance_type, R_covariance_type):
     """The covariance families of a fit: ``"auto"`` resolved against the model."""
     if model == "generic":
         default_q, default_r = "full", "full"
     else:
-        default_q, default_r = motion_model(model, 1, dt)[3], "diagonal"
-    q = default_q if Q_structure == "auto" else Q_structure
-    r = default_r if R_structure == "auto" else R_structure
+        default_q, default_r = motion_model(model, 1, dt)[3], "diag"
+    q = default_q if Q_covariance_type == "auto" else Q_covariance_type
+    r = default_r if R_covariance_type == "auto" else R_covariance_type
     return q, r
-
-
-def _generator(random_state):
-    """A numpy Generator from ``random_state`` (a RandomState seeds a new one, drawing once)."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
-    return np.random.default_rng(random_state)
 
 
 def _given_state_dim(estimator):
@@ -132,7 +123,7 @@ class KalmanFilter(SequenceEstimator):
       regress ``y_t`` on ``y_{t-1}``; ``[H c]`` and ``R`` regress ``z_t`` on ``y_t``;
       the prior matches the mean and covariance of ``y`` at the first step.
     * a motion model with ``y`` the full state (n_targets = k): the same least
-      squares with F and H fixed by the motion model (Q and R in their structure).
+      squares with F and H fixed by the motion model (Q and R in their covariance type).
     * a motion model with ``y`` the positions (n_targets = n_features): ``C = H``;
       ``R`` is the covariance of ``z_t - y_t`` and ``Q`` is learned by EM (or
       maximum likelihood) from X with that R.
@@ -162,7 +153,7 @@ class KalmanFilter(SequenceEstimator):
         positions; rates 0) with a diffuse ``P0 = kappa I``
         (``kappa = 1e6 * max(1, variance of the training data)``), except for the
         generic model, whose latent state has ``P0 = I`` initially.
-    learn : "auto", "none" or iterable of str, default="auto"
+    learn : "auto", "none", or a list, tuple or set of str, default="auto"
         Names among ``F, H, Q, R, x0, P0, b, c`` (``b``, ``c``: transition and
         measurement offsets). ``"auto"``: generic model ``F, H, Q, R, x0, P0, c``;
         motion models ``Q, R`` (plus the prior ``x0, P0`` in supervised mode when
@@ -175,12 +166,12 @@ class KalmanFilter(SequenceEstimator):
         Q and R are learned "mle" is the faster: EM crawls when a maximum-likelihood
         variance is zero or nearly so (a local level on the log lynx or sunspot
         series runs past 5,000 EM iterations; "mle" converges in about 25).
-    Q_structure, R_structure : {"auto", "full", "diagonal", "scaled"}, default="auto"
+    Q_covariance_type, R_covariance_type : {"auto", "full", "diag", "scaled"}, default="auto"
         Family the learned covariance is restricted to (``"scaled"``: a multiple of
         the model's template). ``"auto"``: ``"full"`` for the generic model; for
         motion models ``Q`` follows the model (``"scaled"`` white-noise
-        acceleration / jerk, ``"diagonal"`` for levels and trends) and ``R`` is
-        ``"diagonal"``.
+        acceleration / jerk, ``"diag"`` for levels and trends) and ``R`` is
+        ``"diag"``.
     n_iter : int, default=500
         Most iterations: EM iterations, or L-BFGS-B iterations for ``"mle"``. A fit
         that reaches it before converging emits a
@@ -196,7 +187,7 @@ class KalmanFilter(SequenceEstimator):
         (205 iterations). ``"mle"`` stops on L-BFGS-B's own tests instead (relative
         reduction of ``-L`` below scipy's ``ftol`` or projected gradient below its
         ``gtol``); ``tol`` does not apply to it.
-    random_state : int, RandomState or Generator, optional
+    random_state : None, int, RandomState or Generator, optional
         Seeds the initialisation of a generic model with ``n_dim_state >
         n_features`` and the default of :meth:`sample`.
 
@@ -225,7 +216,7 @@ class KalmanFilter(SequenceEstimator):
     >>> import numpy as np
     >>> from seqmodels import KalmanFilter
     >>> truth = KalmanFilter(model="local_level", Q=[[1.0]], R=[[4.0]], x0=[0.0], P0=[[1.0]])
-    >>> X = truth.fit(np.zeros((1, 2, 1))).sample(20, 100, random_state=0)[1]
+    >>> X = truth.fit(np.zeros((1, 2, 1))).sample(20, 100, random_state=0)[0]
     >>> model = KalmanFilter(model="local_level", method="mle").fit(X)
     >>> bool(abs(model.Q_[0, 0] - 1.0) < 0.3 and abs(model.R_[0, 0] - 4.0) < 0.6)
     True
@@ -235,10 +226,24 @@ class KalmanFilter(SequenceEstimator):
 
     causal = True
     handles_missing = True
+    target_kinds = ("values",)
+    _parameter_constraints = {
+        "model": [Options("generic", *MOTION_MODELS)],
+        "n_dim_state": [None, Integer(1)],
+        "dt": [Real(0.0, None, closed="neither")],
+        **{name: [None, "array-like"] for name in ("F", "H", "Q", "R", "x0", "P0")},
+        "learn": [Options("auto", "none"), "names"],
+        "method": [Options("em", "mle")],
+        "Q_covariance_type": [Options("auto", *_COVARIANCE_TYPES)],
+        "R_covariance_type": [Options("auto", *_COVARIANCE_TYPES)],
+        "n_iter": [Integer(0)],
+        "tol": [Real(0.0, None)],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, model="generic", n_dim_state=None, dt=1.0, F=None, H=None, Q=None,
-                 R=None, x0=None, P0=None, learn="auto", method="em", Q_structure="auto",
-                 R_structure="auto", n_iter=500, tol=1e-8, random_state=None):
+                 R=None, x0=None, P0=None, learn="auto", method="em", Q_covariance_type="auto",
+                 R_covariance_type="auto", n_iter=500, tol=1e-8, random_state=None):
         self.model = model
         self.n_dim_state = n_dim_state
         self.dt = dt
@@ -250,8 +255,8 @@ class KalmanFilter(SequenceEstimator):
         self.P0 = P0
         self.learn = learn
         self.method = method
-        self.Q_structure = Q_structure
-        self.R_structure = R_structure
+        self.Q_covariance_type = Q_covariance_type
+        self.R_covariance_type = R_covariance_type
         self.n_iter = n_iter
         self.tol = tol
         self.random_state = random_state
@@ -264,26 +269,6 @@ class KalmanFilter(SequenceEstimator):
         return 2
 
     # -- configuration -----------------------------------------------------------------
-
-    def _check_hyperparameters(self):
-        if self.model != "generic" and self.model not in MOTION_MODELS:
-            raise ValueError(f"model must be one of {('generic',) + MOTION_MODELS}; "
-                             f"got {self.model!r}.")
-        if self.method not in ("em", "mle"):
-            raise ValueError(f"method must be 'em' or 'mle'; got {self.method!r}.")
-        for name in ("Q_structure", "R_structure"):
-            if getattr(self, name) not in ("auto",) + _STRUCTURES:
-                raise ValueError(f"{name} must be one of {('auto',) + _STRUCTURES}; "
-                                 f"got {getattr(self, name)!r}.")
-        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral) \
-                or self.n_iter < 0:
-            raise ValueError(f"n_iter must be a non-negative integer; got {self.n_iter!r}.")
-        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number; got {self.tol!r}.")
-        if self.n_dim_state is not None and (
-                isinstance(self.n_dim_state, bool)
-                or not isinstance(self.n_dim_state, numbers.Integral) or self.n_dim_state < 1):
-            raise ValueError(f"n_dim_state must be a positive integer; got {self.n_dim_state!r}.")
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -300,7 +285,7 @@ class KalmanFilter(SequenceEstimator):
                     f"in supervised mode the generic state is y: n_dim_state must be None or "
                     f"{n_targets} (the number of targets); got {self.n_dim_state}.")
             k = n_targets or self.n_dim_state or _given_state_dim(self) or d
-            rng = _generator(self.random_state) if k > d else None
+            rng = check_generator(self.random_state) if k > d else None
             params, template_q = fitting.generic_init(values, k, rng), np.eye(k)
         shapes = dict(F=(k, k), H=(d, k), Q=(k, k), R=(d, d), x0=(k,), P0=(k, k))
         over = {name: _check_matrix(getattr(self, name), name, shape)
@@ -312,25 +297,23 @@ class KalmanFilter(SequenceEstimator):
     def _fit(self, X, y):
         # Everything is computed on local state and assigned at the end: a fit that
         # raises leaves the attributes of an earlier fit as they were.
-        self._check_hyperparameters()
-        if self.classes_ is not None:
-            raise ValueError("y holds integers, which means class labels; KalmanFilter "
-                             "estimates continuous states. Pass y.astype(float).")
-        structures = _structures(self.model, self.dt, self.Q_structure, self.R_structure)
+        covariance_types = _covariance_types(self.model, self.dt, self.Q_covariance_type,
+                                             self.R_covariance_type)
         n_targets = None if y is None else y.n_features
         params, given, Q_template, R_template = self._initial_params(X.values, n_targets)
         k, d = params.F.shape[0], X.n_features
         learn = _learn_set(self.learn, self.model, given, k, n_targets)
-        settings = fitting.FitSettings(learn, *structures, Q_template, R_template, self.model,
-                                       self.method, self.n_iter, self.tol, type(self).__name__)
+        settings = fitting.FitSettings(learn, *covariance_types, Q_template, R_template,
+                                       self.model, self.method, self.n_iter, self.tol,
+                                       type(self).__name__)
         result = fitting.fit(params, X.values, X.lengths, settings,
                              None if y is None else y.values)
         self.learned_ = tuple(name for name in _NAMES if name in learn)
         for name, value in zip(_NAMES, result.params):
             setattr(self, name + "_", np.array(value, dtype=float))
-        self.Q_structure_, self.R_structure_ = structures
+        self.Q_covariance_type_, self.R_covariance_type_ = covariance_types
         self.readout_ = np.array(result.readout, dtype=float)
-        self.n_params_ = fitting.n_free_params(self.learned_, k, d, *structures)
+        self.n_params_ = fitting.n_free_params(self.learned_, k, d, *covariance_types)
         self.history_, self.n_iter_, self.converged_ = result.trace
 
     # -- inference -----------------------------------------------------------------------
@@ -406,18 +389,19 @@ class KalmanFilter(SequenceEstimator):
         Parameters
         ----------
         n_sequences, n_timesteps : int
-        random_state : int or Generator, optional
+        random_state : None, int, RandomState or Generator, optional
             Defaults to the estimator's ``random_state``.
 
         Returns
         -------
+        X : ndarray of shape (n_sequences, n_timesteps, n_features)
+            The measurements.
         states : ndarray of shape (n_sequences, n_timesteps, k)
-        measurements : ndarray of shape (n_sequences, n_timesteps, n_features)
+            The hidden states (observations first, as :meth:`HiddenMarkovModel.sample`).
         """
         check_is_fitted(self, "n_features_in_")
-        for name, value in (("n_sequences", n_sequences), ("n_timesteps", n_timesteps)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        rng = _generator(self.random_state) if random_state is None \
-            else np.random.default_rng(random_state)
-        return kalman.sample_states(self._params(), int(n_sequences), int(n_timesteps), rng)
+        n_sequences = check_count(n_sequences, "n_sequences")
+        n_timesteps = check_count(n_timesteps, "n_timesteps")
+        rng = check_generator(self.random_state if random_state is None else random_state)
+        states, X = kalman.sample_states(self._params(), n_sequences, n_timesteps, rng)
+        return X, states

@@ -48,13 +48,13 @@ def motion_model(name, n_dims, dt=1.0):
         Picks the position (level) of each axis.
     Q_template : ndarray of shape (k, k)
         Process-noise covariance for unit variance.
-    Q_structure : {"diagonal", "scaled"}
+    Q_covariance_type : {"diag", "scaled"}
         How the process noise is learned: a free diagonal, or a scale of the template.
 
     Examples
     --------
-    >>> F, H, Q, structure = motion_model("constant_velocity", 2, dt=0.5)
-    >>> F.shape, H.shape, structure
+    >>> F, H, Q, covariance_type = motion_model("constant_velocity", 2, dt=0.5)
+    >>> F.shape, H.shape, covariance_type
     ((4, 4), (2, 4), 'scaled')
     """
     if name not in _ORDER:
@@ -71,7 +71,7 @@ def motion_model(name, n_dims, dt=1.0):
     if name == "local_linear_trend":
         F = np.kron(np.eye(n_dims), np.array([[1.0, dt], [0.0, 1.0]]))
     if name in ("local_level", "local_linear_trend"):
-        return F, H, np.eye(F.shape[0]), "diagonal"
+        return F, H, np.eye(F.shape[0]), "diag"
     Q = Q_discrete_white_noise(dim=order + 1, dt=float(dt), var=1.0, block_size=n_dims,
                                order_by_dim=True)
     return F, H, np.asarray(Q, dtype=float), "scaled"

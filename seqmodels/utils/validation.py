@@ -10,7 +10,8 @@ The same functions every seqmodels estimator validates with (they live in
 * :func:`check_targets` -- ``y`` in the same container form as ``X``;
 * :func:`check_horizon` -- a forecast horizon within the package's limits;
 * :func:`check_random_state` -- None, an int, ``numpy.random.RandomState`` or
-  ``numpy.random.Generator`` to a ``Generator``;
+  ``numpy.random.Generator`` to a ``RandomState``, and :func:`check_generator` the same
+  to a ``Generator``;
 * :func:`subset_sequences`, :func:`split_sequences`, :func:`n_sequences` -- select,
   split and count the sequences of any container form, keeping the form.
 
@@ -24,9 +25,10 @@ Examples
 """
 
 from .._validation import (MAX_ABS_VALUE, MAX_FORECAST_VALUES, MAX_HORIZON, SequenceBatch,
-                           check_horizon, check_random_state, check_sequences, check_targets,
-                           n_sequences, split_sequences, subset_sequences)
+                           check_generator, check_horizon, check_random_state, check_sequences,
+                           check_targets, n_sequences, split_sequences, subset_sequences)
 
 __all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
-           "check_random_state", "split_sequences", "subset_sequences", "n_sequences",
+           "check_random_state", "check_generator", "split_sequences", "subset_sequences",
+           "n_sequences",
            "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
