@@ -23,6 +23,7 @@ A value is valid when it meets ANY constraint of its list. The constraints:
   family's business: they depend on the data);
 * ``"names"`` -- a list, tuple or set of strings (which names are known is the family's
   business);
+* ``"mapping"`` -- a dict;
 * ``"random_state"`` -- None, an int in ``[0, 2**32 - 1]``, a
   ``numpy.random.RandomState`` or a ``numpy.random.Generator``
   (:func:`seqmodels._validation.check_random_state` turns it into draws);
@@ -144,6 +145,7 @@ _NAMED = {
                    and not isinstance(v, (bool, np.bool_)), "an array-like"),
     "names": (lambda v: isinstance(v, (list, tuple, set, frozenset))
               and all(isinstance(item, str) for item in v), "a list, tuple or set of names"),
+    "mapping": (lambda v: isinstance(v, dict), "a dict"),
     "random_state": (_is_random_state, "None, an int in the range [0, 4294967295], a "
                      "numpy RandomState or a numpy Generator"),
 }

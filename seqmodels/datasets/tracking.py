@@ -350,7 +350,7 @@ def _maneuvering_oracle(truth, speed_range):
         process_var={"constant_velocity": accel_var, "coordinated_turn": accel_var},
         measurement_var=truth["measurement_std"] ** 2,
         turn_rate_var=max(2.0 / 3.0 * rate**2 * p / dt, 1e-12),
-        transition_prob=1.0 - p, x0=np.zeros(5),
+        transmat=1.0 - p, x0=np.zeros(5),
         P0=np.diag([1.0, velocity_var, 1.0, velocity_var, 2.0 / 3.0 * rate**2 * p]),
         learn="none", readout="state")
 

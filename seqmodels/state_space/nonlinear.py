@@ -19,6 +19,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
+from .._parameters import Integer, Options, Real
 from ..base import SequenceEstimator
 from ..inference import sigma_points as nl
 from ..inference.kalman_fit import maximise_likelihood, observed_steps
@@ -97,6 +98,25 @@ def _motion(name, n_pos, dt, turn_rate_var, with_turn):
     return _Linear(F5), Qt5, Qfix, 5, pos
 
 
+def _transmat(transmat, n_modes):
+    """The mode transition matrix: given, or a stay probability p spread as the docs say."""
+    if isinstance(transmat, numbers.Real):
+        if not 0 < transmat < 1:
+            raise ValueError(f"transmat as a float is the probability of staying in a mode "
+                             f"and must be in (0, 1); got {transmat!r}.")
+        trans = np.full((n_modes, n_modes), (1 - transmat) / (n_modes - 1))
+        np.fill_diagonal(trans, transmat)
+        return trans
+    trans = np.asarray(transmat, dtype=float)
+    if trans.shape != (n_modes, n_modes):
+        raise ValueError(f"transmat must be a float or have shape ({n_modes}, {n_modes}) for "
+                         f"{n_modes} modes; got shape {trans.shape}.")
+    if not (np.isfinite(trans).all() and (trans >= 0).all()
+            and np.allclose(trans.sum(axis=1), 1.0)):
+        raise ValueError("transmat must hold probabilities whose rows sum to 1.")
+    return trans
+
+
 def _measurement(name, n_features, pos, radar):
     if name == "position":
         return _Select(pos), np.zeros(n_features, dtype=bool)
@@ -119,11 +139,6 @@ def _check_positive(value, name, size=None):
     if not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
         raise ValueError(f"{name} must be positive; got {value!r}.")
     return arr
-
-
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
 
 
 def _default_prior(values, measurement, radar, k, pos, dt, with_turn):
@@ -276,6 +291,24 @@ class _Model(NamedTuple):
     P0: np.ndarray            # (k, k)
 
 
+#: Hyperparameters both sigma-point filters take (:mod:`seqmodels._parameters`).
+_SHARED_CONSTRAINTS = {
+    "measurement": [Options("position", "range_bearing")],
+    "dt": [Real(0.0, None, closed="neither")],
+    "measurement_var": [None, Real(0.0, None, closed="neither"), "array-like"],
+    "turn_rate_var": [Real(0.0, None, closed="neither")],
+    "x0": [None, "array-like"],
+    "P0": [None, "array-like"],
+    "radar": ["array-like"],
+    "alpha": [Real(0.0, None, closed="neither")],
+    "beta": [Real()],
+    "kappa": [Real()],
+    "learn": [Options("auto", "none")],
+    "readout": [Options("auto", "state", "position", "linear")],
+    "n_iter": [Integer(0)],
+}
+
+
 class _SigmaPointFilter(SequenceEstimator):
     """What :class:`UnscentedKalmanFilter` and :class:`InteractingMultipleModel` share.
 
@@ -303,6 +336,7 @@ class _SigmaPointFilter(SequenceEstimator):
 
     causal = True
     handles_missing = True
+    target_kinds = ("values",)
 
     def _store(self, arguments):
         """Store the constructor's arguments unchanged: the body of ``__init__``.
@@ -336,13 +370,6 @@ class _SigmaPointFilter(SequenceEstimator):
         # Computed on local state and assigned at the end: a fit that raises leaves an
         # earlier fit's attributes as they were.
         name = type(self).__name__
-        if self.classes_ is not None:
-            raise ValueError(f"y holds integers (class labels); {name} estimates continuous "
-                             "states. Pass y.astype(float).")
-        _check_positive(self.dt, "dt")
-        _check_int(self.n_iter, "n_iter", 0)
-        if self.learn not in ("auto", "none"):
-            raise ValueError(f"learn must be 'auto' or 'none'; got {self.learn!r}.")
         if not np.isfinite(X.values).any():
             raise ValueError(f"X has no observed value at any timestep (all NaN): {name} has "
                              "nothing to learn its noise variances or prior from. Pass at "
@@ -544,6 +571,15 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
                  learn="auto", readout="auto", n_iter=100):
         self._store(locals())
 
+    _parameter_constraints = {
+        **_SHARED_CONSTRAINTS,
+        "motion": [Options("constant_velocity", "coordinated_turn")],
+        "fx": [None, callable],
+        "hx": [None, callable],
+        "process_var": [None, Real(0.0, None, closed="neither")],
+        "Q": [None, "array-like"],
+    }
+
     @classmethod
     def _unit_test_params(cls):
         return {"n_iter": 3}
@@ -553,8 +589,6 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
         if (self.fx is None) != (self.hx is None):
             raise ValueError("give both fx and hx, or neither (presets).")
         if self.fx is not None:
-            if not (callable(self.fx) and callable(self.hx)):
-                raise TypeError("fx and hx must be callables.")
             if self.x0 is None and self.Q is None:
                 raise ValueError("with user functions fx, hx give x0 or Q to fix the state "
                                  "dimension.")
@@ -566,12 +600,8 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
             if self.measurement == "range_bearing":
                 angle = np.array([False, True])
         else:
-            if self.motion not in ("constant_velocity", "coordinated_turn"):
-                raise ValueError(f"motion must be 'constant_velocity' or 'coordinated_turn'; "
-                                 f"got {self.motion!r}.")
             n_pos = 2 if self.measurement == "range_bearing" else d
             with_turn, name = self.motion == "coordinated_turn", self.motion
-            _check_positive(self.turn_rate_var, "turn_rate_var")
             fx, Qt, Qfix, k, pos = _motion(self.motion, n_pos, dt, float(self.turn_rate_var),
                                            with_turn)
             if self.Q is not None:
@@ -614,7 +644,8 @@ class InteractingMultipleModel(_SigmaPointFilter):
     """Interacting multiple model estimator (filterpy's ``IMMEstimator``), vectorised.
 
     A Markov chain switches between motion modes with transition matrix ``M``
-    (``transition_prob`` on the diagonal, the rest spread evenly); each mode runs
+    (``transmat``: the matrix itself, or the probability of staying in a mode, the rest
+    spread evenly); each mode runs
     an unscented filter and the IMM mixes them every step (equations in
     :func:`seqmodels.inference.sigma_points.imm_filter`). Modes:
     ``"constant_velocity"`` (process variance ``q_cv``), ``"maneuver"`` (constant
@@ -643,7 +674,10 @@ class InteractingMultipleModel(_SigmaPointFilter):
     measurement_var : float or array-like, optional
     maneuver_ratio : float, default=100.0
     turn_rate_var : float, default=1e-4
-    transition_prob : float, default=0.95
+    transmat : float or array-like of shape (n_modes, n_modes), default=0.95
+        ``M[j, k] = P(mode_t = k | mode_{t-1} = j)`` (rows sum to 1), or a float p in
+        (0, 1): p on the diagonal, ``(1 - p) / (n_modes - 1)`` elsewhere. Named as the
+        HMM's transition matrix.
     x0, P0 : array-like, optional
     radar : tuple, default=(0.0, 0.0)
     alpha, beta, kappa : float
@@ -658,7 +692,7 @@ class InteractingMultipleModel(_SigmaPointFilter):
     Attributes
     ----------
     modes_ : tuple of str
-    transition_matrix_ : ndarray of shape (n_modes, n_modes)
+    transmat_ : ndarray of shape (n_modes, n_modes)
     Qs_ : ndarray of shape (n_modes, k, k)
     process_var_ : dict
         The process variance of each family of modes.
@@ -684,9 +718,17 @@ class InteractingMultipleModel(_SigmaPointFilter):
 
     def __init__(self, modes=None, measurement="position", dt=1.0, process_var=None,
                  measurement_var=None, maneuver_ratio=100.0, turn_rate_var=1e-4,
-                 transition_prob=0.95, x0=None, P0=None, radar=(0.0, 0.0), alpha=0.5, beta=2.0,
+                 transmat=0.95, x0=None, P0=None, radar=(0.0, 0.0), alpha=0.5, beta=2.0,
                  kappa=0.0, learn="auto", readout="auto", n_iter=100):
         self._store(locals())
+
+    _parameter_constraints = {
+        **_SHARED_CONSTRAINTS,
+        "modes": [None, "names"],
+        "process_var": [None, Real(0.0, None, closed="neither"), "mapping"],
+        "maneuver_ratio": [Real(0.0, None, closed="neither")],
+        "transmat": [Real(0.0, 1.0, closed="neither"), "array-like"],
+    }
 
     @classmethod
     def _unit_test_params(cls):
@@ -694,11 +736,6 @@ class InteractingMultipleModel(_SigmaPointFilter):
 
     def _dynamics(self, d, dt):
         """A bank of modes on one state, the maneuver mode's template scaled by its ratio."""
-        _check_positive(self.maneuver_ratio, "maneuver_ratio")
-        _check_positive(self.turn_rate_var, "turn_rate_var")
-        p = self.transition_prob
-        if not (isinstance(p, numbers.Real) and 0 < p < 1):
-            raise ValueError(f"transition_prob must be in (0, 1); got {p!r}.")
         n_pos = 2 if self.measurement == "range_bearing" else d
         modes = self.modes
         if modes is None:
@@ -707,6 +744,7 @@ class InteractingMultipleModel(_SigmaPointFilter):
         modes = tuple(modes)
         if len(modes) < 2 or any(m not in _MODES for m in modes):
             raise ValueError(f"modes must be at least two names among {_MODES}; got {modes!r}.")
+        trans = _transmat(self.transmat, len(modes))
         with_turn = "coordinated_turn" in modes
         families = tuple("coordinated_turn" if m == "coordinated_turn" else "constant_velocity"
                          for m in modes)
@@ -723,15 +761,13 @@ class InteractingMultipleModel(_SigmaPointFilter):
             given = dict.fromkeys(families, given)
         given = {f: float(_check_positive(v, f"process_var[{f!r}]"))
                  for f, v in (given or {}).items() if f in families}
-        trans = np.full((len(modes), len(modes)), (1 - p) / (len(modes) - 1))
-        np.fill_diagonal(trans, p)
         return _Dynamics(modes, tuple(fxs), np.stack(templates), np.stack(fixed), families,
                          given, hx, angle, pos, with_turn, trans)
 
     @staticmethod
     def _dynamics_attributes(dynamics, Qs, q):
         return dict(Qs_=Qs, process_var_={f: float(v) for f, v in q.items()},
-                    transition_matrix_=dynamics.transition, modes_=dynamics.modes)
+                    transmat_=dynamics.transition, modes_=dynamics.modes)
 
     def _process_covs(self):
         return self.Qs_
