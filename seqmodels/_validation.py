@@ -511,7 +511,8 @@ def check_generator(random_state, name="random_state"):
         * None: a Generator seeded from fresh OS entropy;
         * an int in ``[0, 2**32 - 1]``: ``numpy.random.default_rng(random_state)``;
         * a Generator: itself (draws advance it);
-        * a RandomState: a new Generator seeded with one draw from it (so it advances).
+        * a RandomState: a new Generator seeded with one draw below ``2**31 - 1`` from it
+      (so it advances).
     name : str, default="random_state"
         The argument's name, used in error messages.
 
@@ -528,7 +529,7 @@ def check_generator(random_state, name="random_state"):
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
     if random_state is None:
         return np.random.default_rng()
     check_random_state(random_state, name)              # the type and range checks

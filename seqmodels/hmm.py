@@ -18,13 +18,14 @@ with ``method="viterbi"`` / ``"smooth"``, marked as looking ahead. This module h
 estimator: it validates, calls those functions and stores what they return.
 """
 
-import numbers
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 from scipy.optimize import linear_sum_assignment
+from sklearn.utils.validation import check_is_fitted
 
 from . import hmmlearn_bridge as bridge
+from ._parameters import Integer, Options, Real
+from ._validation import check_count, check_generator
 from .base import SequenceEstimator
 from .inference import hmm as core
 from .inference import hmm_fit
@@ -40,12 +41,6 @@ _METHODS = ("filter", "smooth", "viterbi")
 # Parameters of each emission kind, with hmmlearn's one-letter codes.
 _PARAMETERS = bridge.PARAMETER_CODES
 _ALL_GIVEN = core.PARAMETER_NAMES
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def _check_distribution(value, name, shape):
@@ -262,11 +257,6 @@ def _check_n_states(model, y):
                 f"pass n_states={given_K}."
             )
         return K
-    if model.classes_ is None:
-        raise ValueError(
-            "HiddenMarkovModel's supervised mode takes integer state labels y "
-            "(one state per label); got float targets. Pass y.astype(int)."
-        )
     K = len(model.classes_)
     if given_K is not None and given_K != K:
         raise ValueError(
@@ -366,7 +356,7 @@ class HiddenMarkovModel(SequenceEstimator):
         hmmlearn's EM arithmetic. Both give the same fit (log-likelihoods equal to
         about 1e-15 relative); "scaling" fitted about 2x faster in
         ``benchmarks/bench_hmm.py``, hence the default.
-    random_state : int, RandomState or None, default=None
+    random_state : None, int, RandomState or Generator, default=None
         Seeds the restarts' initialisations.
     startprob : array-like of shape (K,), optional
         Given ``pi``.
@@ -427,6 +417,22 @@ class HiddenMarkovModel(SequenceEstimator):
     ((20, 100, 1), (20, 5, 1))
     """
 
+    target_kinds = ("labels",)
+    _parameter_constraints = {
+        "n_states": [Integer(1)],
+        "emission": [Options(*_EMISSIONS)],
+        "covariance_type": [Options(*_COVARIANCE_TYPES)],
+        "n_mix": [Integer(1)],
+        "n_symbols": [None, Integer(1)],
+        "n_iter": [Integer(1)],
+        "tol": [Real(0.0, None)],
+        "n_init": [Integer(1)],
+        "min_covar": [Real(0.0, None)],
+        "implementation": [Options(*_IMPLEMENTATIONS)],
+        "random_state": ["random_state"],
+        **{name: [None, "array-like"] for name in _ALL_GIVEN},
+    }
+
     def __init__(self, n_states=2, emission="gaussian", covariance_type="diag", n_mix=2,
                  n_symbols=None, n_iter=100, tol=1e-6, n_init=1, min_covar=1e-3,
                  implementation="scaling", random_state=None, startprob=None, transmat=None,
@@ -460,28 +466,7 @@ class HiddenMarkovModel(SequenceEstimator):
     def _unit_test_targets(cls):
         return "labels"
 
-    def _check_hyperparameters(self):
-        if self.emission not in _EMISSIONS:
-            raise ValueError(f"emission must be one of {_EMISSIONS}; got {self.emission!r}.")
-        if self.covariance_type not in _COVARIANCE_TYPES:
-            raise ValueError(
-                f"covariance_type must be one of {_COVARIANCE_TYPES}; got "
-                f"{self.covariance_type!r}."
-            )
-        if self.implementation not in _IMPLEMENTATIONS:
-            raise ValueError(
-                f"implementation must be one of {_IMPLEMENTATIONS}; got {self.implementation!r}."
-            )
-        _check_int(self.n_states, "n_states", 1)
-        _check_int(self.n_mix, "n_mix", 1)
-        _check_int(self.n_iter, "n_iter", 1)
-        _check_int(self.n_init, "n_init", 1)
-        if self.n_symbols is not None:
-            _check_int(self.n_symbols, "n_symbols", 1)
-        for name in ("tol", "min_covar"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-                raise ValueError(f"{name} must be a non-negative number; got {value!r}.")
+    def _fit(self, X, y):
         allowed = {name for name, _ in _PARAMETERS[self.emission]}
         for name in _ALL_GIVEN:
             if getattr(self, name) is not None and name not in allowed:
@@ -489,9 +474,6 @@ class HiddenMarkovModel(SequenceEstimator):
                     f"{name} is given but emission={self.emission!r} has no such parameter "
                     f"(its parameters: {sorted(allowed)})."
                 )
-
-    def _fit(self, X, y):
-        self._check_hyperparameters()
         obs, K, S, given = _check_fit_inputs(self, X, y)
         restarts, trace = np.array([]), ConvergenceResult([], 0, True)
         if all(getattr(given, name) is not None for name, _ in _PARAMETERS[self.emission]):
@@ -638,7 +620,8 @@ class HiddenMarkovModel(SequenceEstimator):
         ----------
         n_sequences : int, default=1
         n_timesteps : int, default=100
-        random_state : int, numpy Generator, RandomState or None
+        random_state : None, int, RandomState or Generator, optional
+            Defaults to the estimator's ``random_state``.
 
         Returns
         -------
@@ -648,11 +631,10 @@ class HiddenMarkovModel(SequenceEstimator):
             The hidden states (the labels, ``classes_``, in supervised mode).
         """
         check_is_fitted(self, "startprob_")
-        n = _check_int(n_sequences, "n_sequences", 1)
-        T = _check_int(n_timesteps, "n_timesteps", 1)
-        if isinstance(random_state, np.random.RandomState):
-            random_state = random_state.randint(np.iinfo(np.int32).max)
-        X, z = core.sample(self._params(), n, T, np.random.default_rng(random_state))
+        n = check_count(n_sequences, "n_sequences")
+        T = check_count(n_timesteps, "n_timesteps")
+        rng = check_generator(self.random_state if random_state is None else random_state)
+        X, z = core.sample(self._params(), n, T, rng)
         states = z if self.classes_ is None else self.classes_[z]
         return X, states.astype(np.int64)
 

@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 from hmmlearn import hmm as hmmlearn_hmm
-from sklearn.utils import check_random_state
 
+from ._validation import check_random_state
 from .inference import hmm as core
 from .inference import hmm_fit
 from .utils.convergence import ConvergenceMonitor, ConvergenceResult

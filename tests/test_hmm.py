@@ -512,7 +512,7 @@ def test_supervised_with_arbitrary_labels():
     truth, _ = _oracle("gaussian", "diag", seed=14)
     X, z = truth.sample(8, 40, random_state=2)
     y = [lab[:, None] for lab in np.array([3.0, 7.0, 11.0])[z]]  # floats: not labels
-    with pytest.raises(ValueError, match="integer state labels"):
+    with pytest.raises(ValueError, match="supervised mode takes integer class labels"):
         HiddenMarkovModel().fit(list(X), y)
     y_int = np.array([3, 7, 11])[z][..., None]
     model = HiddenMarkovModel().fit(X, y_int)
@@ -578,7 +578,8 @@ def test_predict_states_container_forms():
     ({"n_states": 0}, "n_states must be an integer >= 1"),
     ({"n_init": 1.5}, "n_init must be an integer"),
     ({"implementation": "fast"}, "implementation must be one of"),
-    ({"tol": -1.0}, "tol must be a non-negative number"),
+    ({"tol": -1.0}, "tol must be a real number >= 0"),
+    ({"n_iter": 2.5}, "n_iter must be an integer >= 1"),
     ({"emissionprob": [[1.0]]}, "emissionprob is given but emission='gaussian'"),
     ({"n_states": 3, "startprob": [0.5, 0.5]}, "pass n_states=2"),
     ({"startprob": [0.6, 0.6]}, "startprob must sum to 1"),

@@ -17,8 +17,8 @@ parameters are :class:`seqmodels.inference.hmm.HMMParams`; states are integer ar
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
-from sklearn.utils import check_random_state
 
+from .._validation import check_random_state
 from .hmm import PARAMETER_NAMES, covariance_shape, emission_covariances
 
 __all__ = [
@@ -142,7 +142,7 @@ def gaussian_mixture_mle(x, states, n_states, n_mix, covariance_type, min_covar,
     n_states, n_mix : int
     covariance_type : {"full", "diag", "spherical", "tied"}
     min_covar : float
-    random_state : int, RandomState or None
+    random_state : None, int, RandomState or Generator
     labels : array-like of shape (K,), optional
         The label of each state, for the error message.
 
