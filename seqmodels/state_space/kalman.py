@@ -96,6 +96,29 @@ def _given_state_dim(estimator):
     return None
 
 
+def _initial_params(estimator, values, n_targets=None):
+    """Starting (or fixed) parameters of ``estimator``'s fit: preset or data-driven, then
+    the explicit overrides; also the names given explicitly and the templates of Q and R."""
+    d = values.shape[-1]
+    if estimator.model != "generic":
+        F, H, template_q, _ = motion_model(estimator.model, d, estimator.dt)
+        params, k = fitting.motion_init(values, F, H, template_q), F.shape[0]
+    else:
+        if n_targets is not None and estimator.n_dim_state not in (None, n_targets):
+            raise ValueError(
+                f"in supervised mode the generic state is y: n_dim_state must be None or "
+                f"{n_targets} (the number of targets); got {estimator.n_dim_state}.")
+        k = n_targets or estimator.n_dim_state or _given_state_dim(estimator) or d
+        rng = check_generator(estimator.random_state) if k > d else None
+        params, template_q = fitting.generic_init(values, k, rng), np.eye(k)
+    shapes = dict(F=(k, k), H=(d, k), Q=(k, k), R=(d, d), x0=(k,), P0=(k, k))
+    over = {name: _check_matrix(getattr(estimator, name), name, shape)
+            for name, shape in shapes.items() if getattr(estimator, name) is not None}
+    params = params._replace(**over)
+    template_q = over.get("Q", template_q) if estimator.model == "generic" else template_q
+    return params, set(over), template_q, over.get("R", np.eye(d))
+
+
 # -- estimator ---------------------------------------------------------------------------
 
 
@@ -272,35 +295,13 @@ class KalmanFilter(SequenceEstimator):
 
     # -- fitting -------------------------------------------------------------------------
 
-    def _initial_params(self, values, n_targets=None):
-        """Starting (or fixed) parameters: preset or data-driven, then explicit overrides;
-        the names given explicitly; the templates of Q and R."""
-        d = values.shape[-1]
-        if self.model != "generic":
-            F, H, template_q, _ = motion_model(self.model, d, self.dt)
-            params, k = fitting.motion_init(values, F, H, template_q), F.shape[0]
-        else:
-            if n_targets is not None and self.n_dim_state not in (None, n_targets):
-                raise ValueError(
-                    f"in supervised mode the generic state is y: n_dim_state must be None or "
-                    f"{n_targets} (the number of targets); got {self.n_dim_state}.")
-            k = n_targets or self.n_dim_state or _given_state_dim(self) or d
-            rng = check_generator(self.random_state) if k > d else None
-            params, template_q = fitting.generic_init(values, k, rng), np.eye(k)
-        shapes = dict(F=(k, k), H=(d, k), Q=(k, k), R=(d, d), x0=(k,), P0=(k, k))
-        over = {name: _check_matrix(getattr(self, name), name, shape)
-                for name, shape in shapes.items() if getattr(self, name) is not None}
-        params = params._replace(**over)
-        template_q = over.get("Q", template_q) if self.model == "generic" else template_q
-        return params, set(over), template_q, over.get("R", np.eye(d))
-
     def _fit(self, X, y):
         # Everything is computed on local state and assigned at the end: a fit that
         # raises leaves the attributes of an earlier fit as they were.
         covariance_types = _covariance_types(self.model, self.dt, self.Q_covariance_type,
                                              self.R_covariance_type)
         n_targets = None if y is None else y.n_features
-        params, given, Q_template, R_template = self._initial_params(X.values, n_targets)
+        params, given, Q_template, R_template = _initial_params(self, X.values, n_targets)
         k, d = params.F.shape[0], X.n_features
         learn = _learn_set(self.learn, self.model, given, k, n_targets)
         settings = fitting.FitSettings(learn, *covariance_types, Q_template, R_template,
