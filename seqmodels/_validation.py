@@ -511,8 +511,8 @@ def check_generator(random_state, name="random_state"):
         * None: a Generator seeded from fresh OS entropy;
         * an int in ``[0, 2**32 - 1]``: ``numpy.random.default_rng(random_state)``;
         * a Generator: itself (draws advance it);
-        * a RandomState: a new Generator seeded with one draw below ``2**31 - 1`` from it
-      (so it advances).
+        * a RandomState: a new Generator seeded with one draw below ``2**31 - 1`` from
+          it (so it advances).
     name : str, default="random_state"
         The argument's name, used in error messages.
 

@@ -64,7 +64,7 @@ from sklearn.base import clone
 
 from seqmodels import all_estimators
 from seqmodels.utils.validation import check_sequences
-from seqmodels.utils.estimator_checks import _series
+from seqmodels.utils.estimator_checks import ar1_sequences
 
 ESTIMATORS = dict(all_estimators())
 NAMES = sorted(ESTIMATORS)
@@ -131,7 +131,7 @@ def template(name):
 @lru_cache(maxsize=None)
 def fitted(name, mode, d):
     """A model fitted once per module on small AR(1) data (d features), in ``mode``."""
-    X = _series(n=6, T=30, d=d, seed=11)
+    X = ar1_sequences(n=6, T=30, d=d, seed=11)
     model = clone(template(name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -177,7 +177,8 @@ class Spec:
         """Float values (n, T, d) of the kind (NaN / inf included where asked)."""
         rng = np.random.default_rng(self.seed)
         n, T, d = self.n, self.T, self.d
-        X = _series(n=n, T=max(T, 1), d=d, seed=self.seed)[:, :T] if T else np.zeros((n, 0, d))
+        X = ar1_sequences(n=n, T=max(T, 1), d=d, seed=self.seed)[:, :T] if T else \
+            np.zeros((n, 0, d))
         if T == 0:
             return X
         kind, p = self.kind, self.param
@@ -358,7 +359,7 @@ def _y_for(kind, X, y_kind, seed):
     except Exception:  # noqa: BLE001 - any X the validation refuses: targets of a fixed shape
         batch = None
     if batch is None:
-        base = _targets(kind or "continuous", _series(n=2, T=5, d=1, seed=seed))
+        base = _targets(kind or "continuous", ar1_sequences(n=2, T=5, d=1, seed=seed))
         return base if y_kind != "none" else None
     values = np.nan_to_num(batch.values, nan=0.0, posinf=0.0, neginf=0.0)
     with np.errstate(all="ignore"):
@@ -725,7 +726,7 @@ test_predict_proba_refuses_clearly_or_gives_finite_output = _predict_test("predi
 
 
 def _X3():
-    return _series()
+    return ar1_sequences()
 
 
 def _edge_cases():
@@ -828,7 +829,7 @@ def test_nonlinear_filters_predict_far_from_the_training_range(name):
     """
     X3 = _X3()
     model = fitted(name, "supervised", 2)
-    far = (_series(n=1, T=5, d=2, seed=15) * 1e17)
+    far = (ar1_sequences(n=1, T=5, d=2, seed=15) * 1e17)
     assert np.isfinite(model.predict(far)).all()
     mean, std = model.predict(far, return_std=True)
     assert np.isfinite(mean).all() and np.isfinite(std).all() and (std >= 0).all()
@@ -838,7 +839,7 @@ def test_nonlinear_filters_predict_far_from_the_training_range(name):
 
 
 def test_imm_fits_int64_data_near_1e17_with_a_missing_target():
-    X = np.round(_series(n=1, T=2, d=3, seed=1) * 1e17).astype(np.int64)
+    X = np.round(ar1_sequences(n=1, T=2, d=3, seed=1) * 1e17).astype(np.int64)
     y = _targets("continuous", X.astype(float))
     y[0, 0] = np.nan
     model = template("InteractingMultipleModel").fit(X, y)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqmodels.datasets import _checks, dataset_defaults, list_datasets, load
+from seqmodels.datasets import checks, dataset_defaults, list_datasets, load
 
 # The smallest legal sizes: every call starts from these, so a legal probe is cheap.
 SMALL = {
@@ -443,7 +443,7 @@ def test_any_value_is_refused_by_name_or_gives_a_valid_record(choice, value):
 def test_check_real_returns_the_float_or_refuses_by_class(value, low, width, include_low):
     high = low + width
     try:
-        out = _checks.check_real(value, "p", low, high, include_low=include_low)
+        out = checks.check_real(value, "p", low, high, include_low=include_low)
     except TypeError as error:
         assert "p must be a real number" in str(error)
         assert isinstance(value, (bool, str))
@@ -464,20 +464,20 @@ def test_check_real_returns_the_float_or_refuses_by_class(value, low, width, inc
 @given(value=st.one_of(st.integers(), st.floats(), st.booleans()), minimum=st.integers(-3, 3))
 def test_check_int_accepts_exactly_the_integers_in_range(value, minimum):
     is_int = isinstance(value, int) and not isinstance(value, bool)
-    if is_int and minimum <= value <= _checks.MAX_VALUES:
-        assert _checks.check_int(value, "k", minimum) == value
+    if is_int and minimum <= value <= checks.MAX_VALUES:
+        assert checks.check_int(value, "k", minimum) == value
     else:
         with pytest.raises(ValueError if is_int else TypeError, match="k must be an integer"):
-            _checks.check_int(value, "k", minimum)
+            checks.check_int(value, "k", minimum)
 
 
 def test_check_array_classes():
-    assert _checks.check_array([[1, 2]], "a", ndim=2).dtype == np.float64
+    assert checks.check_array([[1, 2]], "a", ndim=2).dtype == np.float64
     for bad in ("ab", [["a"]], [True], [1j], [None], object()):
         with pytest.raises(TypeError, match="a must be an array of real numbers"):
-            _checks.check_array(bad, "a", ndim=1)
+            checks.check_array(bad, "a", ndim=1)
     for bad, message in (([[1], [1, 2]], "rectangular"), ([1.0], "2 dimension"),
                          ([[np.nan]], "finite"), ([[10**400]], "finite"),
                          ([[1e13]], "within"), (np.zeros((0, 1)), "at least 1")):
         with pytest.raises(ValueError, match=message):
-            _checks.check_array(bad, "a", ndim=2)
+            checks.check_array(bad, "a", ndim=2)

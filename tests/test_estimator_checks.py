@@ -9,6 +9,7 @@ import pytest
 
 from seqmodels import AutoRegressive, HiddenMarkovModel, KalmanFilter, SequenceEstimator
 from seqmodels.utils import check_estimator, estimator_checks, parametrize_with_checks
+from seqmodels.utils.validation import Real
 
 ALL_CHECKS = [check.func.__name__
               for _, check in check_estimator(AutoRegressive(), generate_only=True)]
@@ -22,6 +23,8 @@ class Smoother(SequenceEstimator):
     deviation (growing as ``sqrt(1 + (h - 1) alpha²)`` over a forecast horizon h).
     Supervised: ``y_t ~ N(x_t @ coef_[:-1] + coef_[-1], std_²)`` by least squares.
     """
+
+    _parameter_constraints = {"alpha": [Real(0.0, 1.0)]}
 
     def __init__(self, alpha=0.5):
         self.alpha = alpha
@@ -99,6 +102,8 @@ class MutatesInput(Smoother):
 class ChangesHyperparameters(Smoother):
     """Fills in its default alpha on self.alpha during fit instead of in alpha_."""
 
+    _parameter_constraints = {"alpha": [None, Real(0.0, 1.0)]}
+
     def __init__(self, alpha=None):
         self.alpha = alpha
 
@@ -110,6 +115,8 @@ class ChangesHyperparameters(Smoother):
 
 class NonDeterministic(Smoother):
     """Takes a random_state but draws from an unseeded generator."""
+
+    _parameter_constraints = {**Smoother._parameter_constraints, "random_state": ["random_state"]}
 
     def __init__(self, alpha=0.5, random_state=None):
         self.alpha = alpha
@@ -148,6 +155,14 @@ class ProbaNotNormalised(HiddenMarkovModel):
         return 0.9 * super()._predict_proba(X)
 
 
+class UndeclaredParameter(Smoother):
+    """Adds a hyperparameter without declaring its constraint."""
+
+    def __init__(self, alpha=0.5, damping=1.0):
+        self.alpha = alpha
+        self.damping = damping
+
+
 class ListBlind(Smoother):
     """Crashes on a list of sequences (IndexError inside predict)."""
 
@@ -172,6 +187,17 @@ def test_a_small_estimator_written_to_the_contract_passes_every_check():
     assert model.alpha == 0.4
 
 
+def test_declared_constraints_are_enforced_by_fit():
+    from seqmodels.utils.validation import InvalidParameterError
+
+    X = estimator_checks.ar1_sequences()
+    for bad in (1.5, "half", None):
+        with pytest.raises(InvalidParameterError,
+                           match=r"alpha must be a real number in \[0, 1\]; got .* \(Smoother\)"):
+            Smoother(alpha=bad).fit(X)
+    assert Smoother(alpha=1).fit(X).n_params_ >= 0      # an int is a real number
+
+
 @pytest.mark.parametrize("broken, check, message", [
     (NonCausal, "check_causal_forecasting", "not causal: changing X[:, 12:] changed predict"),
     (MutatesInput, "check_inputs_not_mutated", "fit modified the 3-D X it was given"),
@@ -186,6 +212,8 @@ def test_a_small_estimator_written_to_the_contract_passes_every_check():
      "predict(list X): a list of sequences must give a list back"),
     (ProbaNotNormalised, "check_predict_proba", "predict_proba must sum to 1"),
     (ListBlind, "check_inputs_not_mutated", "IndexError: list index out of range"),
+    (UndeclaredParameter, "check_parameter_constraints",
+     "_parameter_constraints declares nothing for ['damping']"),
 ], ids=lambda value: value.__name__ if isinstance(value, type) else None)
 def test_a_broken_estimator_fails_the_check_that_guards_it(broken, check, message):
     with pytest.raises(AssertionError) as info:

@@ -9,8 +9,8 @@ accuracy is 1 (zero error for the adding problem).
 import numpy as np
 
 from ..metrics import Metric
-from ._checks import (check_choice, check_int, check_random_state, check_size,
-                      check_split_sizes)
+from .checks import (check_choice, check_int, check_random_state, check_size,
+                     check_split_sizes)
 from ._record import Dataset
 from ._registry import register
 

@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from ..utils.resources import resource_dir
-from ._checks import check_bool, check_int, check_real
+from .checks import check_bool, check_int, check_real
 from ._record import Dataset
 from ._registry import register
 

@@ -7,9 +7,9 @@ import numpy as np
 from ..autoregressive import AutoRegressive
 from ..inference.autoregressive import companion, simulate
 from ..metrics import Metric
-from ._checks import (STD_RANGE, VALUE_BOUND, check_array, check_int, check_probability,
-                      check_random_state, check_real, check_size, check_split_sizes,
-                      check_std)
+from .checks import (STD_RANGE, VALUE_BOUND, check_array, check_int, check_probability,
+                     check_random_state, check_real, check_size, check_split_sizes,
+                     check_std)
 from ._record import Dataset
 from ._registry import register
 

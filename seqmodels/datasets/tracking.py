@@ -14,8 +14,8 @@ import numpy as np
 from scipy import special
 
 from ..metrics import Metric
-from ._checks import (check_int, check_interval, check_random_state,
-                      check_real, check_split_sizes, check_std)
+from .checks import (check_int, check_interval, check_random_state,
+                     check_real, check_split_sizes, check_std)
 from ._record import Dataset
 from ._registry import register
 

@@ -62,7 +62,9 @@ from ..metrics import accuracy_score, r2_score
 __all__ = [
     "check_estimator",
     "parametrize_with_checks",
+    "ar1_sequences",
     "check_get_params_matches_signature",
+    "check_parameter_constraints",
     "check_init_stores_parameters_only",
     "check_clone_and_set_params",
     "check_fit_returns_self",
@@ -101,8 +103,23 @@ _SPLIT = 12
 # -- data -------------------------------------------------------------------------------------
 
 
-def _series(n=6, T=30, d=2, seed=0):
-    """Stationary AR(1) sequences: well behaved for every family."""
+def ar1_sequences(n=6, T=30, d=2, seed=0):
+    """The data the checks fit on: stationary AR(1) sequences, ``x_t = 0.7 x_{t-1} + e_t``.
+
+    Well behaved for every family; handy for a user's own tests too.
+
+    Parameters
+    ----------
+    n, T, d : int
+        Sequences, timesteps, features.
+    seed : int
+        Seeds ``numpy.random.default_rng`` (the start ``x_0`` and the noise ``e_t``,
+        standard normal).
+
+    Returns
+    -------
+    ndarray of shape (n, T, d)
+    """
     rng = np.random.default_rng(seed)
     X = np.zeros((n, T, d))
     X[:, 0] = rng.normal(size=(n, d))
@@ -113,10 +130,10 @@ def _series(n=6, T=30, d=2, seed=0):
 
 def _containers():
     """The three accepted forms: 3-D (6, 30, 2), a list of 25, 30 and 18 steps, 1-D (40,)."""
-    X3 = _series()
-    X = _series(n=3, T=30, seed=1)
+    X3 = ar1_sequences()
+    X = ar1_sequences(n=3, T=30, seed=1)
     Xlist = [X[0, :25].copy(), X[1].copy(), X[2, :18].copy()]
-    X1 = _series(n=1, T=40, d=1, seed=2)[0, :, 0].copy()
+    X1 = ar1_sequences(n=1, T=40, d=1, seed=2)[0, :, 0].copy()
     return X3, Xlist, X1
 
 

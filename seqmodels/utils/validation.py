@@ -12,6 +12,9 @@ The same functions every seqmodels estimator validates with (they live in
 * :func:`check_random_state` -- None, an int, ``numpy.random.RandomState`` or
   ``numpy.random.Generator`` to a ``RandomState``, and :func:`check_generator` the same
   to a ``Generator``;
+* :class:`Integer`, :class:`Real`, :class:`Options`, :class:`HasMethods` and
+  :class:`InvalidParameterError` -- to declare ``_parameter_constraints``, which
+  ``SequenceEstimator.fit`` checks (:mod:`seqmodels._parameters` lists the forms);
 * :func:`subset_sequences`, :func:`split_sequences`, :func:`n_sequences` -- select,
   split and count the sequences of any container form, keeping the form.
 
@@ -24,6 +27,7 @@ Examples
 ((2, 3, 1), [3, 2])
 """
 
+from .._parameters import HasMethods, Integer, InvalidParameterError, Options, Real
 from .._validation import (MAX_ABS_VALUE, MAX_FORECAST_VALUES, MAX_HORIZON, SequenceBatch,
                            check_generator, check_horizon, check_random_state, check_sequences,
                            check_targets, n_sequences, split_sequences, subset_sequences)
@@ -31,4 +35,5 @@ from .._validation import (MAX_ABS_VALUE, MAX_FORECAST_VALUES, MAX_HORIZON, Sequ
 __all__ = ["SequenceBatch", "check_sequences", "check_targets", "check_horizon",
            "check_random_state", "check_generator", "split_sequences", "subset_sequences",
            "n_sequences",
-           "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES"]
+           "MAX_ABS_VALUE", "MAX_HORIZON", "MAX_FORECAST_VALUES", "Integer", "Real", "Options",
+           "HasMethods", "InvalidParameterError"]

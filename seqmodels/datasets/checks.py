@@ -1,4 +1,5 @@
-"""Argument checks shared by the dataset generators.
+"""Argument checks shared by the dataset generators (public: a generator of your own can
+use them too).
 
 One convention for every helper: ``check_*(value, name, ...)`` returns the value
 converted to the type the generator computes with (``int``, ``float``, ``bool``,
