@@ -81,6 +81,7 @@ __all__ = [
     "check_forecast",
     "check_log_likelihood",
     "check_same_random_state_same_result",
+    "check_random_state_forms",
     "check_refit_gives_same_result",
     "check_pickle_round_trip",
     "check_grid_search_over_sequences",
@@ -937,6 +938,31 @@ def check_same_random_state_same_result(name, estimator):
     _assert_equal(second, first, f"two fits with {seed} predict differently")
 
 
+def check_random_state_forms(name, estimator):
+    """``random_state`` takes a ``numpy.random.RandomState`` and a ``numpy.random.Generator``
+    as well as None and an int, and equally seeded Generators give identical fits.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in messages.
+    estimator : estimator instance
+        The template to check (cloned, never fitted).
+    """
+    if "random_state" not in estimator.get_params(deep=False):
+        raise unittest.SkipTest(f"{name} takes no random_state")
+    X3, _, _ = _containers()
+    for form, make in (("RandomState", np.random.RandomState),
+                       ("Generator", np.random.default_rng)):
+        try:
+            first = _fresh(estimator, random_state=make(7)).fit(X3).predict(X3)
+        except Exception as error:  # noqa: BLE001 - reported as a contract failure
+            raise AssertionError(f"fit with random_state={form}(7) raised "
+                                 f"{type(error).__name__}: {error}") from error
+        second = _fresh(estimator, random_state=make(7)).fit(X3).predict(X3)
+        _assert_equal(second, first, f"two fits with random_state={form}(7) predict differently")
+
+
 def check_refit_gives_same_result(name, estimator):
     """Fitting the same instance again on the same data gives the same predictions.
 
@@ -1196,6 +1222,7 @@ _CHECKS = tuple(_quiet_about_convergence(check) for check in (
     check_forecast,
     check_log_likelihood,
     check_same_random_state_same_result,
+    check_random_state_forms,
     check_refit_gives_same_result,
     check_pickle_round_trip,
     check_grid_search_over_sequences,
