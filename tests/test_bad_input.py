@@ -88,7 +88,7 @@ EXAMPLES = {(name, method): max(1, int(round((_NETWORK if name in NETWORKS else 
                                              * _SCALE)))
             for name in NAMES for method in METHODS}
 
-#: Failures of UKF / IMM whose fix belongs in state_space/nonlinear.py or _nonlinear.py:
+#: Failures of UKF / IMM whose fix belongs in state_space/nonlinear.py or inference/sigma_points.py:
 #: (estimator, outcome, exception type name, message pattern, reason), counted as "handed on"
 #: instead of failing. Empty now: the two that were listed (sigma_points()' Cholesky factor
 #: failing far from the training range, np.nanvar's 'Degrees of freedom <= 0' on an all-NaN

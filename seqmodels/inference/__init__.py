@@ -5,9 +5,15 @@ One module per family, as dynamax keeps ``linear_gaussian_ssm/inference.py``:
 * :mod:`seqmodels.inference.autoregressive` -- lag tensors, least squares, stationary
   moments, multi-step predictors and forecasts of a vector autoregression;
 * :mod:`seqmodels.inference.hmm` -- emission densities, the scaled forward recursion,
-  smoothing, Viterbi, and the closed-form fits of a hidden Markov model;
+  smoothing, Viterbi, forecasts and sampling of a hidden Markov model;
+* :mod:`seqmodels.inference.hmm_fit` -- its fits without EM (counting on labelled
+  states, mixtures per state), degenerate-state repair and parameter counts (EM runs in
+  hmmlearn, through :mod:`seqmodels.hmmlearn_bridge`);
 * :mod:`seqmodels.inference.kalman` -- the Kalman filter, the RTS smoother, EM
-  statistics and M-step of the linear-Gaussian state-space model;
+  statistics and M-step, readout and forecasts of the linear-Gaussian state-space model;
+* :mod:`seqmodels.inference.kalman_fit` -- its fits: EM, maximum likelihood, least
+  squares on true states, starting values, and the likelihood optimiser the sigma-point
+  filters share;
 * :mod:`seqmodels.inference.recursion` -- the blocked linear recursion the steady-state
   Kalman filter runs on;
 * :mod:`seqmodels.inference.sigma_points` -- the unscented transform, the unscented
