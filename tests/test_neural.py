@@ -13,23 +13,15 @@ import numpy as np
 import pytest
 
 from seqmodels import FeedForwardNetwork, RecurrentNetwork
+from seqmodels.utils.estimator_checks import ar1_sequences
 
 CELLS = ["simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky"]
 TINY = {"units": 4, "epochs": 1, "batch_size": 4, "random_state": 0}
 
 
-def _series(n=6, T=30, d=2, seed=0):
-    rng = np.random.default_rng(seed)
-    X = np.zeros((n, T, d))
-    X[:, 0] = rng.normal(size=(n, d))
-    for t in range(1, T):
-        X[:, t] = 0.7 * X[:, t - 1] + rng.normal(size=(n, d))
-    return X
-
-
 @pytest.fixture(scope="module")
 def X3():
-    return _series()
+    return ar1_sequences()
 
 
 def _sigmoid(z):
@@ -165,7 +157,7 @@ def test_long_inputs_run_compiled_with_the_eager_results(make, X3, monkeypatch):
     from seqmodels.neural import networks
 
     est = make().fit(X3)
-    long = _series(n=3, T=networks.EAGER_MAX_INFERENCE_STEPS + 40, seed=5)
+    long = ar1_sequences(n=3, T=networks.EAGER_MAX_INFERENCE_STEPS + 40, seed=5)
     inputs = est._network_inputs(est._check_X(long))
     eager = networks.run(est.model_, inputs, compiled=False)
     assert est.model_.predict_function is None

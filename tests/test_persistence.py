@@ -20,21 +20,12 @@ import numpy as np
 import pytest
 
 import seqmodels
+from seqmodels.utils.estimator_checks import ar1_sequences
 
 ESTIMATORS = dict(seqmodels.all_estimators())
 
 
-def _series(n, T, d, seed):
-    """Stationary AR(1) sequences (the estimator checks' data)."""
-    rng = np.random.default_rng(seed)
-    X = np.zeros((n, T, d))
-    X[:, 0] = rng.normal(size=(n, d))
-    for t in range(1, T):
-        X[:, t] = 0.7 * X[:, t - 1] + rng.normal(size=(n, d))
-    return X
-
-
-X_TRAIN, X_TEST = _series(6, 30, 2, seed=0), _series(3, 24, 2, seed=1)
+X_TRAIN, X_TEST = ar1_sequences(6, 30, 2, seed=0), ar1_sequences(3, 24, 2, seed=1)
 
 
 def _targets(kind, X):
