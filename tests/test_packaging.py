@@ -46,3 +46,16 @@ def test_public_names():
         assert hasattr(seqmodels, name)
     assert all(isinstance(name, str) and isinstance(cls, type)
                for name, cls in seqmodels.all_estimators())
+
+
+def test_every_subpackage_of_the_source_tree_is_in_the_wheel():
+    """pyproject.toml lists its packages by hand: a new subpackage missing there would be
+    left out of a plain ``pip install .`` (the source tree hides it from a dev run)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    source = {".".join(init.parent.relative_to(root).parts)
+              for init in (root / "seqmodels").rglob("__init__.py")}
+    assert source <= listed, sorted(source - listed)
