@@ -271,7 +271,8 @@ def test_a_forecast_only_estimator_skips_the_supervised_checks():
     assert results["check_pickle_round_trip"].startswith("skipped: pickle cannot find")
     assert {name for name, r in results.items() if r == "passed"} == \
         set(ALL_CHECKS) - supervised - {"check_pickle_round_trip",
-                                        "check_too_short_for_the_model"}
+                                        "check_too_short_for_the_model",
+                                        "check_random_state_forms"}
 
 
 def test_a_skipped_check_raises_unittest_skiptest():

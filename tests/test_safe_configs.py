@@ -120,7 +120,7 @@ def test_strings_where_callables_are_expected_are_never_resolved(tmp_path, monke
     results = compare(load_suite(path), progress=False)
     failed = results[~results["is_oracle"]]
     assert failed["status"].tolist() == ["error"]
-    assert "fx and hx must be callables" in failed["error"].iloc[0]
+    assert "fx must be None or a callable; got 'os.system'" in failed["error"].iloc[0]
     assert calls == []
 
 
