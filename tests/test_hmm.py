@@ -806,3 +806,22 @@ def test_hmmlearn_underflow_falls_back_to_log_then_names_the_scale(monkeypatch):
                                          r"magnitude.*Rescale X") as info:
         HiddenMarkovModel(random_state=0).fit(X)
     assert "consider using implementation" in str(info.value)  # hmmlearn's words, quoted
+
+
+@pytest.mark.parametrize("emission", ["gaussian", "gmm"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_n_params_counts_every_free_value_of_the_fitted_arrays(emission, covariance_type):
+    """n_params_ = free values of startprob, transmat, weights, means and covars as hmmlearn
+    stores them (a tied mixture has one covariance per state: covars_ is (K, d, d))."""
+    X = np.random.default_rng(3).normal(size=(4, 60, 2))
+    model = HiddenMarkovModel(n_states=2, emission=emission, covariance_type=covariance_type,
+                              n_mix=2, n_iter=5, random_state=0).fit(X)
+    K, d = 2, 2
+    free = (K - 1) + K * (K - 1) + model.means_.size
+    if emission == "gmm":
+        free += K * (2 - 1)
+    per_matrix = {"full": d * (d + 1) // 2, "tied": d * (d + 1) // 2, "diag": d, "spherical": 1}
+    stored = core.covariance_shape(emission, covariance_type, K, d, 2)
+    n_matrices = int(np.prod(stored[:-2])) if covariance_type in ("full", "tied") else \
+        int(np.prod(stored)) // (d if covariance_type == "diag" else 1)
+    assert model.n_params_ == free + n_matrices * per_matrix[covariance_type]

@@ -259,8 +259,9 @@ def count_parameters(emission, covariance_type, n_states, n_features, n_mix=1, n
     ``K - 1`` initial + ``K (K - 1)`` transition probabilities, then per emission:
     Gaussian ``K d`` means and the covariances (``d (d + 1) / 2`` values per full or
     tied matrix, ``d`` per diagonal, 1 per spherical; one tied matrix in all),
-    mixtures ``K (M - 1)`` weights, ``K M d`` means and ``K M`` covariances (one if
-    tied), categorical ``K (S - 1)`` emission probabilities.
+    mixtures ``K (M - 1)`` weights, ``K M d`` means and ``K M`` covariances (``K`` if
+    tied: one per state, shared by its components, as hmmlearn's ``GMMHMM``),
+    categorical ``K (S - 1)`` emission probabilities.
 
     Parameters
     ----------
@@ -274,7 +275,10 @@ def count_parameters(emission, covariance_type, n_states, n_features, n_mix=1, n
     K, d, M = n_states, n_features, n_mix
     cov = {"full": d * (d + 1) // 2, "diag": d, "spherical": 1, "tied": d * (d + 1) // 2}
     cov = cov[covariance_type]
-    copies = 1 if covariance_type == "tied" else K * (M if emission == "gmm" else 1)
+    if covariance_type == "tied":
+        copies = K if emission == "gmm" else 1
+    else:
+        copies = K * (M if emission == "gmm" else 1)
     counts = {"startprob": K - 1, "transmat": K * (K - 1)}
     if emission == "gaussian":
         counts.update(means=K * d, covars=copies * cov)
