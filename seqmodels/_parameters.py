@@ -41,7 +41,7 @@ import numbers
 import numpy as np
 
 __all__ = ["InvalidParameterError", "Integer", "Real", "Options", "HasMethods",
-           "validate_parameters"]
+           "validate_parameters", "check_sample_sizes"]
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -179,6 +179,14 @@ def _check_declaration(constraints, owner):
                     or (isinstance(constraint, str) and constraint in _NAMED)):
                 raise ValueError(f"{owner}._parameter_constraints[{name!r}] holds an unknown "
                                  f"constraint {constraint!r}.")
+
+
+def check_sample_sizes(n_sequences, n_timesteps, owner):
+    """``sample``'s sizes, each an integer >= 1, as ints (an InvalidParameterError naming
+    the argument otherwise)."""
+    sizes = {"n_sequences": n_sequences, "n_timesteps": n_timesteps}
+    validate_parameters(dict.fromkeys(sizes, [Integer(1)]), sizes, owner)
+    return int(n_sequences), int(n_timesteps)
 
 
 def validate_parameters(constraints, params, owner):

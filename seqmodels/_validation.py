@@ -536,12 +536,18 @@ def check_generator(random_state, name="random_state"):
     return np.random.default_rng(int(random_state))
 
 
-def check_count(value, name, minimum=1):
-    """An int ``>= minimum`` (not a bool), as an int; a ValueError naming ``name`` otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
+def check_distribution(value, name, shape):
+    """Probabilities of the given shape whose last axis sums to 1 (a vector or a stochastic
+    matrix), as a float array; a ValueError naming ``name`` otherwise."""
+    array = np.asarray(value, dtype=float)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {array.shape}.")
+    if not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"{name} must hold finite non-negative probabilities.")
+    sums = array.sum(axis=-1)
+    if not np.allclose(sums, 1.0, atol=1e-8):
+        raise ValueError(f"{name} must sum to 1 along its last axis; got sums {sums}.")
+    return array
 
 
 # -- containers as the caller gave them (no validation: outputs and known-good inputs) --

@@ -24,8 +24,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.utils.validation import check_is_fitted
 
 from . import hmmlearn_bridge as bridge
-from ._parameters import Integer, Options, Real
-from ._validation import check_count, check_generator
+from ._parameters import Integer, Options, Real, check_sample_sizes
+from ._validation import check_distribution, check_generator
 from .base import SequenceEstimator
 from .inference import hmm as core
 from .inference import hmm_fit
@@ -41,18 +41,6 @@ _METHODS = ("filter", "smooth", "viterbi")
 # Parameters of each emission kind, with hmmlearn's one-letter codes.
 _PARAMETERS = bridge.PARAMETER_CODES
 _ALL_GIVEN = core.PARAMETER_NAMES
-
-
-def _check_distribution(value, name, shape):
-    array = np.asarray(value, dtype=float)
-    if array.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}; got {array.shape}.")
-    if not np.isfinite(array).all() or (array < 0).any():
-        raise ValueError(f"{name} must hold finite non-negative probabilities.")
-    sums = array.sum(axis=-1)
-    if not np.allclose(sums, 1.0, atol=1e-8):
-        raise ValueError(f"{name} must sum to 1 along its last axis; got sums {sums}.")
-    return array
 
 
 def match_states(reference, estimate):
@@ -178,7 +166,7 @@ def _check_given(model, K, d, S):
     for name, shape in shapes.items():
         value = getattr(model, name)
         if value is not None:
-            given = given._replace(**{name: _check_distribution(value, name, shape)})
+            given = given._replace(**{name: check_distribution(value, name, shape)})
     if model.means is not None:
         shape = (K, d) if model.emission == "gaussian" else (K, M, d)
         means = np.asarray(model.means, dtype=float)
@@ -631,8 +619,7 @@ class HiddenMarkovModel(SequenceEstimator):
             The hidden states (the labels, ``classes_``, in supervised mode).
         """
         check_is_fitted(self, "startprob_")
-        n = check_count(n_sequences, "n_sequences")
-        T = check_count(n_timesteps, "n_timesteps")
+        n, T = check_sample_sizes(n_sequences, n_timesteps, type(self).__name__)
         rng = check_generator(self.random_state if random_state is None else random_state)
         X, z = core.sample(self._params(), n, T, rng)
         states = z if self.classes_ is None else self.classes_[z]

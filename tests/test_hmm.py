@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from seqmodels import HiddenMarkovModel
+from seqmodels import HiddenMarkovModel, KalmanFilter
 from seqmodels.inference import hmm as core
 from seqmodels.inference import hmm_fit
 from seqmodels.utils.threads import one_thread_per_pool
@@ -825,3 +825,15 @@ def test_n_params_counts_every_free_value_of_the_fitted_arrays(emission, covaria
     n_matrices = int(np.prod(stored[:-2])) if covariance_type in ("full", "tied") else \
         int(np.prod(stored)) // (d if covariance_type == "diag" else 1)
     assert model.n_params_ == free + n_matrices * per_matrix[covariance_type]
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, True])
+def test_sample_sizes_are_checked_like_hyperparameters(bad):
+    from seqmodels.utils.validation import InvalidParameterError
+
+    model = HiddenMarkovModel(startprob=[1.0], transmat=[[1.0]], means=[[0.0]],
+                              covars=[[1.0]], n_states=1).fit(np.zeros(3))
+    with pytest.raises(InvalidParameterError, match="n_sequences must be an integer >= 1"):
+        model.sample(bad, 5)
+    with pytest.raises(InvalidParameterError, match="n_timesteps must be an integer >= 1"):
+        KalmanFilter(model="local_level", Q=[[1.0]], R=[[1.0]]).fit(np.zeros(3)).sample(2, bad)

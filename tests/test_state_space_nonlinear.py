@@ -328,3 +328,24 @@ def test_imm_oracle_reports_no_parameters_and_a_fit_counts_one_variance_per_fami
     # the maneuver mode scales constant velocity's variance: one family, one variance;
     # by default both families' variances and the two measurement variances are learned
     assert list(counts.values()) == [1, 2, 1, 2 + 2]
+
+
+def test_imm_transmat_takes_the_stay_probability_or_the_matrix_itself():
+    """transmat=p is the matrix with p on the diagonal and (1 - p) / (M - 1) elsewhere; the
+    matrix itself gives the identical filter; a matrix that is not stochastic is refused."""
+    from seqmodels.datasets import load
+
+    data = load("maneuvering", n_train=3, n_test=2, n_timesteps=30, random_state=0)
+    common = dict(modes=("constant_velocity", "coordinated_turn"), process_var=0.5,
+                  measurement_var=4.0, learn="none")
+    by_p = InteractingMultipleModel(transmat=0.9, **common).fit(data.X_train)
+    matrix = [[0.9, 1 - 0.9], [1 - 0.9, 0.9]]              # (1 - p) / (M - 1), M = 2
+    by_matrix = InteractingMultipleModel(transmat=matrix, **common).fit(data.X_train)
+    np.testing.assert_array_equal(by_p.transmat_, matrix)
+    np.testing.assert_array_equal(by_matrix.predict(data.X_test), by_p.predict(data.X_test))
+    with pytest.raises(ValueError, match="transmat must sum to 1"):
+        InteractingMultipleModel(transmat=[[0.9, 0.2], [0.1, 0.9]], **common).fit(data.X_train)
+    with pytest.raises(ValueError, match=r"transmat must have shape \(2, 2\)"):
+        InteractingMultipleModel(transmat=np.eye(3), **common).fit(data.X_train)
+    with pytest.raises(ValueError, match=r"probability of staying in a mode .* \(0, 1\)"):
+        InteractingMultipleModel(transmat=1.5, **common).fit(data.X_train)

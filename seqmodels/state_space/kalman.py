@@ -8,8 +8,8 @@ of :mod:`seqmodels.inference.kalman_fit`, filters, smooths and forecasts with th
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._parameters import Integer, Options, Real
-from .._validation import check_count, check_generator
+from .._parameters import Integer, Options, Real, check_sample_sizes
+from .._validation import check_generator
 from ..base import SequenceEstimator
 from ..inference import kalman
 from ..inference import kalman_fit as fitting
@@ -401,8 +401,8 @@ class KalmanFilter(SequenceEstimator):
             The hidden states (observations first, as :meth:`HiddenMarkovModel.sample`).
         """
         check_is_fitted(self, "n_features_in_")
-        n_sequences = check_count(n_sequences, "n_sequences")
-        n_timesteps = check_count(n_timesteps, "n_timesteps")
+        n_sequences, n_timesteps = check_sample_sizes(n_sequences, n_timesteps,
+                                                      type(self).__name__)
         rng = check_generator(self.random_state if random_state is None else random_state)
         states, X = kalman.sample_states(self._params(), n_sequences, n_timesteps, rng)
         return X, states

@@ -20,6 +20,7 @@ from scipy import linalg
 from sklearn.utils.validation import check_is_fitted
 
 from .._parameters import Integer, Options, Real
+from .._validation import check_distribution
 from ..base import SequenceEstimator
 from ..inference import sigma_points as nl
 from ..inference.kalman_fit import maximise_likelihood, observed_steps
@@ -107,14 +108,7 @@ def _transmat(transmat, n_modes):
         trans = np.full((n_modes, n_modes), (1 - transmat) / (n_modes - 1))
         np.fill_diagonal(trans, transmat)
         return trans
-    trans = np.asarray(transmat, dtype=float)
-    if trans.shape != (n_modes, n_modes):
-        raise ValueError(f"transmat must be a float or have shape ({n_modes}, {n_modes}) for "
-                         f"{n_modes} modes; got shape {trans.shape}.")
-    if not (np.isfinite(trans).all() and (trans >= 0).all()
-            and np.allclose(trans.sum(axis=1), 1.0)):
-        raise ValueError("transmat must hold probabilities whose rows sum to 1.")
-    return trans
+    return check_distribution(transmat, "transmat", (n_modes, n_modes))
 
 
 def _measurement(name, n_features, pos, radar):
