@@ -79,6 +79,19 @@ def test_ukf_core_equals_filterpy_ukf_coordinated_turn_range_bearing():
         np.testing.assert_allclose(res.loglik[i], ll, rtol=1e-9, atol=1e-9)
 
 
+def _filterpy_imm(Qs, R, M, mu0):
+    """filterpy's IMMEstimator over a constant-velocity and a coordinated-turn UKF that
+    measure the position, from the prior (X0, P0)."""
+    filters = []
+    for Qj, f in zip(Qs, (cv, ct)):
+        ukf = FilterpyUKF(5, 2, DT, hx=lambda s: s[[0, 2]],
+                          fx=(lambda f: lambda s, dt: f(s[None])[0])(f),
+                          points=MerweScaledSigmaPoints(5, 0.5, 2.0, 0.0))
+        ukf.x, ukf.P, ukf.Q, ukf.R = X0.copy(), P0.copy(), Qj, R
+        filters.append(ukf)
+    return IMMEstimator(filters, mu0.copy(), M)
+
+
 def test_imm_core_equals_filterpy_imm_estimator():
     rng = np.random.default_rng(2)
     hp = lambda s: s[:, [0, 2]]  # noqa: E731
@@ -90,14 +103,7 @@ def test_imm_core_equals_filterpy_imm_estimator():
     res = sp.imm_filter([cv, ct], Qs, hp, R, np.zeros(2, bool), X0, P0, mu0, M, Z,
                         sp.merwe_weights(5, 0.5, 2.0, 0.0))
     for i in range(3):
-        filters = []
-        for j, f in enumerate((cv, ct)):
-            ukf = FilterpyUKF(5, 2, DT, hx=lambda s: s[[0, 2]],
-                              fx=(lambda f: lambda s, dt: f(s[None])[0])(f),
-                              points=MerweScaledSigmaPoints(5, 0.5, 2.0, 0.0))
-            ukf.x, ukf.P, ukf.Q, ukf.R = X0.copy(), P0.copy(), Qs[j], R
-            filters.append(ukf)
-        imm = IMMEstimator(filters, mu0.copy(), M)
+        imm = _filterpy_imm(Qs, R, M, mu0)
         xs, Ps, mus = [], [], []
         for z in Z[i]:
             imm.predict()
@@ -130,14 +136,8 @@ def test_imm_forecast_is_filterpys_imm_prediction_carried_forward():
                                     res.mode_proba[:, -1], res.last_mode_mean,
                                     res.last_mode_cov, 6, weights)
     for i in range(2):
-        filters = []
-        for j, f in enumerate((cv, ct)):
-            ukf = FilterpyUKF(5, 2, DT, hx=lambda s: s[[0, 2]],
-                              fx=(lambda f: lambda s, dt: f(s[None])[0])(f),
-                              points=MerweScaledSigmaPoints(5, 0.5, 2.0, 0.0))
-            ukf.x, ukf.P, ukf.Q, ukf.R = X0.copy(), P0.copy(), Qs[j], R
-            filters.append(ukf)
-        imm = IMMEstimator(filters, mu0.copy(), M)
+        imm = _filterpy_imm(Qs, R, M, mu0)
+        filters = imm.filters
         for z in Z[i]:
             imm.predict()
             imm.update(z)
