@@ -308,11 +308,35 @@ _COMPARED = ["key", "status", "model", "dataset", "data_seed", "headline", "scor
              "mae", "nll_per_step", "coverage_90", "mean_sq_z", "n_params"]
 
 
+def _start_both_loky_workers():
+    """Have both workers of the two-job loky executor running before a grid is handed out.
+
+    The cells here take milliseconds: on a loaded machine the first worker could run all
+    45 of them before the second process had even started (seen once in CI-like runs). The
+    executor is loky's reusable one, so ``compare(n_jobs=2)`` gets these same workers.
+    """
+    from seqmodels.compare.execution import ProcessBackend
+
+    executor = ProcessBackend(2).executor
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        pids = {f.result() for f in [executor.submit(_pid_after, 0.2) for _ in range(4)]}
+        if len(pids) == 2:
+            return
+    raise AssertionError("the second loky worker did not start within 120 s")
+
+
+def _pid_after(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
 @pytest.mark.slow
 def test_serial_processes_and_dask_give_identical_tables():
     """4 models x 3 datasets x 3 seeds: the same numbers on every backend."""
     serial = compare(GRID_MODELS, GRID_DATA, seeds=[0, 1, 2], progress=False)
     assert len(serial) == 3 * 3 * (4 + 1) and (serial["status"] == "ok").all()
+    _start_both_loky_workers()
     loky = compare(GRID_MODELS, GRID_DATA, seeds=[0, 1, 2], n_jobs=2, progress=False)
     dask = compare(GRID_MODELS, GRID_DATA, seeds=[0, 1, 2], backend="dask", n_jobs=2,
                    progress=False)
