@@ -317,6 +317,10 @@ def _start_both_loky_workers():
     """
     from seqmodels.compare.execution import ProcessBackend
 
+    def _pid_after(seconds):     # local: pickled by value (workers cannot import tests/)
+        time.sleep(seconds)
+        return os.getpid()
+
     executor = ProcessBackend(2).executor
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -324,11 +328,6 @@ def _start_both_loky_workers():
         if len(pids) == 2:
             return
     raise AssertionError("the second loky worker did not start within 120 s")
-
-
-def _pid_after(seconds):
-    time.sleep(seconds)
-    return os.getpid()
 
 
 @pytest.mark.slow
