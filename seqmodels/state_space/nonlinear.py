@@ -136,10 +136,16 @@ def _check_positive(value, name, size=None):
 
 
 def _default_prior(values, measurement, radar, k, pos, dt, with_turn):
-    """x0: mean first position (velocity 0); P0: diagonal, from the data's spread.
+    """x0, P0: a prior on the *first* state, mean first position (velocity 0), diagonal.
 
     Position variance: the spread of the first positions across sequences plus four
-    mean squared steps; velocity variance: four mean squared steps per dt^2.
+    mean squared steps; velocity variance: four mean squared steps per dt^2. ``x0`` and
+    ``P0`` are the state one transition before the first measurement (the filter
+    predicts, then updates), so they are that diagonal prior carried back through the
+    constant-velocity transition ``A`` (``x0 = A^{-1} x_1``, ``P0 = A^{-1} D A^{-T}``):
+    the first predicted state has the diagonal covariance ``D`` (plus ``Q``), and the
+    first measurement's distance from the mean first position is not read as a velocity
+    (with ``P0 = D`` itself the transition would correlate them).
     """
     positions = _positions_from_measurements(values, measurement, radar)
     first = positions[:, 0]
@@ -155,7 +161,9 @@ def _default_prior(values, measurement, radar, k, pos, dt, with_turn):
     diag[pos] = spread + 4.0 * msd
     if with_turn:
         diag[4] = 0.01 / dt**2
-    return x0, np.diag(diag)
+    back = np.eye(k)                 # A^{-1}: position -= dt * velocity, per axis
+    back[pos, pos + 1] = -dt
+    return back @ x0, back @ np.diag(diag) @ back.T
 
 
 def _readout_matrix(readout, n_targets, k, pos):
