@@ -10,12 +10,14 @@ from .base import SequenceEstimator
 from .hmm import HiddenMarkovModel
 from .imputation import ImputeMissing
 from .neural import FeedForwardNetwork, RecurrentNetwork
+from .reservoir import EchoStateNetwork
 from .state_space import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoRegressive",
+    "EchoStateNetwork",
     "FeedForwardNetwork",
     "HiddenMarkovModel",
     "ImputeMissing",
@@ -36,6 +38,7 @@ _REGISTRY = {
     "InteractingMultipleModel": InteractingMultipleModel,
     "RecurrentNetwork": RecurrentNetwork,
     "FeedForwardNetwork": FeedForwardNetwork,
+    "EchoStateNetwork": EchoStateNetwork,
     "ImputeMissing": ImputeMissing,
 }
 

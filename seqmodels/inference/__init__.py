@@ -16,6 +16,8 @@ One module per family, as dynamax keeps ``linear_gaussian_ssm/inference.py``:
   filters share;
 * :mod:`seqmodels.inference.recursion` -- the blocked linear recursion the steady-state
   Kalman filter runs on;
+* :mod:`seqmodels.inference.reservoir` -- the echo-state network: random reservoirs, the
+  state recursion, the closed-form ridge readout and free-run forecasts;
 * :mod:`seqmodels.inference.sigma_points` -- the unscented transform, the unscented
   Kalman filter and the interacting multiple model filter.
 
