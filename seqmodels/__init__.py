@@ -11,13 +11,15 @@ from .hmm import HiddenMarkovModel
 from .imputation import ImputeMissing
 from .neural import FeedForwardNetwork, RecurrentNetwork
 from .reservoir import EchoStateNetwork
-from .state_space import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
+from .state_space import (ExtendedKalmanFilter, InteractingMultipleModel, KalmanFilter,
+                          UnscentedKalmanFilter)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoRegressive",
     "EchoStateNetwork",
+    "ExtendedKalmanFilter",
     "FeedForwardNetwork",
     "HiddenMarkovModel",
     "ImputeMissing",
@@ -35,6 +37,7 @@ _REGISTRY = {
     "HiddenMarkovModel": HiddenMarkovModel,
     "KalmanFilter": KalmanFilter,
     "UnscentedKalmanFilter": UnscentedKalmanFilter,
+    "ExtendedKalmanFilter": ExtendedKalmanFilter,
     "InteractingMultipleModel": InteractingMultipleModel,
     "RecurrentNetwork": RecurrentNetwork,
     "FeedForwardNetwork": FeedForwardNetwork,

@@ -19,7 +19,9 @@ One module per family, as dynamax keeps ``linear_gaussian_ssm/inference.py``:
 * :mod:`seqmodels.inference.reservoir` -- the echo-state network: random reservoirs, the
   state recursion, the closed-form ridge readout and free-run forecasts;
 * :mod:`seqmodels.inference.sigma_points` -- the unscented transform, the unscented
-  Kalman filter and the interacting multiple model filter.
+  Kalman filter and the interacting multiple model filter;
+* :mod:`seqmodels.inference.extended` -- the extended Kalman filter (the nonlinear
+  functions for the means, their Jacobians for the covariances).
 
 Every function takes and returns arrays (parameters and results as named tuples), runs
 one recursion over time for all sequences at once, and keeps no state. The estimator

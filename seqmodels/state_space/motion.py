@@ -21,7 +21,8 @@ name                        state per axis and transition
 import numpy as np
 from filterpy.common import Q_discrete_white_noise, kinematic_kf
 
-__all__ = ["MOTION_MODELS", "motion_model", "coordinated_turn_transition", "range_bearing"]
+__all__ = ["MOTION_MODELS", "motion_model", "coordinated_turn_transition",
+           "coordinated_turn_jacobian", "range_bearing", "range_bearing_jacobian"]
 
 MOTION_MODELS = ("local_level", "local_linear_trend", "constant_velocity",
                  "constant_acceleration")
@@ -110,6 +111,57 @@ def coordinated_turn_transition(states, dt):
                      y + cos_w * vx + sin_w * vy, s * vx + c * vy, w], axis=-1)
 
 
+def coordinated_turn_jacobian(states, dt):
+    """Jacobian of :func:`coordinated_turn_transition` at each row, ``d f / d state``.
+
+    With ``a = w dt``, ``A = sin(a)/w``, ``B = (1 - cos(a))/w`` (the transition's
+    coefficients) and their derivatives ``A' = (a cos(a) - sin(a))/w^2``,
+    ``B' = (a sin(a) - 1 + cos(a))/w^2``::
+
+        [[1, A,      0, -B,      A' vx - B' vy          ],
+         [0, cos a,  0, -sin a,  -dt (sin(a) vx + cos(a) vy)],
+         [0, B,      1, A,       B' vx + A' vy          ],
+         [0, sin a,  0, cos a,   dt (cos(a) vx - sin(a) vy)],
+         [0, 0,      0, 0,       1                      ]]
+
+    For ``|a| < 0.1`` the derivatives come from their Taylor series (the closed forms
+    lose digits to cancellation as ``a -> 0``), ``A' = dt^2 (-a/3 + a^3/30 - a^5/840 +
+    a^7/45360)``, ``B' = dt^2 (1/2 - a^2/8 + a^4/144 - a^6/5760 + a^8/403200)``: exact
+    to rounding, and the derivatives of the transition's own series below 1e-6.
+
+    Parameters
+    ----------
+    states : ndarray of shape (..., 5)
+    dt : float
+
+    Returns
+    -------
+    ndarray of shape (..., 5, 5)
+    """
+    states = np.asarray(states, dtype=float)
+    _, vx, _, vy, w = np.moveaxis(states, -1, 0)
+    wt = w * dt
+    small, series = np.abs(wt) < 1e-6, np.abs(wt) < 0.1
+    safe_w = np.where(small, 1.0, w)
+    wide_w = np.where(series, 1.0, w)
+    c, s = np.cos(wt), np.sin(wt)
+    A = np.where(small, dt * (1.0 - wt**2 / 6.0), s / safe_w)
+    B = np.where(small, dt * wt / 2.0, (1.0 - c) / safe_w)
+    a2 = wt**2
+    dA = np.where(series, dt**2 * wt * (-1 / 3 + a2 * (1 / 30 + a2 * (-1 / 840 + a2 / 45360))),
+                  (wt * c - s) / wide_w**2)
+    dB = np.where(series, dt**2 * (0.5 + a2 * (-1 / 8 + a2 * (1 / 144 + a2 * (-1 / 5760
+                                                                             + a2 / 403200)))),
+                  (wt * s - 1.0 + c) / wide_w**2)
+    J = np.zeros(states.shape + (5,))
+    J[..., 0, 0] = J[..., 2, 2] = J[..., 4, 4] = 1.0
+    J[..., 0, 1], J[..., 0, 3], J[..., 0, 4] = A, -B, dA * vx - dB * vy
+    J[..., 1, 1], J[..., 1, 3], J[..., 1, 4] = c, -s, -dt * (s * vx + c * vy)
+    J[..., 2, 1], J[..., 2, 3], J[..., 2, 4] = B, A, dB * vx + dA * vy
+    J[..., 3, 1], J[..., 3, 3], J[..., 3, 4] = s, c, dt * (c * vx - s * vy)
+    return J
+
+
 def range_bearing(states, radar=(0.0, 0.0)):
     """Range and bearing of the position ``(states[..., 0], states[..., 2])`` from a radar.
 
@@ -122,3 +174,29 @@ def range_bearing(states, radar=(0.0, 0.0)):
     dx = states[..., 0] - radar[0]
     dy = states[..., 2] - radar[1]
     return np.stack([np.hypot(dx, dy), np.arctan2(dy, dx)], axis=-1)
+
+
+def range_bearing_jacobian(states, radar=(0.0, 0.0)):
+    """Jacobian of :func:`range_bearing` at each row, ``d (r, theta) / d state``.
+
+    With ``dx = x - x_r``, ``dy = y - y_r``, ``r^2 = dx^2 + dy^2``: the range row has
+    ``dx / r`` and ``dy / r`` at the positions, the bearing row ``-dy / r^2`` and
+    ``dx / r^2``; every other entry (velocities, a turn rate) is 0. At the radar itself
+    (``r = 0``) the measurement has no derivative and both rows are 0 (the update then
+    leaves the state as predicted).
+
+    Returns
+    -------
+    ndarray of shape (..., 2, k)
+    """
+    states = np.asarray(states, dtype=float)
+    dx = states[..., 0] - radar[0]
+    dy = states[..., 2] - radar[1]
+    r2 = dx**2 + dy**2
+    at = r2 == 0
+    r2 = np.where(at, 1.0, r2)
+    r = np.sqrt(r2)
+    J = np.zeros(states.shape[:-1] + (2, states.shape[-1]))
+    J[..., 0, 0], J[..., 0, 2] = np.where(at, 0.0, dx / r), np.where(at, 0.0, dy / r)
+    J[..., 1, 0], J[..., 1, 2] = np.where(at, 0.0, -dy / r2), np.where(at, 0.0, dx / r2)
+    return J

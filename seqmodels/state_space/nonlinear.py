@@ -1,15 +1,18 @@
-"""UnscentedKalmanFilter and InteractingMultipleModel: nonlinear tracking filters.
+"""UnscentedKalmanFilter, ExtendedKalmanFilter and InteractingMultipleModel: nonlinear
+tracking filters.
 
 Thin estimators over :mod:`seqmodels.inference.sigma_points` (filterpy's sigma points
-and UKF / IMM equations, vectorised across sequences). Both learn their noise variances by
-maximum likelihood of the measurements (``scipy.optimize``), forecast, and track in
-supervised mode (X = measurements, y = true positions or states).
+and UKF / IMM equations) and :mod:`seqmodels.inference.extended` (the EKF), vectorised
+across sequences. All learn their noise variances by maximum likelihood of the
+measurements (``scipy.optimize``), forecast, and track in supervised mode
+(X = measurements, y = true positions or states).
 
-They share one base, :class:`_SigmaPointFilter`, which holds everything but the
+They share one base, :class:`_NonlinearFilter`, which holds everything but the
 dynamics: the prior, the likelihood fit, the readout of supervised mode, and predict,
 log-likelihood, forecast and filter on top of a run of the filter. Each estimator
 describes its dynamics (:class:`_Dynamics`: one model, or a bank of modes switched by
-a Markov chain) and names the pure core that runs them.
+a Markov chain) and names the pure core that runs them. The presets' functions carry
+their analytic Jacobians (``.jacobian``), which only the EKF uses.
 """
 
 import numbers
@@ -22,14 +25,19 @@ from sklearn.utils.validation import check_is_fitted
 from .._parameters import Integer, Options, Real
 from .._validation import check_distribution
 from ..base import SequenceEstimator
+from ..inference import extended as ext
 from ..inference import sigma_points as nl
 from ..inference.kalman_fit import maximise_likelihood, observed_steps
-from .motion import coordinated_turn_transition, motion_model, range_bearing
+from .motion import (coordinated_turn_jacobian, coordinated_turn_transition, motion_model,
+                     range_bearing, range_bearing_jacobian)
 
-__all__ = ["UnscentedKalmanFilter", "InteractingMultipleModel"]
+__all__ = ["UnscentedKalmanFilter", "ExtendedKalmanFilter", "InteractingMultipleModel"]
 
 
-# -- tracking setup shared by both estimators ------------------------------------------
+# -- tracking setup shared by the estimators --------------------------------------------
+#
+# Picklable vectorised functions of the presets, each with its Jacobian (``.jacobian``:
+# rows (m, k) -> (m, out, k)), which only the extended Kalman filter calls.
 
 
 class _Linear:
@@ -41,6 +49,9 @@ class _Linear:
     def __call__(self, s):
         return s @ self.FT
 
+    def jacobian(self, s):
+        return np.broadcast_to(self.FT.T, (len(s),) + self.FT.shape)
+
 
 class _CoordinatedTurn:
     def __init__(self, dt):
@@ -48,6 +59,9 @@ class _CoordinatedTurn:
 
     def __call__(self, s):
         return coordinated_turn_transition(s, self.dt)
+
+    def jacobian(self, s):
+        return coordinated_turn_jacobian(s, self.dt)
 
 
 class _Select:
@@ -57,6 +71,11 @@ class _Select:
     def __call__(self, s):
         return s[:, self.index]
 
+    def jacobian(self, s):
+        J = np.zeros((len(self.index), s.shape[-1]))
+        J[np.arange(len(self.index)), self.index] = 1.0
+        return np.broadcast_to(J, (len(s),) + J.shape)
+
 
 class _RangeBearing:
     def __init__(self, radar):
@@ -65,13 +84,34 @@ class _RangeBearing:
     def __call__(self, s):
         return range_bearing(s, self.radar)
 
+    def jacobian(self, s):
+        return range_bearing_jacobian(s, self.radar)
+
 
 class _UserTransition:
-    def __init__(self, fx, dt):
-        self.fx, self.dt = fx, dt
+    """A user's ``fx(states, dt)`` (and ``fx_jacobian(states, dt)`` for the EKF) at a fixed dt."""
+
+    def __init__(self, fx, dt, fx_jacobian=None):
+        self.fx, self.dt, self.fx_jacobian = fx, dt, fx_jacobian
 
     def __call__(self, s):
         return self.fx(s, self.dt)
+
+    def jacobian(self, s):
+        return self.fx_jacobian(s, self.dt)
+
+
+class _UserMeasurement:
+    """A user's ``hx(states)`` (and ``hx_jacobian(states)`` for the EKF)."""
+
+    def __init__(self, hx, hx_jacobian=None):
+        self.hx, self.hx_jacobian = hx, hx_jacobian
+
+    def __call__(self, s):
+        return self.hx(s)
+
+    def jacobian(self, s):
+        return self.hx_jacobian(s)
 
 
 def _positions_from_measurements(values, measurement, radar):
@@ -286,14 +326,14 @@ class _Model(NamedTuple):
     """Everything one filter run needs: dynamics, sigma-point weights, parameters."""
 
     dynamics: _Dynamics
-    weights: tuple            # (Wm, Wc, lambda) of :func:`.sigma_points.merwe_weights`
+    weights: tuple            # (Wm, Wc, lambda) of :func:`.sigma_points.merwe_weights`; EKF: None
     Qs: np.ndarray            # (M, k, k) process noise of each mode
     R: np.ndarray             # (d, d)
     x0: np.ndarray            # (k,)
     P0: np.ndarray            # (k, k)
 
 
-#: Hyperparameters both sigma-point filters take (:mod:`seqmodels._parameters`).
+#: Hyperparameters every nonlinear filter takes (:mod:`seqmodels._parameters`).
 _SHARED_CONSTRAINTS = {
     "measurement": [Options("position", "range_bearing")],
     "dt": [Real(0.0, None, closed="neither")],
@@ -302,24 +342,75 @@ _SHARED_CONSTRAINTS = {
     "x0": [None, "array-like"],
     "P0": [None, "array-like"],
     "radar": ["array-like"],
-    "alpha": [Real(0.0, None, closed="neither")],
-    "beta": [Real()],
-    "kappa": [Real()],
     "learn": [Options("auto", "none")],
     "readout": [Options("auto", "state", "position", "linear")],
     "n_iter": [Integer(0)],
 }
 
+#: The sigma points' (UKF, IMM).
+_SIGMA_POINT_CONSTRAINTS = {
+    "alpha": [Real(0.0, None, closed="neither")],
+    "beta": [Real()],
+    "kappa": [Real()],
+}
 
-class _SigmaPointFilter(SequenceEstimator):
-    """What :class:`UnscentedKalmanFilter` and :class:`InteractingMultipleModel` share.
+#: A single model's, a preset or the user's functions (UKF, EKF).
+_ONE_MODEL_CONSTRAINTS = {
+    "motion": [Options("constant_velocity", "coordinated_turn")],
+    "fx": [None, callable],
+    "hx": [None, callable],
+    "process_var": [None, Real(0.0, None, closed="neither")],
+    "Q": [None, "array-like"],
+}
+
+
+def _one_model(estimator, d, dt, fx_jacobian=None, hx_jacobian=None):
+    """The dynamics of one model (UKF, EKF): a preset (or the user's fx, hx) with noise
+    template ``Q`` (given or preset); the user's functions carry the Jacobians given."""
+    if (estimator.fx is None) != (estimator.hx is None):
+        raise ValueError("give both fx and hx, or neither (presets).")
+    if estimator.fx is not None:
+        if estimator.x0 is None and estimator.Q is None:
+            raise ValueError("with user functions fx, hx give x0 or Q to fix the state "
+                             "dimension.")
+        k = len(np.asarray(estimator.x0 if estimator.x0 is not None else estimator.Q,
+                           dtype=float))
+        fx, name = _UserTransition(estimator.fx, dt, fx_jacobian), "fx"
+        hx = _UserMeasurement(estimator.hx, hx_jacobian)
+        Qt = np.eye(k) if estimator.Q is None else np.asarray(estimator.Q, dtype=float)
+        Qfix, pos, with_turn = np.zeros((k, k)), None, False
+        angle = np.zeros(d, dtype=bool)
+        if estimator.measurement == "range_bearing":
+            angle = np.array([False, True])
+    else:
+        n_pos = 2 if estimator.measurement == "range_bearing" else d
+        with_turn, name = estimator.motion == "coordinated_turn", estimator.motion
+        fx, Qt, Qfix, k, pos = _motion(estimator.motion, n_pos, dt,
+                                       float(estimator.turn_rate_var), with_turn)
+        if estimator.Q is not None:
+            Qt = np.asarray(estimator.Q, dtype=float)
+        hx, angle = _measurement(estimator.measurement, d, pos, estimator.radar)
+    if Qt.shape != (k, k):
+        raise ValueError(f"Q must have shape ({k}, {k}); got {Qt.shape}.")
+    given = {} if estimator.process_var is None else {
+        "process_var": float(_check_positive(estimator.process_var, "process_var"))}
+    return _Dynamics((name,), (fx,), Qt[None], Qfix[None], ("process_var",), given, hx,
+                     angle, pos, with_turn, None)
+
+
+class _NonlinearFilter(SequenceEstimator):
+    """What :class:`UnscentedKalmanFilter`, :class:`ExtendedKalmanFilter` and
+    :class:`InteractingMultipleModel` share.
 
     A subclass stores its arguments (``self._store(locals())``), describes its modes
     (``_dynamics(n_features, dt)`` returns a :class:`_Dynamics`),
     names the pure core that filters and forecasts them (``_filter_core(model, Z,
     lengths)``, ``_forecast_core(model, result, last, horizon)``) and maps its process
     noise to and from its fitted attributes (``_dynamics_attributes``,
-    ``_process_covs``). This class does the rest, the same for both:
+    ``_process_covs``: one model's ``Q_`` by default, the IMM's bank ``Qs_``).
+    ``_weights(k)`` gives the sigma-point weights its core needs (the UKF's and the
+    IMM's, by default; None for the EKF, which has none). This class does the rest,
+    the same for all:
 
     * **prior**: ``x0``, ``P0`` as given, else the mean first position (velocity 0)
       with a diagonal covariance from the data's spread (:func:`_default_prior`);
@@ -379,7 +470,7 @@ class _SigmaPointFilter(SequenceEstimator):
         dynamics = self._dynamics(X.n_features, float(self.dt))
         d, k = X.n_features, dynamics.templates.shape[-1]
         x0, P0 = self._prior(X, dynamics, k)
-        weights = nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
+        weights = self._weights(k)
         q_init, r_init = _initial_noise(X.values, self.measurement, self.radar, float(self.dt))
         families = sorted(set(dynamics.families))
         learn = self.learn == "auto"
@@ -424,6 +515,18 @@ class _SigmaPointFilter(SequenceEstimator):
         for key, value in fitted.items():
             setattr(self, key, value)
         self.history_, self.n_iter_, self.converged_ = trace
+
+    def _weights(self, k):
+        """Filterpy's Merwe sigma-point weights (Wm, Wc, lambda) for a k-dimensional state."""
+        return nl.merwe_weights(k, float(self.alpha), float(self.beta), float(self.kappa))
+
+    @staticmethod
+    def _dynamics_attributes(dynamics, Qs, q):
+        """One model's fitted process noise (the IMM overrides for its bank of modes)."""
+        return dict(Q_=Qs[0], process_var_=float(q["process_var"]))
+
+    def _process_covs(self):
+        return self.Q_[None]
 
     # -- inference -----------------------------------------------------------------------
 
@@ -477,7 +580,7 @@ class _SigmaPointFilter(SequenceEstimator):
 # -- UnscentedKalmanFilter -----------------------------------------------------------------
 
 
-class UnscentedKalmanFilter(_SigmaPointFilter):
+class UnscentedKalmanFilter(_NonlinearFilter):
     """Unscented Kalman filter (filterpy's UKF and scaled sigma points), vectorised.
 
     State-space model with nonlinear transition f and measurement h::
@@ -573,14 +676,8 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
                  learn="auto", readout="auto", n_iter=100):
         self._store(locals())
 
-    _parameter_constraints = {
-        **_SHARED_CONSTRAINTS,
-        "motion": [Options("constant_velocity", "coordinated_turn")],
-        "fx": [None, callable],
-        "hx": [None, callable],
-        "process_var": [None, Real(0.0, None, closed="neither")],
-        "Q": [None, "array-like"],
-    }
+    _parameter_constraints = {**_SHARED_CONSTRAINTS, **_SIGMA_POINT_CONSTRAINTS,
+                              **_ONE_MODEL_CONSTRAINTS}
 
     @classmethod
     def _unit_test_params(cls):
@@ -588,40 +685,7 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
 
     def _dynamics(self, d, dt):
         """One mode: a preset (or the user's fx, hx) with noise template ``Q`` (given or preset)."""
-        if (self.fx is None) != (self.hx is None):
-            raise ValueError("give both fx and hx, or neither (presets).")
-        if self.fx is not None:
-            if self.x0 is None and self.Q is None:
-                raise ValueError("with user functions fx, hx give x0 or Q to fix the state "
-                                 "dimension.")
-            k = len(np.asarray(self.x0 if self.x0 is not None else self.Q, dtype=float))
-            fx, hx, name = _UserTransition(self.fx, dt), self.hx, "fx"
-            Qt = np.eye(k) if self.Q is None else np.asarray(self.Q, dtype=float)
-            Qfix, pos, with_turn = np.zeros((k, k)), None, False
-            angle = np.zeros(d, dtype=bool)
-            if self.measurement == "range_bearing":
-                angle = np.array([False, True])
-        else:
-            n_pos = 2 if self.measurement == "range_bearing" else d
-            with_turn, name = self.motion == "coordinated_turn", self.motion
-            fx, Qt, Qfix, k, pos = _motion(self.motion, n_pos, dt, float(self.turn_rate_var),
-                                           with_turn)
-            if self.Q is not None:
-                Qt = np.asarray(self.Q, dtype=float)
-            hx, angle = _measurement(self.measurement, d, pos, self.radar)
-        if Qt.shape != (k, k):
-            raise ValueError(f"Q must have shape ({k}, {k}); got {Qt.shape}.")
-        given = {} if self.process_var is None else {
-            "process_var": float(_check_positive(self.process_var, "process_var"))}
-        return _Dynamics((name,), (fx,), Qt[None], Qfix[None], ("process_var",), given, hx,
-                         angle, pos, with_turn, None)
-
-    @staticmethod
-    def _dynamics_attributes(dynamics, Qs, q):
-        return dict(Q_=Qs[0], process_var_=float(q["process_var"]))
-
-    def _process_covs(self):
-        return self.Q_[None]
+        return _one_model(self, d, dt)
 
     @staticmethod
     def _filter_core(model, Z, lengths):
@@ -637,12 +701,125 @@ class UnscentedKalmanFilter(_SigmaPointFilter):
                                      model.weights)
 
 
+# -- ExtendedKalmanFilter ------------------------------------------------------------------
+
+
+class ExtendedKalmanFilter(_NonlinearFilter):
+    """Extended Kalman filter (filterpy's ``ExtendedKalmanFilter``), vectorised.
+
+    The model of :class:`UnscentedKalmanFilter`::
+
+        x_t = f(x_{t-1}) + w_t,   w_t ~ N(0, Q)
+        z_t = h(x_t)     + v_t,   v_t ~ N(0, R)
+
+    filtered by first-order linearisation: the mean goes through f and h themselves,
+    the covariance through their Jacobians, ``F`` at the previous estimate and ``H``
+    at the prediction (equations in :func:`seqmodels.inference.extended.ekf_filter`)::
+
+        x^- = f(x),  P^- = F P F' + Q;   K = P^- H' (H P^- H' + R)^{-1},
+        x = x^- + K (z - h(x^-)),  P = (I - K H) P^- (I - K H)' + K R K'
+
+    The prediction uses f, not ``F x`` (filterpy's own ``predict`` and
+    ``predict_update`` propagate ``F x``: filterpy#271). Presets as the UKF's, with
+    analytic Jacobians: ``motion="constant_velocity"`` (linear: the EKF is then the
+    Kalman filter) or ``"coordinated_turn"`` (:func:`~seqmodels.state_space.motion.
+    coordinated_turn_jacobian`), ``measurement="position"`` or ``"range_bearing"``
+    (:func:`~seqmodels.state_space.motion.range_bearing_jacobian`; the bearing residual
+    is wrapped). Noise variances, prior, fit by maximum likelihood, forecasting and
+    supervised (tracking) modes, readout and attributes are the UKF's; only the
+    filter differs. Where f or h bends over the spread of the state (a fast turn, a
+    target close to the radar), the linearisation errs where the unscented transform
+    does not; where they are nearly linear over it, the two agree and the EKF costs
+    less (no 2k + 1 sigma points).
+
+    Parameters
+    ----------
+    motion : {"constant_velocity", "coordinated_turn"}, default="constant_velocity"
+    measurement : {"position", "range_bearing"}, default="position"
+    fx, hx : callable, optional
+        User functions, vectorised over rows, as the UKF's: ``fx(states, dt)`` maps
+        ``(m, k)`` to ``(m, k)``, ``hx(states)`` maps ``(m, k)`` to ``(m, d)``. They
+        replace the presets; then ``x0`` (or ``Q``) fixes k and ``Q`` is the
+        process-noise template (default identity).
+    fx_jacobian, hx_jacobian : callable, optional
+        Their Jacobians, required with them (filterpy's ``F`` and ``HJacobian``),
+        vectorised the same way: ``fx_jacobian(states, dt)`` returns ``(m, k, k)``,
+        ``hx_jacobian(states)`` returns ``(m, d, k)``.
+    dt : float, default=1.0
+    process_var, measurement_var : float or array-like, optional
+        Given noise variances (not learned), as in :class:`UnscentedKalmanFilter`.
+    turn_rate_var : float, default=1e-4
+    Q, x0, P0 : array-like, optional
+    radar : tuple of 2 floats, default=(0.0, 0.0)
+    learn : {"auto", "none"}, default="auto"
+    readout : {"auto", "position", "state", "linear"}, default="auto"
+    n_iter : int, default=100
+        Most L-BFGS-B iterations of the likelihood fit (as the UKF's).
+
+    Attributes
+    ----------
+    Q_, R_, x0_, P0_, process_var_, measurement_var_, readout_, n_params_, history_, \
+n_iter_, converged_
+        As in :class:`UnscentedKalmanFilter`.
+
+    Examples
+    --------
+    >>> from seqmodels import ExtendedKalmanFilter
+    >>> from seqmodels.datasets import load
+    >>> data = load("maneuvering", n_train=10, n_test=5, n_timesteps=60, random_state=0)
+    >>> ekf = ExtendedKalmanFilter(motion="coordinated_turn").fit(data.X_train, data.y_train)
+    >>> ekf.predict(data.X_test).shape  # y: the true states [x, vx, y, vy, omega]
+    (5, 60, 5)
+    >>> ekf.n_params_, bool(ekf.converged_)  # process and 2 measurement variances
+    (3, True)
+    """
+
+    def __init__(self, motion="constant_velocity", measurement="position", fx=None,
+                 fx_jacobian=None, hx=None, hx_jacobian=None, dt=1.0, process_var=None,
+                 measurement_var=None, turn_rate_var=1e-4, Q=None, x0=None, P0=None,
+                 radar=(0.0, 0.0), learn="auto", readout="auto", n_iter=100):
+        self._store(locals())
+
+    _parameter_constraints = {**_SHARED_CONSTRAINTS, **_ONE_MODEL_CONSTRAINTS,
+                              "fx_jacobian": [None, callable], "hx_jacobian": [None, callable]}
+
+    @classmethod
+    def _unit_test_params(cls):
+        return {"n_iter": 3}
+
+    def _dynamics(self, d, dt):
+        """The UKF's one model, the user's functions with their Jacobians."""
+        for f, jac in (("fx", "fx_jacobian"), ("hx", "hx_jacobian")):
+            if (getattr(self, f) is None) != (getattr(self, jac) is None):
+                raise ValueError(f"give {jac} (the Jacobian of {f}) with {f}, and neither "
+                                 f"with the presets.")
+        return _one_model(self, d, dt, self.fx_jacobian, self.hx_jacobian)
+
+    def _weights(self, k):
+        return None                       # no sigma points
+
+    @staticmethod
+    def _extended_model(model):
+        dyn = model.dynamics
+        return ext.ExtendedModel(dyn.fxs[0], dyn.fxs[0].jacobian, dyn.hx, dyn.hx.jacobian,
+                                 model.Qs[0], model.R, model.x0, model.P0, dyn.angle)
+
+    @classmethod
+    def _filter_core(cls, model, Z, lengths):
+        return ext.ekf_filter(cls._extended_model(model), Z)
+
+    @classmethod
+    def _forecast_core(cls, model, res, last, horizon):
+        return ext.extended_forecast(cls._extended_model(model), res.filtered_mean[last],
+                                     res.filtered_cov[last], horizon)
+
+
 # -- InteractingMultipleModel -------------------------------------------------------------
 
 _MODES = ("constant_velocity", "maneuver", "coordinated_turn")
 
 
-class InteractingMultipleModel(_SigmaPointFilter):
+class InteractingMultipleModel(_NonlinearFilter):
     """Interacting multiple model estimator (filterpy's ``IMMEstimator``), vectorised.
 
     A Markov chain switches between motion modes with transition matrix ``M``
@@ -726,6 +903,7 @@ class InteractingMultipleModel(_SigmaPointFilter):
 
     _parameter_constraints = {
         **_SHARED_CONSTRAINTS,
+        **_SIGMA_POINT_CONSTRAINTS,
         "modes": [None, "names"],
         "process_var": [None, Real(0.0, None, closed="neither"), "mapping"],
         "maneuver_ratio": [Real(0.0, None, closed="neither")],
