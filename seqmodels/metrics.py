@@ -24,6 +24,7 @@ __all__ = [
     "gaussian_nll",
     "oracle_gap",
     "count_observed",
+    "value_range",
 ]
 
 
@@ -215,13 +216,28 @@ def sequence_errors(y_true, y_pred, columns=None):
 
 
 _METRICS = {
-    # name: (greater_is_better, default label)
-    "rmse": (False, "RMSE"),
-    "mae": (False, "MAE"),
-    "accuracy": (True, "accuracy"),
-    "success_rate": (True, "success rate"),
-    "nll_per_step": (False, "NLL per step"),
+    # name: (greater_is_better, default label, range of values)
+    "rmse": (False, "RMSE", "positive"),
+    "mae": (False, "MAE", "positive"),
+    "accuracy": (True, "accuracy", "proportion"),
+    "success_rate": (True, "success rate", "proportion"),
+    "nll_per_step": (False, "NLL per step", "real"),
 }
+
+
+def value_range(name):
+    """The range a metric's values lie in: ``"positive"``, ``"proportion"`` or ``"real"``.
+
+    What an interval of the metric must respect: an error is never below 0, a proportion
+    never outside [0, 1]; an NLL per step of continuous data can be any real number.
+    Unknown names are ``"real"``.
+
+    Examples
+    --------
+    >>> value_range("rmse"), value_range("accuracy"), value_range("nll_per_step")
+    ('positive', 'proportion', 'real')
+    """
+    return _METRICS[name][2] if name in _METRICS else "real"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from seqmodels.compare import tables
 from seqmodels.compare.cli import main
 from seqmodels.compare.markdown import escape, table
 from seqmodels.compare.sections import SECTION_TITLES, build_sections
+from seqmodels.compare.verdicts import judge, seed_test
 
 from _estimators import LastValue, Raises  # tests/_estimators.py, on sys.path via conftest
 
@@ -121,6 +122,23 @@ def test_nemenyi_critical_values_are_demsars_table():
         cstats.nemenyi_q(1)
 
 
+def test_nemenyi_critical_difference_agrees_with_scikit_posthocs():
+    """A pair of models is significantly different by scikit-posthocs' Nemenyi test exactly
+    where their mean ranks differ by at least our critical difference."""
+    posthocs = pytest.importorskip("scikit_posthocs")
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        scores = rng.normal(size=(12, 5)) + np.linspace(0, 2.5, 5)  # blocks x models
+        ranks = cstats.rank_scores(scores, greater_is_better=False).mean(axis=0)
+        cd = cstats.critical_difference(5, 12)
+        p = posthocs.posthoc_nemenyi_friedman(scores).to_numpy()
+        for i in range(5):
+            for j in range(i + 1, 5):
+                gap = abs(ranks[i] - ranks[j])
+                if abs(gap - cd) > 1e-6:
+                    assert (p[i, j] < 0.05) == (gap > cd), (seed, i, j, gap, cd, p[i, j])
+
+
 def test_cliques_are_maximal_groups_within_the_critical_difference():
     assert cstats.cliques([1.0, 1.5, 3.0, 3.2], 1.0) == [(0, 1), (2, 3)]
     assert cstats.cliques([2.0, 1.0, 1.4, 1.8], 1.0) == [(1, 2, 3), (2, 3, 0)]  # 2 - 1 = CD
@@ -140,8 +158,10 @@ def test_summary_is_mean_sample_std_and_t_interval_over_seeds(run):
     values = cells["headline"].to_numpy()
     assert row["n"] == 3 and row["headline"] == pytest.approx(values.mean())
     assert row["headline_std"] == pytest.approx(values.std(ddof=1))
-    low, high = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    # an RMSE's interval is Student-t on the log scale (delta method): never below zero
+    half = stats.t.ppf(0.975, 2) * stats.sem(values) / values.mean()
+    expected = values.mean() * np.exp(-half), values.mean() * np.exp(half)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(expected)
     # tracking's headline is position RMSE, not the R² the score column holds
     assert row["metric_label"] == "position RMSE" and row["headline"] != row["score"]
 
@@ -164,9 +184,18 @@ def test_best_is_marked_and_others_are_tested_against_it_paired_over_seeds(run):
         raw, method="holm")[1]
     got = finished.set_index("model").loc[others, "p_value"].to_numpy()
     assert got == pytest.approx(expected)
+    best_cells = ok[ok["model"] == best["model"]].set_index("data_seed")
     for model, p in zip(others, expected):
-        assert finished.set_index("model").at[model, "vs_best"] == \
-            ("tied" if p >= 0.05 else "worse")
+        # the rule of seqmodels.compare.verdicts, from the cells by hand
+        mine = ok[ok["model"] == model].set_index("data_seed")
+        per_sequence = [mine.at[s, "seq_headline"] - best_cells.at[s, "seq_headline"]
+                        for s in mine.index]
+        seeds = (mine["headline"] - best_cells.loc[mine.index, "headline"]).to_numpy()
+        verdict = judge(per_sequence, seeds, 0.05 * best["headline"], p)
+        row = finished.set_index("model").loc[model]
+        assert (row["vs_best"], row["vs_best_note"]) == (verdict.verdict, verdict.note)
+        if all(seed_test(d) == 1 for d in per_sequence) or p < 0.05:
+            assert row["vs_best"] == "worse"
     failed = summary[summary["model"] == EVIL]
     assert (failed["n"] == 0).all() and (failed["n_failed"] == 3).all()
     oracle = summary[summary["kind"] == "oracle"]
@@ -191,7 +220,10 @@ def test_gap_interval_pools_paired_per_sequence_differences(run):
     oracle = cv[cv["is_oracle"]].sort_values("data_seed")["headline"].to_numpy()
     assert row["gap"] == pytest.approx(np.mean(model - oracle))
     assert row["gap_relative"] == pytest.approx(np.mean((model - oracle) / oracle))
-    assert row["verdict"] == ("worse" if low > 0 else "no clear difference")
+    per_seed = [seed_test(d) for d in differences]
+    if all(r == 1 for r in per_seed):
+        assert row["verdict"] == "worse"
+    assert row["verdict"] in ("worse", "better", "tied", "can't tell")
 
 
 def test_ranks_across_datasets_use_complete_models_and_scipys_friedman(run):

@@ -15,6 +15,8 @@ from typing import Callable
 import numpy as np
 
 from . import plots
+from .stats import MIN_INTERVAL_VALUES
+from .verdicts import DEFAULT_ROPE, MIN_SEEDS
 from .tables import (calibration_table, cost_table, curve_axes, failure_table,
                      fitted_parameter_table, gradient_table, oracle_gap_table,
                      ranks_across_datasets, summarise, warning_table)
@@ -34,7 +36,7 @@ SECTION_TITLES = {
     "cost": "Cost",
     "fitted": "Fitted parameters",
     "calibration": "Calibration",
-    "failures": "Failed and timed-out cells",
+    "failures": "Cells without a result: diverged, failed and timed out",
     "warnings": "Fits that stopped short",
     "run": "Run",
 }
@@ -134,6 +136,15 @@ def interval(low, high):
     return f"[{num(low)}, {num(high)}]" if _ok(low) and _ok(high) else "–"
 
 
+def _interval_cell(row):
+    """The summary's interval, or why there is none."""
+    if _ok(row["ci_low"]) and _ok(row["ci_high"]):
+        return interval(row["ci_low"], row["ci_high"])
+    if row["kind"] != "baseline" and _ok(row["n"]) and 0 < row["n"] < MIN_INTERVAL_VALUES:
+        return f"– ({num(row['n'])} seed{'s' if row['n'] != 1 else ''}: too few)"
+    return "–"
+
+
 def percent(fraction, signed=True):
     if not _ok(fraction):
         return "–"
@@ -194,16 +205,44 @@ def _verdict(row):
     if row["kind"] != "model":
         return "reference"
     if not _ok(row["headline"]):
-        return f"no result ({int(row['n_failed'])} failed)" if row["n_failed"] else "no result"
+        diverged, failed = int(row["n_diverged"] or 0), int(row["n_failed"] or 0)
+        parts = ([f"{diverged} diverged"] if diverged else []) + \
+            ([f"{failed} failed"] if failed else [])
+        return f"no result ({', '.join(parts)})" if parts else "no result"
     if row["vs_best"] == "best":
         return "best"
-    if row["vs_best"] == "tied":
-        return f"tied ({p_text(row['p_value'])})"
-    if row["vs_best"] == "worse":
-        return f"worse ({p_text(row['p_value'])})"
-    if row["vs_best"] == "untested":
-        return "untested (< 2 shared seeds)"
+    if row["vs_best"] in ("worse", "better", "tied", "can't tell", "untested"):
+        note = row["vs_best_note"]
+        return f"{row['vs_best']}: {note}" if isinstance(note, str) and note else row["vs_best"]
     return row["vs_best"] or "–"
+
+
+def _names(rows, verdict):
+    return rows.loc[rows["vs_best"] == verdict, "model"].tolist()
+
+
+def _summary_line(panel, models):
+    """One sentence per panel; it names every model by the verdict of the table below."""
+    best = models[models["vs_best"] == "best"]
+    if best.empty:
+        return f"{panel}: no model finished."
+    best = best.iloc[0]
+    text = f"{panel}: best {best['model']} ({best['metric_label']} {num(best['headline'])})"
+    others = models[models["vs_best"] != "best"]
+    groups = [("tied with it (practically equivalent)", "tied"), ("can't tell from it", "can't tell"),
+              ("worse", "worse"), ("better on the seeds' test sets", "better"),
+              ("not compared (no shared seed)", "untested")]
+    said = [f"{words}: {', '.join(_names(others, verdict))}" for words, verdict in groups
+            if _names(others, verdict)]
+    if said:
+        text += "; " + "; ".join(said)
+    n_seeds = int(best["n"])
+    if n_seeds < MIN_SEEDS and len(others):
+        text += (f" ({n_seeds} seed{'s' if n_seeds != 1 else ''}: too few to measure training "
+                 "variability, so no model can be called tied)")
+    if _ok(best["gap_relative"]):
+        text += f"; its gap to the oracle {percent(best['gap_relative'])}"
+    return text + "."
 
 
 def _model_cell(row):
@@ -215,57 +254,57 @@ def _model_cell(row):
     return row["model"]
 
 
+def _rope_text(rows):
+    best = rows[rows["vs_best"] == "best"]
+    if best.empty or not _ok(best["rope"].iloc[0]):
+        return ""
+    kind, width = {**DEFAULT_ROPE}.get(best["metric"].iloc[0], ("relative", 0.05))
+    share = f"{100 * width:g} % of the best's value" if kind == "relative" else f"{width:g}"
+    return f"; tied = within ±{num(best['rope'].iloc[0])} ({share})"
+
+
 def _summary_section(summary, alpha, confidence):
     section = Section("summary", SECTION_TITLES["summary"])
     level = int(round(confidence * 100))
     findings = []
     for panel, rows in summary.groupby("panel", sort=False):
-        models = rows[rows["kind"] == "model"]
-        best = models[models["vs_best"] == "best"]
-        if best.empty:
-            findings.append(f"{panel}: no model finished.")
-            continue
-        best = best.iloc[0]
-        tied = models.loc[models["vs_best"] == "tied", "model"].tolist()
-        untested = models.loc[models["vs_best"] == "untested", "model"].tolist()
-        text = f"{panel}: best {best['model']} ({best['metric_label']} {num(best['headline'])})"
-        if tied:
-            text += f"; tied with it: {', '.join(tied)}"
-        elif not untested:
-            text += "; no model tied with it"
-        if untested:
-            text += f"; not tested against it (fewer than 2 shared seeds): {', '.join(untested)}"
-        if _ok(best["gap_relative"]):
-            text += f"; its gap to the oracle {percent(best['gap_relative'])}"
-        findings.append(text + ".")
+        findings.append(_summary_line(panel, rows[rows["kind"] == "model"]))
     section.blocks.append(Bullets(findings))
     section.blocks.append(Paragraph(
         "Scores are on held-out test sequences. Each row gives the mean ± sample standard "
         "deviation (ddof = 1) of the dataset's headline metric over the model's n finished "
-        f"cells (data and model seeds) and the {level} % Student-t interval of that mean. "
-        "Models are ranked by the mean. Every other model is compared with the best by a "
-        "paired t-test over the seeds both finished, Holm-adjusted over the dataset's models: "
-        f"'tied' means p ≥ {alpha:g} (these seeds cannot tell it from the best), 'worse' "
-        "means they can. With few seeds the test has little power, so 'tied' is an absence "
-        "of evidence, not evidence of equality. Reference rows: the oracle and chance-level "
-        "baselines (predictors that ignore the input)."))
+        f"cells (data and model seeds) and a {level} % interval of that mean that respects "
+        "the metric's range (log scale for errors, logit scale for proportions; none from "
+        f"fewer than {MIN_SEEDS} seeds). Models are ranked by the mean, and every other model "
+        "is judged against the best with two kinds of evidence: on each seed, the paired "
+        "per-sequence differences on the same test sequences (a Student-t interval: 'worse on "
+        "this seed's test set' when it lies above zero), and over the seeds, a paired t-test, "
+        f"Holm-adjusted over the dataset's models. 'worse': worse on every seed's test set, or "
+        f"over seeds at adjusted p < {alpha:g}. 'tied': from {MIN_SEEDS} seeds on, the "
+        f"{level} % interval of the difference lies inside the region of practical "
+        "equivalence (ROPE: 5 % of the best's value for errors, one percentage point for "
+        "proportions, 0.02 nats for NLL per step; Benavoli et al. 2017): the evidence could "
+        "have seen a difference of that size and saw none. 'can't tell': neither, with the "
+        "reason (seeds that disagree, too few seeds to measure training variability, an "
+        "interval wider than the ROPE). Reference rows: the oracle and chance-level baselines "
+        "(predictors that ignore the input)."))
     for panel, rows in summary.groupby("panel", sort=False):
         label = rows["metric_label"].iloc[0]
         n_seeds = rows.loc[rows["kind"] == "model", "n"].max()
         section.blocks.append(Heading(
             f"{panel} — {label}, {_direction(rows['greater_is_better'].iloc[0])}, "
-            f"{num(n_seeds)} seed(s)"))
+            f"{num(n_seeds)} seed(s){_rope_text(rows)}"))
         secondary = _secondary_columns(rows)
         columns = ["#", "model", "n", f"{label} (mean ± sd)", f"{level} % interval", "vs best"]
         columns += [name for _, name in secondary]
         table_rows, classes = [], []
         for _, row in rows.iterrows():
-            failed = int(row["n_failed"]) if _ok(row["n_failed"]) else 0
+            failed = sum(int(row[c]) for c in ("n_failed", "n_diverged") if _ok(row[c]))
             n = "–" if row["kind"] == "baseline" else \
                 f"{num(row['n'])} of {num(row['n'] + failed)}" if failed else num(row["n"])
             cells = [num(row["rank"]) if row["kind"] == "model" else "–", _model_cell(row), n,
-                     pm(row["headline"], row["headline_std"]),
-                     interval(row["ci_low"], row["ci_high"]), _verdict(row)]
+                     pm(row["headline"], row["headline_std"]), _interval_cell(row),
+                     _verdict(row)]
             cells += [num(row[column]) for column, _ in secondary]
             table_rows.append(cells)
             classes.append("reference" if row["kind"] != "model" else
@@ -286,6 +325,13 @@ _ORACLE_TEXT = (
     "approximate filter with the true parameters: a strong reference, not a bound.")
 
 
+def _gap_reading(row):
+    text = f"{row['verdict']}: {row['note']}" if row["note"] else row["verdict"]
+    if row["verdict"] == "better":
+        text += " (chance: the oracle is optimal in expectation)"
+    return text
+
+
 def _gap_section(gaps, results, confidence):
     section = Section("oracle-gap", SECTION_TITLES["oracle-gap"])
     level = int(round(confidence * 100))
@@ -296,7 +342,8 @@ def _gap_section(gaps, results, confidence):
         "the per-sequence differences between the model and the oracle on the same test "
         f"sequences of every seed ({level} % Student-t): it shows how much the test draw "
         "alone could move the gap, for the models as fitted; the seed-to-seed spread is the "
-        "± sd."))
+        "± sd. The reading is the summary's rule with the oracle in place of the best model "
+        "(each seed's test set, and the spread over seeds)."))
     for panel, rows in gaps.groupby("panel", sort=False):
         label = rows["metric_label"].iloc[0]
         section.blocks.append(Heading(f"{panel} — {label}, oracle "
@@ -304,12 +351,12 @@ def _gap_section(gaps, results, confidence):
         table_rows = [[row["model"], num(row["n"]), num(row["headline"]),
                        pm(row["gap"], row["gap_std"]), percent(row["gap_relative"]),
                        f"{interval(row['paired_low'], row['paired_high'])} "
-                       f"({num(row['n_sequences'])} seq.)", row["verdict"]]
+                       f"({num(row['n_sequences'])} seq.)", _gap_reading(row)]
                       for _, row in rows.iterrows()]
         section.blocks.append(Table(
             ["model", "n", label, "gap (mean ± sd)", "relative gap",
              f"paired {level} % interval", "reading"], table_rows,
-            ["l", "r", "r", "r", "r", "r", "l"], nowrap=(6,)))
+            ["l", "r", "r", "r", "r", "r", "l"]))
         section.blocks.append(Plot(
             f"gap-{slug(panel)}", f"{panel}: relative gap to the oracle with the paired "
             f"{level} % interval; the dashed line is the oracle.", (8.0, 1.3 + 0.42 * len(rows)),
@@ -318,7 +365,21 @@ def _gap_section(gaps, results, confidence):
     return section
 
 
-def _ranks_section(ranks, results):
+def _joined_but_worse(ranks, summary):
+    """Models a bar joins to the top-ranked model that each dataset's summary calls worse."""
+    top = ranks.mean_ranks.index[0]
+    joined = {m for group in ranks.cliques if top in group for m in group if m != top}
+    rows = summary[(summary["kind"] == "model") & summary["panel"].isin(ranks.scores.index)]
+    out = []
+    for model in ranks.mean_ranks.index:
+        verdicts = rows.loc[rows["model"] == model, "vs_best"]
+        if model in joined and len(verdicts) == len(ranks.scores.index) \
+                and (verdicts == "worse").all():
+            out.append(model)
+    return out
+
+
+def _ranks_section(ranks, results, results_summary=None):
     section = Section("ranks", SECTION_TITLES["ranks"])
     f = ranks.friedman
     k, n = f.n_models, f.n_blocks
@@ -334,7 +395,17 @@ def _ranks_section(ranks, results):
         f"{(k - 1) * (n - 1)}) df, {p_text(f.f_p_value)}: {verdict}. In the diagram, models "
         "joined by a bar have mean ranks closer than Nemenyi's critical difference "
         f"CD = {ranks.cd:.3g} (α = {ranks.alpha:g}) and are not significantly different."
-        + (" With so few datasets the test has little power." if n < 5 else "")))
+        + (" With so few datasets the test has little power." if n < 5 else "")
+        + " The diagram answers a different question from the summaries above: it ranks "
+        "models across datasets, ignoring by how much and how surely each dataset's "
+        "comparison was won; a bar means the ranks alone cannot separate the models."))
+    worse = _joined_but_worse(ranks, results_summary) if results_summary is not None else []
+    if worse:
+        section.blocks.append(Paragraph(
+            f"Joined by a bar to {ranks.mean_ranks.index[0]} although the summary finds them "
+            f"worse than each dataset's best on every dataset: {', '.join(worse)}. Their "
+            "per-dataset verdicts stand; the bar only says that "
+            f"{n} datasets are too few for ranks to show it."))
     if ranks.excluded or ranks.excluded_panels:
         left = []
         if ranks.excluded:
@@ -555,10 +626,20 @@ def _warning_section(warned):
 
 def _failure_section(failures):
     section = Section("failures", SECTION_TITLES["failures"])
+    diverged = int((failures["status"] == "diverged").sum())
+    broken = len(failures) - diverged
+    said = []
+    if diverged:
+        said.append(f"{diverged} training run(s) diverged (status 'diverged'): the loss became "
+                    "NaN or infinite, or ended far above the mean predictor's. That is a "
+                    "measured outcome of the model and its settings, not a broken run: the "
+                    "model has no score for that seed, and rerunning gives the same result.")
+    if broken:
+        said.append(f"{broken} cell(s) broke (status 'error' or 'timeout'): "
+                    "'seqcompare run --retry-failed' runs them again.")
     section.blocks.append(Paragraph(
-        f"{len(failures)} cell(s) did not finish. A failed model is left out of its "
-        "dataset's ranking; 'seqcompare run --retry-failed' runs these cells again. Each "
-        "distinct error is listed once, with the seeds it hit."))
+        " ".join(said) + " A model without a result on a seed is left out of that seed's "
+        "comparisons. Each distinct message is listed once, with the seeds it hit."))
     groups = {}
     for _, row in failures.iterrows():
         key = (row["status"], row["model"], row["panel"], str(row["error"]))
@@ -649,12 +730,12 @@ def build_sections(results, runs=(), confidence=0.95, alpha=0.05):
     summary = summarise(results, confidence, alpha)
     if (summary["kind"] == "model").any() or (summary["kind"] == "oracle").any():
         sections.append(_summary_section(summary, alpha, confidence))
-    gaps = oracle_gap_table(results, confidence)
+    gaps = oracle_gap_table(results, confidence, alpha)
     if not gaps.empty:
         sections.append(_gap_section(gaps, results, confidence))
     ranks = ranks_across_datasets(results, alpha)
     if ranks is not None:
-        sections.append(_ranks_section(ranks, results))
+        sections.append(_ranks_section(ranks, results, summary))
     axes = curve_axes(results)
     if axes:
         sections.append(_curves_section(axes, results))

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-__all__ = ["Interval", "PairedTest", "Friedman", "mean_interval", "paired_t_test", "holm",
+__all__ = ["Interval", "PairedTest", "Friedman", "mean_interval", "metric_interval",
+           "MIN_INTERVAL_VALUES", "paired_t_test", "holm",
            "rank_scores", "friedman_from_ranks", "friedman_test", "nemenyi_q",
            "critical_difference", "cliques", "gradient_decay"]
 
@@ -100,6 +101,70 @@ def mean_interval(values, confidence=0.95):
     std = float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n))
     return Interval(mean, std, n, mean - half, mean + half)
+
+
+#: Fewest values an interval of a mean is computed from: with 2, Student's t has one degree
+#: of freedom and a 95 % interval spans +-12.7 standard errors, wider than any metric's range.
+MIN_INTERVAL_VALUES = 3
+
+
+def metric_interval(values, value_range="real", confidence=0.95):
+    """A confidence interval for the mean of a metric that stays inside the metric's range.
+
+    * ``"real"`` (NLL per step, R², differences): Student's t, as :func:`mean_interval`.
+    * ``"positive"`` (RMSE, MAE, seconds): on the log scale, by the delta method,
+      ``m · exp(± t · s / (m sqrt(n)))``: above 0, and wider above the mean than below.
+    * ``"proportion"`` (accuracy, success rate): on the logit scale,
+      ``expit(logit(m) ± t · s / (m (1 - m) sqrt(n)))``: inside (0, 1); a mean of exactly
+      0 or 1 with no spread is its own interval.
+
+    With fewer than :data:`MIN_INTERVAL_VALUES` finite values the interval is NaN (the
+    mean and the standard deviation are still given).
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+    value_range : {"real", "positive", "proportion"}, default="real"
+    confidence : float, default=0.95
+
+    Returns
+    -------
+    Interval
+
+    Examples
+    --------
+    >>> interval = metric_interval([1.0, 2.0, 9.0], "positive")
+    >>> interval.low > 0, round(interval.mean, 3)
+    (True, 4.0)
+    >>> interval = metric_interval([0.97, 1.0, 0.99], "proportion")
+    >>> 0 < interval.low < interval.high < 1
+    True
+    >>> metric_interval([3.0, 4.0], "positive").low  # two values: no interval
+    nan
+    """
+    if value_range not in ("real", "positive", "proportion"):
+        raise ValueError("value_range must be 'real', 'positive' or 'proportion'; got "
+                         f"{value_range!r}.")
+    base = mean_interval(values, confidence)
+    if base.n < MIN_INTERVAL_VALUES:
+        return Interval(base.mean, base.std, base.n, np.nan, np.nan)
+    if value_range == "real":
+        return base
+    m, n = base.mean, base.n
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    if base.std == 0:
+        return Interval(m, 0.0, n, m, m)
+    se = base.std / np.sqrt(n)
+    if value_range == "positive":
+        if m <= 0:
+            return Interval(m, base.std, n, np.nan, np.nan)
+        half = t * se / m
+        return Interval(m, base.std, n, float(m * np.exp(-half)), float(m * np.exp(half)))
+    if not 0 < m < 1:
+        return Interval(m, base.std, n, np.nan, np.nan)
+    centre, half = np.log(m / (1 - m)), t * se / (m * (1 - m))
+    low, high = 1 / (1 + np.exp(-(centre - half))), 1 / (1 + np.exp(-(centre + half)))
+    return Interval(m, base.std, n, float(low), float(high))
 
 
 def paired_t_test(a, b, confidence=0.95):

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from .results import oracle_gaps
+from ..metrics import value_range
 from .stats import (critical_difference, cliques, friedman_test, gradient_decay, holm,
-                    mean_interval, paired_t_test, rank_scores)
+                    mean_interval, metric_interval, paired_t_test, rank_scores)
+from .verdicts import judge, rope_width
 
 __all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
            "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
            "fitted_parameter_table", "gradient_table", "warning_table", "baseline_rows",
-           "SECONDARY_METRICS"]
+           "paired_evidence", "SECONDARY_METRICS"]
 
 #: Secondary metric columns a summary may show beside the headline: column -> label.
 SECONDARY_METRICS = {"score": "R²", "rmse": "RMSE", "accuracy": "accuracy",
@@ -154,46 +156,97 @@ def _pair_keys(group):
         index=False)]
 
 
-def _versus_best(models, greater_is_better, alpha):
-    """Rank models by mean headline; paired t-tests of each against the best, Holm-adjusted."""
+def _metric_name(group):
+    names = group["metric"].dropna() if "metric" in group else ()
+    return str(names.iloc[0]) if len(names) else "rmse"
+
+
+def paired_evidence(cells, reference, keys, reference_keys, greater_is_better):
+    """Per-seed evidence of ``cells`` against ``reference`` on the cells both have.
+
+    Parameters
+    ----------
+    cells, reference : pandas.DataFrame
+        Finished cells of the model and of its reference (the best model, the oracle).
+    keys, reference_keys : list
+        Join keys of the rows of each (the same seed and training size match).
+    greater_is_better : bool
+
+    Returns
+    -------
+    per_sequence : list of ndarray
+        For each shared cell, the per-sequence differences of the headline metric on the
+        same test sequences (positive: worse); empty where the sequences do not match.
+    seed_differences : ndarray
+        For each shared cell, the difference of the pooled headline metric (positive: worse).
+    """
+    sign = -1.0 if greater_is_better else 1.0
+    by_key = dict(zip(reference_keys, (row for _, row in reference.iterrows())))
+    per_sequence, seeds = [], []
+    for key, (_, cell) in zip(keys, cells.iterrows()):
+        ref = by_key.get(key)
+        if ref is None or not (np.isfinite(cell["headline"]) and np.isfinite(ref["headline"])):
+            continue
+        mine, theirs = cell["seq_headline"], ref["seq_headline"]
+        if mine is None or theirs is None or len(mine) != len(theirs):
+            per_sequence.append(np.empty(0))
+        else:
+            per_sequence.append(sign * (np.asarray(mine, float) - np.asarray(theirs, float)))
+        seeds.append(sign * (float(cell["headline"]) - float(ref["headline"])))
+    return per_sequence, np.asarray(seeds, dtype=float)
+
+
+def _judge_all(evidence, reference_value, metric, rope, alpha, confidence):
+    """Verdicts for several comparisons against one reference, p-values Holm-adjusted."""
+    raw = {name: paired_t_test(seeds, np.zeros(len(seeds))).p_value if len(seeds) > 1
+           else np.nan for name, (_, seeds) in evidence.items()}
+    adjusted = dict(zip(raw, holm(list(raw.values())))) if raw else {}
+    width = rope_width(metric, reference_value, rope)
+    return {name: judge(per_sequence, seeds, width, adjusted[name], alpha, confidence)
+            for name, (per_sequence, seeds) in evidence.items()}
+
+
+def _versus_best(models, greater_is_better, metric, alpha, confidence, rope):
+    """Rank models by mean headline; judge each against the best (:mod:`.verdicts`)."""
     means = {m: np.nanmean(g["headline"]) if g["headline"].notna().any() else np.nan
              for m, g in models.items()}
     ranked = sorted((m for m in means if np.isfinite(means[m])),
                     key=lambda m: -means[m] if greater_is_better else means[m])
-    out = {m: {"rank": np.nan, "vs_best": "no result", "p_value": np.nan} for m in models}
+    empty = {"rank": np.nan, "vs_best": "no result", "vs_best_note": "", "p_value": np.nan,
+             "rope": np.nan}
+    out = {m: dict(empty) for m in models}
     if not ranked:
         return out
     best = ranked[0]
-    best_by_key = dict(zip(_pair_keys(models[best]), models[best]["headline"]))
-    raw = {}
-    for model in ranked[1:]:
-        group = models[model]
-        mine = group["headline"].to_numpy(dtype=float)
-        theirs = np.array([best_by_key.get(k, np.nan) for k in _pair_keys(group)], dtype=float)
-        raw[model] = paired_t_test(mine, theirs).p_value
-    adjusted = dict(zip(raw, holm(list(raw.values())))) if raw else {}
+    best_keys = _pair_keys(models[best])
+    evidence = {m: paired_evidence(models[m], models[best], _pair_keys(models[m]), best_keys,
+                                   greater_is_better) for m in ranked[1:]}
+    verdicts = _judge_all(evidence, means[best], metric, rope, alpha, confidence)
     for position, model in enumerate(ranked, start=1):
         out[model]["rank"] = position
         if model == best:
-            out[model]["vs_best"] = "best"
+            out[model].update(vs_best="best", rope=rope_width(metric, means[best], rope))
             continue
-        p = adjusted[model]
-        out[model]["p_value"] = p
-        out[model]["vs_best"] = ("untested" if not np.isfinite(p)
-                                 else "tied" if p >= alpha else "worse")
+        verdict = verdicts[model]
+        out[model].update(vs_best=verdict.verdict, vs_best_note=verdict.note,
+                          p_value=verdict.p_value, rope=verdict.rope)
     return out
 
 
-def summarise(results, confidence=0.95, alpha=0.05):
-    """One row per panel and model: the headline metric over seeds, and who is tied with the best.
+def summarise(results, confidence=0.95, alpha=0.05, rope=None):
+    """One row per panel and model: the headline metric over seeds, and its verdict against the best.
 
-    For each model the headline metric's mean, sample standard deviation (``ddof=1``)
-    and Student-t ``confidence`` interval over its finished cells (seeds). Models are
-    ranked by the mean (1 = best); each other model is compared with the best by a
-    paired t-test over the seeds they share, Holm-adjusted over the panel's models:
-    ``vs_best`` is ``"tied"`` when the adjusted p-value is at least ``alpha``,
-    ``"worse"`` below it, ``"untested"`` with fewer than two shared seeds. The
-    oracle and the dataset's chance baselines come first as reference rows.
+    For each model the headline metric's mean and sample standard deviation
+    (``ddof=1``) over its finished cells (seeds), and a ``confidence`` interval of the
+    mean that respects the metric's range (:func:`~seqmodels.compare.stats.metric_interval`:
+    log scale for errors, logit scale for proportions; none from fewer than 3 seeds).
+    Models are ranked by the mean (1 = best); each other model is judged against the
+    best by the rule of :mod:`seqmodels.compare.verdicts` (per-seed paired
+    differences on the shared test sequences, and the spread over seeds, Holm-adjusted
+    over the panel's models): ``vs_best`` is ``"worse"``, ``"tied"`` (practically
+    equivalent within the ROPE, from 3 seeds on), ``"can't tell"``, ``"better"`` or
+    ``"untested"``, with the evidence in words in ``vs_best_note``. The oracle and the
+    dataset's chance baselines come first as reference rows.
 
     Parameters
     ----------
@@ -201,39 +254,50 @@ def summarise(results, confidence=0.95, alpha=0.05):
         From :func:`~seqmodels.compare.compare`.
     confidence : float, default=0.95
     alpha : float, default=0.05
+    rope : dict, optional
+        Regions of practical equivalence by metric name, overriding
+        :data:`~seqmodels.compare.verdicts.DEFAULT_ROPE`.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``panel``, ``dataset``, ``model``, ``estimator``, ``kind`` (``oracle``,
-        ``baseline`` or ``model``), ``n`` (finished cells), ``n_failed``, ``headline``,
-        ``headline_std``, ``ci_low``, ``ci_high``, ``rank``, ``vs_best``, ``p_value``,
-        the means of ``score``, ``rmse``, ``accuracy``, ``nll_per_step``, ``mae``,
-        ``gap``, ``gap_relative``, ``fit_seconds``, ``predict_seconds``, ``n_params``,
-        and ``metric_label``, ``greater_is_better``.
+        ``baseline`` or ``model``), ``n`` (finished cells), ``n_diverged`` (training
+        diverged: a measured outcome), ``n_failed`` (errors and timeouts), ``headline``,
+        ``headline_std``, ``ci_low``, ``ci_high``, ``rank``, ``vs_best``,
+        ``vs_best_note``, ``p_value`` (seed-level, Holm-adjusted), ``rope`` (its
+        half-width in the metric's units), the means of ``score``, ``rmse``,
+        ``accuracy``, ``nll_per_step``, ``mae``, ``gap``, ``gap_relative``,
+        ``fit_seconds``, ``predict_seconds``, ``n_params``, and ``metric``,
+        ``metric_label``, ``greater_is_better``.
     """
     frame = _prepared(results)
     rows = []
     for panel, group in frame.groupby("panel", sort=False):
         label, better = _panel_metric(group)
+        metric = _metric_name(group)
         dataset = group["dataset"].iloc[0]
         ok = group[group["status"] == "ok"]
         models = {m: g for m, g in ok[~ok["is_oracle"]].groupby("model", sort=False)}
-        verdicts = _versus_best(models, better, alpha)
-        common = {"panel": panel, "dataset": dataset, "metric_label": label,
+        verdicts = _versus_best(models, better, metric, alpha, confidence, rope)
+        common = {"panel": panel, "dataset": dataset, "metric": metric, "metric_label": label,
                   "greater_is_better": better}
         panel_rows = [{**common, **row} for row in baseline_rows(group)]
         for model, cells in group.groupby("model", sort=False):
             done = cells[cells["status"] == "ok"]
+            diverged = int((cells["status"] == "diverged").sum())
             oracle = bool(cells["is_oracle"].iloc[0])
-            interval = mean_interval(done["headline"].to_numpy(dtype=float), confidence)
+            interval = metric_interval(done["headline"].to_numpy(dtype=float),
+                                       value_range(metric), confidence)
             row = {**common, "model": model, "kind": "oracle" if oracle else "model",
                    "estimator": cells["estimator"].dropna().iloc[0]
                    if cells["estimator"].notna().any() else None,
-                   "n": len(done), "n_failed": len(cells) - len(done),
+                   "n": len(done), "n_diverged": diverged,
+                   "n_failed": len(cells) - len(done) - diverged,
                    "headline": interval.mean, "headline_std": interval.std,
                    "ci_low": interval.low, "ci_high": interval.high,
-                   **verdicts.get(model, {"rank": np.nan, "vs_best": "", "p_value": np.nan})}
+                   **verdicts.get(model, {"rank": np.nan, "vs_best": "", "vs_best_note": "",
+                                          "p_value": np.nan, "rope": np.nan})}
             for column in ("score", "rmse", "mae", "accuracy", "nll_per_step", "gap",
                            "gap_relative", "fit_seconds", "predict_seconds", "n_params"):
                 values = done[column].to_numpy(dtype=float)
@@ -244,72 +308,69 @@ def summarise(results, confidence=0.95, alpha=0.05):
         panel_rows.sort(key=lambda r: (order[r["kind"]], r.get("rank", np.nan)
                                        if np.isfinite(r.get("rank", np.nan)) else np.inf))
         rows.extend(panel_rows)
-    columns = ["panel", "dataset", "model", "estimator", "kind", "n", "n_failed", "headline",
-               "headline_std", "ci_low", "ci_high", "rank", "vs_best", "p_value", "score",
-               "rmse", "accuracy", "nll_per_step", "mae", "gap", "gap_relative", "fit_seconds",
-               "predict_seconds", "n_params", "metric_label", "greater_is_better"]
+    columns = ["panel", "dataset", "model", "estimator", "kind", "n", "n_diverged", "n_failed",
+               "headline", "headline_std", "ci_low", "ci_high", "rank", "vs_best",
+               "vs_best_note", "p_value", "rope", "score", "rmse", "accuracy", "nll_per_step",
+               "mae", "gap", "gap_relative", "fit_seconds", "predict_seconds", "n_params",
+               "metric", "metric_label", "greater_is_better"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _oracle_rows(frame):
-    """Join key of each finished oracle cell -> its row."""
-    oracle = frame[(frame["status"] == "ok") & frame["is_oracle"]]
-    keys = [_key(v) for v in oracle[["dataset", "data_seed", "train_size", "sweep"]].itertuples(
-        index=False)]
-    return dict(zip(keys, (row for _, row in oracle.iterrows())))
-
-
-def oracle_gap_table(results, confidence=0.95):
-    """Each model's gap to the oracle per panel: absolute, relative and paired over sequences.
+def oracle_gap_table(results, confidence=0.95, alpha=0.05, rope=None):
+    """Each model's gap to the oracle per panel: absolute, relative, paired, and its verdict.
 
     The gap is positive where the model is worse than the oracle (see
     :func:`~seqmodels.compare.oracle_gaps`). ``gap`` and ``gap_relative`` are means
-    over the seeds of the gap of the pooled headline metric. The interval pools the
-    per-sequence differences ``model - oracle`` over every test sequence of every
-    seed, the same sequences for both: it says how far the test draw alone could move
-    the gap, for the models as fitted.
+    over the seeds of the gap of the pooled headline metric. The paired interval pools
+    the per-sequence differences ``model - oracle`` over every test sequence of every
+    seed, the same sequences for both: how far the test draw alone could move the gap,
+    for the models as fitted. The ``verdict`` is the same rule as the summary's
+    (:mod:`seqmodels.compare.verdicts`), with the oracle as the reference: per-seed
+    paired intervals and the spread over seeds, Holm-adjusted over the panel's models.
 
     Returns
     -------
     pandas.DataFrame
         ``panel``, ``model``, ``n`` (cells), ``oracle_headline``, ``headline``, ``gap``,
         ``gap_std`` (over seeds), ``gap_relative``, ``paired_gap``, ``paired_low``,
-        ``paired_high``, ``n_sequences``, ``verdict`` (``"worse"`` when the interval is
-        above 0, ``"better on this test set"`` when below, ``"no clear difference"``),
+        ``paired_high``, ``n_sequences``, ``verdict`` (``"worse"``, ``"better"``,
+        ``"tied"``, ``"can't tell"``, ``"untested"``), ``note`` (the evidence in words),
         ``metric_label``, ``greater_is_better``. Panels without an oracle have no rows.
     """
     frame = _prepared(results)
-    oracle = _oracle_rows(frame)
     rows = []
     for panel, group in frame.groupby("panel", sort=False):
         label, better = _panel_metric(group)
-        ok = group[(group["status"] == "ok") & ~group["is_oracle"] & group["gap"].notna()]
-        for model, cells in ok.groupby("model", sort=False):
-            sign = -1.0 if better else 1.0
-            differences = []
-            for _, cell in cells.iterrows():
-                ref = oracle.get(_key([cell["dataset"], cell["data_seed"], cell["train_size"],
-                                       cell["sweep"]]))
-                mine = cell["seq_headline"]
-                theirs = None if ref is None else ref["seq_headline"]
-                if mine is None or theirs is None or len(mine) != len(theirs):
-                    continue
-                differences.append(sign * (np.asarray(mine, float) - np.asarray(theirs, float)))
+        metric = _metric_name(group)
+        finished = group[group["status"] == "ok"]
+        oracle = finished[finished["is_oracle"]]
+        ok = finished[~finished["is_oracle"] & finished["gap"].notna()]
+        if oracle.empty or ok.empty:
+            continue
+        oracle_keys = [_key(v) for v in oracle[["data_seed", "train_size"]].itertuples(
+            index=False)]
+        models = {m: g for m, g in ok.groupby("model", sort=False)}
+        evidence = {m: paired_evidence(g, oracle, [_key(v) for v in g[
+            ["data_seed", "train_size"]].itertuples(index=False)], oracle_keys, better)
+            for m, g in models.items()}
+        verdicts = _judge_all(evidence, float(oracle["headline"].mean()), metric, rope, alpha,
+                              confidence)
+        for model, cells in models.items():
+            differences = [d for d in evidence[model][0] if d.size]
             pooled = mean_interval(np.concatenate(differences) if differences else [], confidence)
             gaps = mean_interval(cells["gap"].to_numpy(dtype=float), confidence)
-            verdict = ("worse" if pooled.low > 0 else "better on this test set"
-                       if pooled.high < 0 else "no clear difference")
+            verdict = verdicts[model]
             rows.append({"panel": panel, "model": model, "n": len(cells),
                          "oracle_headline": cells["oracle_headline"].mean(),
                          "headline": cells["headline"].mean(), "gap": gaps.mean,
                          "gap_std": gaps.std, "gap_relative": cells["gap_relative"].mean(),
                          "paired_gap": pooled.mean, "paired_low": pooled.low,
                          "paired_high": pooled.high, "n_sequences": pooled.n,
-                         "verdict": verdict if pooled.n > 1 else "untested",
+                         "verdict": verdict.verdict, "note": verdict.note,
                          "metric_label": label, "greater_is_better": better})
     columns = ["panel", "model", "n", "oracle_headline", "headline", "gap", "gap_std",
                "gap_relative", "paired_gap", "paired_low", "paired_high", "n_sequences",
-               "verdict", "metric_label", "greater_is_better"]
+               "verdict", "note", "metric_label", "greater_is_better"]
     table = pd.DataFrame(rows, columns=columns)
     order = {p: i for i, p in enumerate(table["panel"].unique())}
     table = table.assign(_order=table["panel"].map(order))
