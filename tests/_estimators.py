@@ -43,6 +43,24 @@ class Raises(BaseEstimator):
         return X
 
 
+class Diverges(BaseEstimator):
+    """A user's own model whose training diverges on odd model seeds (a measured outcome)."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        from seqmodels.exceptions import TrainingDiverged
+
+        if self.random_state is not None and self.random_state % 2:
+            raise TrainingDiverged("training diverged: the loss became NaN in epoch 2")
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        return X
+
+
 class KillsItsWorker(BaseEstimator):
     """A user's own model whose ``fit`` ends the process running it, as a crash would.
 

@@ -146,7 +146,7 @@ def test_a_model_that_kills_its_worker_is_a_failed_cell_and_the_others_finish(tm
     again = compare(models, data, n_jobs=2, store=tmp_path, progress=False)
     assert list(again["finished_at"]) == list(results["finished_at"])
     text = report(tmp_path, tmp_path / "report")["markdown"].read_text()
-    failures = text[text.index("## Failed and timed-out cells"):]
+    failures = text[text.index("## Cells without a result"):]
     assert "| exits " in failures and "| killed " in failures
     assert "the worker process died while running this cell" in failures
 

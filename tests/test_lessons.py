@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from seqmodels.compare import compare, oracle_gaps
+from seqmodels.compare import compare, load_results, oracle_gaps
+from seqmodels.compare.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -195,20 +196,32 @@ def test_gradients_vanish_in_a_simple_rnn_an_lstm_learns_to_keep_them():
     assert (_decay(results, "SimpleRNN, spectral radius 2, at initialisation") < -0.05).all()
 
 
-def test_clipping_lets_a_simple_rnn_with_exploding_gradients_train():
+def test_clipping_lets_a_simple_rnn_with_exploding_gradients_train(tmp_path, capsys):
+    """Run through the command a user types: a diverged training run is a measured outcome,
+    so ``seqcompare run clipping --quick`` exits 0 and its report shows those cells."""
     unclipped = "SimpleRNN, radius 2, SGD, no clipping"
     clipped = "SimpleRNN, radius 2, SGD, clipnorm 1"
-    results = _run("clipping", may_fail=(unclipped,))
+    output = tmp_path / "clipping"
+    code = main(["run", "clipping", "--quick", "--output", str(output), "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    results = oracle_gaps(load_results(output))
+    assert (results.loc[results["model"] != unclipped, "status"] == "ok").all()
     for _, row in _by(results, unclipped).iterrows():
         # diverged (the fit stops with an error naming the remedies) or never learned
         if row["status"] != "ok":
+            assert row["status"] == "diverged"
             assert "diverged" in row["error"] and "clipnorm" in row["error"]
         else:
             assert row["score"] < 0.0
     for _, row in _by(results, clipped).iterrows():
         assert row["score"] > 0.2                          # R² on held-out sequences
         assert max(row["history"]) <= 1.05 * row["history"][0]  # the loss never jumps up
-    assert (_by(results, unclipped)["status"] != "ok").any()
+    n_diverged = int((_by(results, unclipped)["status"] == "diverged").sum())
+    assert n_diverged > 0 and "training run(s) diverged" in err
+    report = (output / "report.md").read_text()
+    assert "Cells without a result" in report and f"{n_diverged} training run(s) diverged" \
+        in report and "| diverged |" in report
 
 
 def test_missing_data_the_kalman_filter_skips_gaps_and_stays_at_the_oracle():

@@ -8,7 +8,9 @@
     seqcompare report DIR
     seqcompare --version
 
-Exit codes: 0 every cell ok; 1 some cells failed or timed out (the report is still
+Exit codes: 0 the comparison ran and measured every cell (``ok``, or ``diverged``: a
+training run that diverged is a result, shown in the report); 1 some cells broke (an
+error that is not a measured outcome, a timeout, a lost worker; the report is still
 written); 2 bad usage, a bad suite or an unusable output folder (nothing ran);
 130 / 143 interrupted by Ctrl-C / SIGTERM (finished cells are kept: rerun to resume).
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from .. import __version__, all_estimators
 from ..datasets import has_oracle, list_datasets
+from .store import MEASURED
 
 DEFAULT_OUTPUT = "reports/{suite}"
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
@@ -192,13 +195,17 @@ def _status(output):
         keys = {c.key for c in suite.cells()}
         counts = store.status_counts(keys)
         pending = len(keys) - sum(counts.values())
-        print(f"{suite.title}: {len(keys)} cells: {counts.get('ok', 0)} done, {pending} pending, "
-              f"{counts.get('error', 0)} failed, {counts.get('timeout', 0)} timed out")
+        diverged = counts.get("diverged", 0)
+        print(f"{suite.title}: {len(keys)} cells: {counts.get('ok', 0)} done, "
+              + (f"{diverged} diverged, " if diverged else "")
+              + f"{pending} pending, {counts.get('error', 0)} failed, "
+              f"{counts.get('timeout', 0)} timed out")
         runs = store.runs()
         if runs:
             last = runs[-1]
             print(f"last run: {last['status']}, started by {last['metadata'].get('command', '?')}")
-        return EXIT_OK if not pending and counts.get("ok", 0) == len(keys) else EXIT_FAILED_CELLS
+        measured = sum(counts.get(status, 0) for status in MEASURED)
+        return EXIT_OK if not pending and measured == len(keys) else EXIT_FAILED_CELLS
     finally:
         store.close()
 
@@ -262,7 +269,11 @@ def _run(args):
     paths = _write_report(results, output, shown)
     counts = results["status"].value_counts().to_dict()
     print(f"{len(results)} cells ({_counts_text(counts)}) -> {paths['markdown']}")
-    failed = len(results) - counts.get("ok", 0)
+    diverged = counts.get("diverged", 0)
+    if diverged:
+        print(f"seqcompare: {diverged} training run(s) diverged: a measured outcome, shown in "
+              "the report.", file=sys.stderr)
+    failed = len(results) - sum(counts.get(status, 0) for status in MEASURED)
     if failed:
         print(f"seqcompare: {failed} cell(s) failed or timed out (listed in the report); "
               "'--retry-failed' runs them again.", file=sys.stderr)

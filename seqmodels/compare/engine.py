@@ -22,7 +22,7 @@ from .execution import WorkerLost, make_backend
 from .grid import build_grid
 from .progress import make_progress
 from .results import to_frame
-from .store import ResultsStore
+from .store import MEASURED, ResultsStore
 
 __all__ = ["compare", "run_grid", "RunInterrupted", "run_metadata"]
 
@@ -108,7 +108,7 @@ def run_grid(cells, store, *, backend, time_limit=None, progress=None, retry_fai
     """
     progress = progress or make_progress(False)
     keys = {c.key for c in cells}
-    skip = store.done_keys() if not retry_failed else store.done_keys({"ok"})
+    skip = store.done_keys() if not retry_failed else store.done_keys(set(MEASURED))
     todo = deque(c for c in cells if c.key not in skip)
     run_id = store.start_run(run_metadata(metadata_extra), len(cells))
     counts = {}

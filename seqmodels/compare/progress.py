@@ -90,8 +90,9 @@ class BarProgress(Progress):
 
     def finished(self, cell, record):
         if record["status"] != "ok":
-            self._failures += 1
-            self._bar.console.print(f"[red]{record['status']}[/red] {cell.title()}: "
+            self._failures += record["status"] != "diverged"
+            colour = "yellow" if record["status"] == "diverged" else "red"
+            self._bar.console.print(f"[{colour}]{record['status']}[/{colour}] {cell.title()}: "
                                     f"{_outcome(record)}", markup=True, highlight=False)
         self._bar.advance(self._task)
 

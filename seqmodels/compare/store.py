@@ -28,7 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ResultsStore", "load_results", "SCHEMA_VERSION", "STORE_NAME"]
+__all__ = ["ResultsStore", "load_results", "SCHEMA_VERSION", "STORE_NAME", "MEASURED",
+           "BROKEN"]
+
+#: Statuses of a cell the comparison measured: ``ok``, and ``diverged`` (the training run
+#: diverged: what the comparison measured of that model and seed). Stored for good: a
+#: resumed run and ``retry_failed`` leave them alone.
+MEASURED = ("ok", "diverged")
+#: Statuses of a cell that broke (an exception that is not a measured outcome, a time limit,
+#: a lost worker): kept, skipped on resume, run again by ``retry_failed``.
+BROKEN = ("error", "timeout")
 
 SCHEMA_VERSION = 1
 STORE_NAME = "results.sqlite"
@@ -243,7 +252,7 @@ class ResultsStore:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                 "status = excluded.status, record = excluded.record, arrays = excluded.arrays, "
                 "run_id = excluded.run_id, stored_at = excluded.stored_at "
-                "WHERE cells.status != 'ok'",
+                "WHERE cells.status NOT IN ('ok', 'diverged')",
                 (record["key"], record["status"], text, blob, run_id, time.time()))
             db.execute("DELETE FROM claims WHERE key = ?", (record["key"],))
         return cursor.rowcount > 0
@@ -252,7 +261,7 @@ class ResultsStore:
         """Reserve a cell for this run; False when it is done or a live run holds it."""
         with self._write() as db:
             row = db.execute("SELECT status FROM cells WHERE key = ?", (key,)).fetchone()
-            if row is not None and (row[0] == "ok" or not retry_failed):
+            if row is not None and (row[0] in MEASURED or not retry_failed):
                 return False
             holder = db.execute("SELECT owner, host, pid, pid_started FROM claims WHERE key = ?",
                                 (key,)).fetchone()

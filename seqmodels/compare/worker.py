@@ -3,7 +3,8 @@
 Workers are pure: :func:`run_cell` returns the cell's record and never writes anywhere;
 only the parent process stores results. A cell that raises, or runs past its time
 limit, comes back as a record with status ``error`` / ``timeout`` and the error text,
-so one bad model never stops a comparison.
+so one bad model never stops a comparison. A fit that diverges (``TrainingDiverged``)
+comes back with status ``diverged``: what the comparison measured, not a breakage.
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import __version__
 from .._validation import n_sequences, subset_sequences
+from ..exceptions import TrainingDiverged
 from .evaluation import evaluate
 from .grid import canonical
 
@@ -242,7 +244,9 @@ def run_cell(cell, time_limit=None):
         The fields of :func:`describe`, the dataset's ``task``, headline ``metric`` and
         ``baselines`` (JSON: scores of predictors that ignore the input),
         the scalars of :func:`~seqmodels.compare.evaluation.evaluate`, ``status``
-        (``ok`` / ``error`` / ``timeout``), ``error`` and ``traceback`` text,
+        (``ok``; ``diverged``: the fit raised :class:`~seqmodels.exceptions.TrainingDiverged`,
+        a measured outcome; ``error`` / ``timeout``: the cell broke), ``error`` and
+        ``traceback`` text,
         ``warnings`` (the fit's ConvergenceWarnings, one per line, or None),
         ``cell_seconds``, ``started_at``, ``finished_at``, ``worker`` and
         ``worker_peak_rss_mb``; and ``arrays``, the cell's arrays.
@@ -269,6 +273,9 @@ def run_cell(cell, time_limit=None):
             record.update(scalars)
     except CellTimeout as error:
         record.update(status="timeout", error=str(error), traceback=traceback.format_exc())
+    except TrainingDiverged as error:  # a measured outcome, not a broken cell
+        record.update(status="diverged", error=f"{type(error).__name__}: {error}",
+                      traceback=traceback.format_exc())
     except Exception as error:
         record.update(status="error", error=f"{type(error).__name__}: {error}",
                       traceback=traceback.format_exc())

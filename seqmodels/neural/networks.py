@@ -27,6 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
+from ..exceptions import TrainingDiverged  # noqa: E402,F401  (re-exported: its old home)
 from .cells import (CUSTOM_CELLS, CIFGLSTMCell, ForgetGateBias, LeakyCell,  # noqa: E402
                     PeepholeLSTMCell)
 
@@ -399,10 +400,6 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             self.model.stop_training = True
-
-
-class TrainingDiverged(ValueError):
-    """The training loss became NaN or infinite: the fit cannot be used."""
 
 
 def train(model, spec, inputs, targets, *, optimizer, learning_rate, clipnorm, clipvalue, epochs,
