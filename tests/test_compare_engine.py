@@ -388,7 +388,7 @@ def test_cells_keep_the_small_fitted_parameters():
     import json
 
     fitted = json.loads(results["fitted_params"].iloc[0])
-    direct = AutoRegressive(order=2).fit(load("lynx", test_fraction=0.0).X_train)
+    direct = AutoRegressive(order=2).fit(load("lynx", in_sample=True).X_train)
     np.testing.assert_allclose(fitted["coef_"], direct.coef_.tolist())
     np.testing.assert_allclose(fitted["intercept_"], direct.intercept_.tolist())
     assert "history_" not in fitted and "n_params_" not in fitted

@@ -66,10 +66,12 @@ def test_every_manifest_entry_has_provenance():
 
 
 @pytest.mark.parametrize("name", ["nile", "lynx", "sunspots"])
-def test_test_fraction_zero_is_in_sample(name):
-    """test_fraction=0: fit and score the whole series, as published fits are made."""
-    data = load(name, test_fraction=0.0)
+def test_in_sample_fits_the_whole_series_and_test_fraction_zero_is_refused(name):
+    """in_sample=True: fit and score the whole series, as published fits are made; a
+    test_fraction of 0 would leave nothing held out to score and is refused."""
+    data = load(name, in_sample=True)
     np.testing.assert_array_equal(data.X_train, data.X_test)
     assert data.n_history == 0 and "In-sample" in data.description
-    with pytest.raises(ValueError, match="test_fraction"):
-        load(name, test_fraction=1.0)
+    for bad in (0.0, 0, 1.0):
+        with pytest.raises(ValueError, match="test_fraction"):
+            load(name, test_fraction=bad)

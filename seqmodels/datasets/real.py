@@ -73,22 +73,25 @@ def read_table(filename):
     return {name: [row[i] for row in body] for i, name in enumerate(header)}
 
 
-def _series_dataset(name, years, values, test_fraction, description, params):
+def _series_dataset(name, years, values, test_fraction, in_sample, description, params):
     series = np.asarray(values, dtype=float)
-    test_fraction = check_real(test_fraction, "test_fraction", 0.0, 1.0, include_high=False)
-    if test_fraction == 0.0:
-        # In-sample: fit and score the whole series, as published fits (Durbin & Koopman's
-        # Nile, Moran's lynx) are made.
+    in_sample = check_bool(in_sample, "in_sample")
+    if in_sample:
+        # Fit and score the whole series, as published fits (Durbin & Koopman's Nile,
+        # Moran's lynx) are made; test_fraction is not used.
         n_train, split = len(values), (
-            f" In-sample (test_fraction=0): models fit the whole series {years[0]}-{years[-1]} "
+            f" In-sample (in_sample=True): models fit the whole series {years[0]}-{years[-1]} "
             "and are scored on their one-step predictions of it; this reproduces published "
             "fits but says nothing about forecasting new years. Real data: no oracle.")
     else:
+        test_fraction = check_real(test_fraction, "test_fraction", 0.0, 1.0,
+                                   include_low=False, include_high=False)
         n_train = len(values) - max(1, int(round(len(values) * test_fraction)))
         if n_train < 1:
             raise ValueError(
                 f"test_fraction={test_fraction!r} holds out all {len(values)} years; it must "
-                "leave at least one for training (or be 0 for an in-sample fit).")
+                "leave at least one for training (or pass in_sample=True for an in-sample "
+                "fit).")
         split = (
             f" Train: {years[0]}-{years[n_train - 1]}. Test: one-step forecasts of "
             f"{years[n_train]}-{years[-1]}, each from the whole history before it (X_test is "
@@ -106,16 +109,19 @@ def _series_dataset(name, years, values, test_fraction, description, params):
 
 
 @register("nile")
-def nile(test_fraction=0.2):
+def nile(test_fraction=0.2, in_sample=False):
     """Nile river annual flow at Aswan, 1871-1970 (10^8 m^3): the classic local-level series.
 
     Parameters
     ----------
     test_fraction : float
-        Share of the final years held out as the test sequence, in ``[0, 1)``; 0 fits
-        and scores the whole series in-sample (how published fits are made). At least
-        one year is held out when it is positive, and at least one must be left for
-        training.
+        Share of the final years held out as the test sequence, in ``(0, 1)``: at least
+        one year is held out, and at least one must be left for training. 0 is refused
+        (nothing would be left to score): ask for an in-sample fit with ``in_sample``.
+    in_sample : bool, default=False
+        Fit and score the whole series (how published fits are made, e.g. Durbin &
+        Koopman's); ``test_fraction`` is then not used, and the scores say nothing about
+        forecasting new years.
 
     Returns
     -------
@@ -126,18 +132,20 @@ def nile(test_fraction=0.2):
     table = read_table("nile.csv")
     years = [int(y) for y in table["year"]]
     return _series_dataset("nile", years, [float(v) for v in table["flow"]], test_fraction,
-                           "Annual Nile flow at Aswan (Durbin & Koopman 2012).",
-                           {"test_fraction": test_fraction})
+                           in_sample, "Annual Nile flow at Aswan (Durbin & Koopman 2012).",
+                           {"test_fraction": test_fraction, "in_sample": in_sample})
 
 
 @register("sunspots")
-def sunspots(test_fraction=0.2):
+def sunspots(test_fraction=0.2, in_sample=False):
     """Yearly mean sunspot number, 1700-2008: the ~11-year cycle (Yule 1927).
 
     Parameters
     ----------
     test_fraction : float
-        Share of the final years held out (0: in-sample, see :func:`nile`).
+        Share of the final years held out, in ``(0, 1)`` (see :func:`nile`).
+    in_sample : bool, default=False
+        Fit and score the whole series (see :func:`nile`).
 
     Returns
     -------
@@ -147,21 +155,23 @@ def sunspots(test_fraction=0.2):
     table = read_table("sunspots.csv")
     years = [int(y) for y in table["year"]]
     return _series_dataset("sunspots", years, [float(v) for v in table["sunspots"]],
-                           test_fraction, "Yearly mean sunspot number (NOAA NGDC).",
-                           {"test_fraction": test_fraction})
+                           test_fraction, in_sample, "Yearly mean sunspot number (NOAA NGDC).",
+                           {"test_fraction": test_fraction, "in_sample": in_sample})
 
 
 @register("lynx")
-def lynx(test_fraction=0.2, log10=True):
+def lynx(test_fraction=0.2, log10=True, in_sample=False):
     """Canadian lynx trappings, 1821-1934: a ~10-year predator cycle, usually on the log10 scale.
 
     Parameters
     ----------
     test_fraction : float
-        Share of the final years held out (0: in-sample, see :func:`nile`).
+        Share of the final years held out, in ``(0, 1)`` (see :func:`nile`).
     log10 : bool
         Model ``log10(trappings)`` (Campbell & Walker 1977) instead of the raw counts
         (True or False; anything else is a TypeError).
+    in_sample : bool, default=False
+        Fit and score the whole series (see :func:`nile`).
 
     Returns
     -------
@@ -173,9 +183,10 @@ def lynx(test_fraction=0.2, log10=True):
     years = [int(y) for y in table["year"]]
     values = np.array([float(v) for v in table["trappings"]])
     return _series_dataset("lynx", years, np.log10(values) if log10 else values, test_fraction,
-                           "Annual Canadian lynx trappings (Brockwell & Davis 1991)"
+                           in_sample, "Annual Canadian lynx trappings (Brockwell & Davis 1991)"
                            + (", log10 scale." if log10 else "."),
-                           {"test_fraction": test_fraction, "log10": log10})
+                           {"test_fraction": test_fraction, "log10": log10,
+                            "in_sample": in_sample})
 
 
 @register("adsb")
