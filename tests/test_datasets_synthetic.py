@@ -56,7 +56,7 @@ def test_load_refuses_unknown_names_and_parameters():
         load("ar", coef=(1.2,))
 
 
-GENERATED = ["var", "ar", "lds", "noisy_sine", "hmm_regimes", "lorenz", "mackey_glass",
+GENERATED = ["var", "ar", "lds", "noisy_sine", "hmm_regimes", "lorenz", "mackey_glass", "narma10",
              "adding", "copy_memory", "delayed_xor", "binary_addition", "parity",
              "constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
 

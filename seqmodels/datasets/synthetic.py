@@ -508,3 +508,96 @@ def mackey_glass(n_train=20, n_test=10, n_timesteps=300, tau=17.0, noise_std=0.0
         "mackey_glass", X, n_train, {"clean": clean, "tau": tau}, None,
         f"Mackey-Glass series (tau = {tau}) sampled every time unit, noise std {noise_std}. "
         "Chaotic: no oracle.", params)
+
+
+#: Steps run and dropped before each NARMA-10 sequence starts, from y = 0.
+NARMA_WASHOUT = 200
+
+
+def _narma10_outputs(u):
+    """The NARMA-10 outputs ``y_1..y_T`` driven by ``u_0..u_{T-1}`` (rows of ``u``), y = 0 before.
+
+    ``y_{t+1} = 0.3 y_t + 0.05 y_t sum_{i=0}^{9} y_{t-i} + 1.5 u_{t-9} u_t + 0.1``, with
+    ``y_t = 0`` and ``u_t = 0`` for ``t < 0``; one recursion for all rows at once.
+    """
+    n, T = u.shape
+    y = np.zeros((n, T + 11))                    # y[:, k + 10] is y_k, k = -10..T
+    padded = np.concatenate([np.zeros((n, 9)), u], axis=1)    # padded[:, t + 9] is u_t
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T):
+            y_t = y[:, t + 10]
+            window = y[:, t + 1:t + 11].sum(axis=1)           # y_{t-9} .. y_t
+            y[:, t + 11] = (0.3 * y_t + 0.05 * y_t * window
+                            + 1.5 * padded[:, t] * padded[:, t + 9] + 0.1)
+    return y[:, 11:]
+
+
+@register("narma10")
+def narma10(n_train=20, n_test=10, n_timesteps=500, random_state=None):
+    """NARMA-10: a nonlinear system of order 10 to identify from its input; no oracle.
+
+    The standard reservoir benchmark (Atiya & Parlos 2000, IEEE Trans. Neural Networks
+    11(3):697-709; Jaeger 2003, "Adaptive nonlinear system identification with echo state
+    networks", NIPS 15). An i.i.d. input ``u_t ~ U[0, 0.5]`` drives::
+
+        y_{t+1} = 0.3 y_t + 0.05 y_t sum_{i=0}^{9} y_{t-i} + 1.5 u_{t-9} u_t + 0.1
+
+    from ``y = 0``; the first 200 steps are run and dropped, so every sequence starts in
+    the system's stationary regime. ``X[:, t] = u_t`` and ``y[:, t] = y_{t+1}``, the
+    output the input up to ``u_t`` determines: supervised mode estimates ``y[:, t]`` from
+    ``X[:, :t+1]``, and the task needs a memory of the last 10 inputs and a product of
+    two of them. The system is deterministic, so a perfect model has error 0; no model
+    of this package represents it, so there is no oracle. Predicting the mean scores the
+    MSE in ``baselines["mse"]`` (the test targets' variance). reservoirpy's
+    ``datasets.narma`` sums ``y_{t-10}..y_{t-1}`` and multiplies ``u_{t-10} u_t``
+    instead (one step further back); this is Atiya & Parlos' and Jaeger's form.
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training and test sequences.
+    n_timesteps : int
+        Length of every sequence.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        Draws the inputs.
+
+    Returns
+    -------
+    Dataset
+        Task "regression"; X of shape (n, n_timesteps, 1), y of shape (n, n_timesteps, 1).
+
+    Examples
+    --------
+    >>> from seqmodels.datasets import load
+    >>> data = load("narma10", n_train=2, n_test=1, n_timesteps=50, random_state=0)
+    >>> data.X_train.shape, data.y_train.shape, data.task
+    ((2, 50, 1), (2, 50, 1), 'regression')
+    """
+    n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, 2)
+    n = n_train + n_test
+    check_size(n * (NARMA_WASHOUT + n_timesteps + 11) * 2, "n_train + n_test and n_timesteps")
+    rng = check_random_state(random_state)
+    u = rng.uniform(0.0, 0.5, size=(n, NARMA_WASHOUT + n_timesteps))
+    y = _narma10_outputs(u)
+    for _ in range(100):        # NARMA-10 diverges on rare inputs: draw those sequences again
+        bad = ~(np.isfinite(y).all(axis=1) & (np.abs(y) < 10.0).all(axis=1))
+        if not bad.any():
+            break
+        u[bad] = rng.uniform(0.0, 0.5, size=(int(bad.sum()), u.shape[1]))
+        y[bad] = _narma10_outputs(u[bad])
+    X = u[:, NARMA_WASHOUT:, None]
+    Y = y[:, NARMA_WASHOUT:, None]
+    params = dict(n_train=n_train, n_test=n_test, n_timesteps=n_timesteps,
+                  random_state=random_state)
+    return Dataset(
+        name="narma10", X_train=X[:n_train], y_train=Y[:n_train], X_test=X[n_train:],
+        y_test=Y[n_train:], task="regression",
+        truth={"coef": (0.3, 0.05, 1.5, 0.1), "order": 10, "input_range": (0.0, 0.5),
+               "washout": NARMA_WASHOUT},
+        oracle=None, baselines={"mse": float(np.var(Y[n_train:]))},
+        description=("NARMA-10 system identification (Atiya & Parlos 2000): inputs "
+                     "u ~ U[0, 0.5], targets y_{t+1} = 0.3 y_t + 0.05 y_t sum_{i=0..9} y_{t-i} "
+                     "+ 1.5 u_{t-9} u_t + 0.1, after a washout of 200 steps. Deterministic: a "
+                     "perfect model scores 0; predicting the mean scores the targets' "
+                     "variance."),
+        params=params)
