@@ -144,6 +144,42 @@ def test_every_summary_interval_lies_in_its_metrics_range(metric):
     del rng
 
 
+def test_every_interval_in_the_report_of_a_mixed_run_lies_in_its_metrics_range():
+    """One run, four datasets with four headline metrics; wild seeds push a Student-t
+    interval below 0 or above 1, which the report must not show."""
+    import pandas as pd
+
+    def proportions(rates):
+        return {"sure": lambda b, r, s: (r.random(N_SEQ) < 0.98).astype(float),
+                "erratic": lambda b, r, s: (r.random(N_SEQ) < rates[s]).astype(float)}
+
+    errors = {"good": lambda b, r, s: b * 0.1, "erratic": lambda b, r, s: b * [0.05, 30.0, 0.1][s]}
+    nll = {"good": lambda b, r, s: b - 3.0, "erratic": lambda b, r, s: b * [-5.0, 8.0, 1.0][s]}
+    frames = [_run(errors, range(3), metric="rmse", dataset="errors"),
+              _run(nll, range(3), metric="nll_per_step", dataset="nll"),
+              _run(proportions([0.02, 0.95, 0.9]), range(3), metric="success_rate",
+                   dataset="success"),
+              _run(proportions([0.99, 0.1, 0.97]), range(3), metric="accuracy",
+                   dataset="accuracy")]
+    results = pd.concat(frames, ignore_index=True)
+    summary = build_sections(results)[0]
+    tables_shown = [b for b in summary.blocks if getattr(b, "kind", "") == "table"]
+    assert len(tables_shown) == 4
+    ranges = {"errors": (0, np.inf), "nll": (-np.inf, np.inf), "success": (0, 1),
+              "accuracy": (0, 1)}
+    checked = 0
+    for block, name in zip(tables_shown, ["errors", "nll", "success", "accuracy"]):
+        low_bound, high_bound = ranges[name]
+        for row in block.rows:
+            cell = row[4]
+            if not cell.startswith("["):
+                continue
+            low, high = (float(v) for v in cell.strip("[]").split(", "))
+            assert low_bound <= low <= high <= high_bound, (name, row)
+            checked += 1
+    assert checked >= 8
+
+
 def test_two_seeds_give_no_interval_and_say_why():
     spec = {"a": lambda b, r, s: b, "b": lambda b, r, s: b * [1.0, 30.0][s]}
     results = _run(spec, seeds=[0, 1])
