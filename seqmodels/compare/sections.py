@@ -229,7 +229,8 @@ def _summary_line(panel, models):
     best = best.iloc[0]
     text = f"{panel}: best {best['model']} ({best['metric_label']} {num(best['headline'])})"
     others = models[models["vs_best"] != "best"]
-    groups = [("tied with it (practically equivalent)", "tied"), ("can't tell from it", "can't tell"),
+    groups = [("tied with it (practically equivalent)", "tied"),
+              ("can't tell from it", "can't tell"),
               ("worse", "worse"), ("better on the seeds' test sets", "better"),
               ("not compared (no shared seed)", "untested")]
     said = [f"{words}: {', '.join(_names(others, verdict))}" for words, verdict in groups

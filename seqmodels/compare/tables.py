@@ -234,7 +234,7 @@ def _versus_best(models, greater_is_better, metric, alpha, confidence, rope):
 
 
 def summarise(results, confidence=0.95, alpha=0.05, rope=None):
-    """One row per panel and model: the headline metric over seeds, and its verdict against the best.
+    """One row per panel and model: the headline metric over seeds, and a verdict against the best.
 
     For each model the headline metric's mean and sample standard deviation
     (``ddof=1``) over its finished cells (seeds), and a ``confidence`` interval of the
