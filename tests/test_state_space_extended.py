@@ -260,7 +260,7 @@ def test_ekf_learns_the_noise_levels_and_tracks_a_turn_as_the_ukf():
            for m in (ekf, ukf)]
     assert err[0] == pytest.approx(err[1], rel=0.05) and err[0] < 0.7 * 3.0
     # the last recorded value is the fitted model's training log-likelihood
-    forecaster = ExtendedKalmanFilter(motion="coordinated_turn").fit(X)
+    forecaster = ExtendedKalmanFilter().fit(X)
     assert forecaster.history_[-1] == pytest.approx(forecaster.log_likelihood(X).sum(),
                                                     rel=1e-10)
 

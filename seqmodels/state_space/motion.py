@@ -141,25 +141,28 @@ def coordinated_turn_jacobian(states, dt):
     states = np.asarray(states, dtype=float)
     _, vx, _, vy, w = np.moveaxis(states, -1, 0)
     wt = w * dt
-    small, series = np.abs(wt) < 1e-6, np.abs(wt) < 0.1
-    safe_w = np.where(small, 1.0, w)
-    wide_w = np.where(series, 1.0, w)
     c, s = np.cos(wt), np.sin(wt)
-    A = np.where(small, dt * (1.0 - wt**2 / 6.0), s / safe_w)
-    B = np.where(small, dt * wt / 2.0, (1.0 - c) / safe_w)
-    a2 = wt**2
-    dA = np.where(series, dt**2 * wt * (-1 / 3 + a2 * (1 / 30 + a2 * (-1 / 840 + a2 / 45360))),
-                  (wt * c - s) / wide_w**2)
-    dB = np.where(series, dt**2 * (0.5 + a2 * (-1 / 8 + a2 * (1 / 144 + a2 * (-1 / 5760
-                                                                             + a2 / 403200)))),
-                  (wt * s - 1.0 + c) / wide_w**2)
-    J = np.zeros(states.shape + (5,))
-    J[..., 0, 0] = J[..., 2, 2] = J[..., 4, 4] = 1.0
-    J[..., 0, 1], J[..., 0, 3], J[..., 0, 4] = A, -B, dA * vx - dB * vy
-    J[..., 1, 1], J[..., 1, 3], J[..., 1, 4] = c, -s, -dt * (s * vx + c * vy)
-    J[..., 2, 1], J[..., 2, 3], J[..., 2, 4] = B, A, dB * vx + dA * vy
-    J[..., 3, 1], J[..., 3, 3], J[..., 3, 4] = s, c, dt * (c * vx - s * vy)
-    return J
+    small, series = np.abs(wt) < 1e-6, np.abs(wt) < 0.1
+    if series.any():
+        safe_w = np.where(small, 1.0, w)
+        wide_w = np.where(series, 1.0, w)
+        A = np.where(small, dt * (1.0 - wt**2 / 6.0), s / safe_w)
+        B = np.where(small, dt * wt / 2.0, (1.0 - c) / safe_w)
+        a2 = wt**2
+        dA = np.where(series, dt**2 * wt * (-1 / 3 + a2 * (1 / 30 + a2 * (-1 / 840 + a2 / 45360))),
+                      (wt * c - s) / wide_w**2)
+        dB = np.where(series, dt**2 * (0.5 + a2 * (-1 / 8 + a2 * (1 / 144 + a2 * (
+            -1 / 5760 + a2 / 403200)))), (wt * s - 1.0 + c) / wide_w**2)
+    else:                               # no turn slow enough for the series (the common case)
+        A, B = s / w, (1.0 - c) / w
+        dA, dB = (wt * c - s) / w**2, (wt * s - 1.0 + c) / w**2
+    zero, one = np.zeros_like(w), np.ones_like(w)
+    rows = [one, A, zero, -B, dA * vx - dB * vy,
+            zero, c, zero, -s, -dt * (s * vx + c * vy),
+            zero, B, one, A, dB * vx + dA * vy,
+            zero, s, zero, c, dt * (c * vx - s * vy),
+            zero, zero, zero, zero, one]
+    return np.stack(rows, axis=-1).reshape(states.shape + (5,))
 
 
 def range_bearing(states, radar=(0.0, 0.0)):
