@@ -6,6 +6,12 @@ The model (filterpy's order: predict, then update with the measurement)::
     z_t = H x_t     + c + v_t,     v_t ~ N(0, R),        t = 1..T
     x_0 ~ N(x0, P0)                (the state before the first measurement)
 
+``x0``, ``P0`` are the prior of ``x_0``, one transition *before* the first measurement
+(filterpy's convention; statsmodels and pykalman put their initial state at the first
+measurement): the first predicted state is ``x_{1|0} = F x0 + b``, ``P_{1|0} = F P0 F' + Q``.
+A prior meant for the first state itself is carried back through the transition
+(:func:`seqmodels.inference.kalman_fit.diffuse_prior`).
+
 Every function runs ONE recursion over time that updates all sequences at once.
 Measurements are a padded array ``Z`` of shape ``(n, T, d)``; NaN marks a missing
 component (padding past a sequence's end is missing too, which leaves every
@@ -76,8 +82,8 @@ class StateSpaceParams(NamedTuple):
     H: np.ndarray   # (d, k) measurement
     Q: np.ndarray   # (k, k) process noise covariance
     R: np.ndarray   # (d, d) measurement noise covariance
-    x0: np.ndarray  # (k,)   mean of the state before the first measurement
-    P0: np.ndarray  # (k, k) its covariance
+    x0: np.ndarray  # (k,)   mean of x_0, one transition before the first measurement
+    P0: np.ndarray  # (k, k) its covariance (the first prediction is F P0 F' + Q)
     b: np.ndarray   # (k,)   transition offset
     c: np.ndarray   # (d,)   measurement offset
 

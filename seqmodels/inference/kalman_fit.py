@@ -4,7 +4,7 @@ The model of :mod:`seqmodels.inference.kalman`::
 
     x_t = F x_{t-1} + b + w_t,     w_t ~ N(0, Q)
     z_t = H x_t     + c + v_t,     v_t ~ N(0, R),        t = 1..T
-    x_0 ~ N(x0, P0)
+    x_0 ~ N(x0, P0)                (one transition before the first measurement z_1)
 
 A fit learns the parameters named in ``learn`` (:class:`FitSettings`) and keeps the
 others; it returns a :class:`KalmanFit`. Three ways, all over every sequence at once:
@@ -29,7 +29,8 @@ others; it returns a :class:`KalmanFit`. Three ways, all over every sequence at 
   from X by EM or maximum likelihood.
 
 Starting values: a motion model's matrices with noise from the variance of the data's
-steps (:func:`motion_init`), or principal directions for the generic model
+steps and a prior that is diffuse at the first state (:func:`motion_init`,
+:func:`diffuse_prior`), or principal directions for the generic model
 (:func:`generic_init`). Learned noise covariances keep a floor of ``NOISE_FLOOR`` times
 the data's variance (:func:`noise_floors`).
 """
@@ -54,6 +55,7 @@ __all__ = [
     "fit_supervised",
     "supervised_prior",
     "motion_init",
+    "diffuse_prior",
     "generic_init",
     "maximise_likelihood",
     "check_measurement_noise",
@@ -327,7 +329,25 @@ def motion_init(values, F, H, Q_template):
     none)::
 
         R = diag(v / 2),   Q = mean(v) / 2 * template / max(diag(template))
-        x0 = H^+ (mean first measurement),   P0 = kappa I  (:func:`diffuse_scale`)
+        x0 = F^{-1} m,     P0 = kappa F^{-1} F^{-T}     (kappa: :func:`diffuse_scale`)
+
+    with ``m = H^+ (mean first measurement)``: levels / positions there, rates 0.
+
+    **The prior is diffuse at the first step.** ``x0``, ``P0`` are the prior of ``x_0``,
+    the state *one transition before* the first measurement (the filter predicts, then
+    updates). They are the pre-image of an isotropic diffuse prior on the first state
+    itself: the first prediction is ``x_{1|0} = F x0 = m`` with ``P_{1|0} = F P0 F' + Q
+    = kappa I + Q``, whose components are uncorrelated. The first measurement then fixes
+    the positions and leaves the rates where they were (0, still diffuse), so the first
+    one-step prediction is the first measurement -- what the data say when nothing is
+    known of the velocity. (``P0 = kappa I`` itself would let ``F`` correlate position
+    and velocity in ``P_{1|0}``, and the first measurement's distance from ``x0`` would
+    be read as a velocity: ``dt / (1 + dt^2)`` of it for constant velocity.) This is
+    the large-``kappa`` approximation of the exact diffuse initialisation (Durbin &
+    Koopman 2012, ch. 5): the predictions and the log-likelihood of the steps after the
+    diffuse ones match it to about ``R / kappa`` relative; the diffuse steps' own
+    log-likelihood carries ``-0.5 log kappa`` per diffuse component (the exact diffuse
+    likelihood leaves those steps out).
 
     Parameters
     ----------
@@ -348,9 +368,40 @@ def motion_init(values, F, H, Q_template):
     # Prior mean: the levels / positions at the mean first measurement, rates 0.
     first = np.nanmean(values[:, 0], axis=0) if np.isfinite(values[:, 0]).any() \
         else np.zeros(d)
-    x0 = np.linalg.pinv(H) @ np.nan_to_num(first)
-    return StateSpaceParams(F, H, Q, R, x0, diffuse_scale(values) * np.eye(k), np.zeros(k),
-                            np.zeros(d))
+    x0, P0 = diffuse_prior(F, np.linalg.pinv(H) @ np.nan_to_num(first),
+                           diffuse_scale(values))
+    return StateSpaceParams(F, H, Q, R, x0, P0, np.zeros(k), np.zeros(d))
+
+
+def diffuse_prior(F, mean, kappa, b=None):
+    """``(x0, P0)`` that put the prior ``N(mean, kappa I)`` on the *first* state.
+
+    ``x0`` and ``P0`` describe the state one transition before the first measurement, so
+    they are the pre-image of the first state's prior under the transition::
+
+        x0 = F^{-1} (mean - b),     P0 = kappa F^{-1} F^{-T}
+
+    giving ``x_{1|0} = mean`` and ``P_{1|0} = kappa I + Q``: no correlation between the
+    components of the first state is invented by the transition (a position and a
+    velocity stay independent). Every motion model's ``F`` is invertible; for a singular
+    one ``F^{-1}`` is the pseudo-inverse and the prior is diffuse on ``F``'s range.
+
+    Parameters
+    ----------
+    F : ndarray of shape (k, k)
+    mean : ndarray of shape (k,)
+    kappa : float
+    b : ndarray of shape (k,), optional
+        Transition offset (0 when omitted).
+
+    Returns
+    -------
+    x0 : ndarray of shape (k,)
+    P0 : ndarray of shape (k, k)
+    """
+    Finv = np.linalg.pinv(F)
+    x0 = Finv @ (mean - (0.0 if b is None else b))
+    return x0, symmetrise(kappa * Finv @ Finv.T)
 
 
 def generic_init(values, k, rng=None):

@@ -102,7 +102,10 @@ def _initial_params(estimator, values, n_targets=None):
     d = values.shape[-1]
     if estimator.model != "generic":
         F, H, template_q, _ = motion_model(estimator.model, d, estimator.dt)
-        params, k = fitting.motion_init(values, F, H, template_q), F.shape[0]
+        k = F.shape[0]
+        if estimator.F is not None:   # the default prior is diffuse after the given F
+            F = _check_matrix(estimator.F, "F", (k, k))
+        params = fitting.motion_init(values, F, H, template_q)
     else:
         if n_targets is not None and estimator.n_dim_state not in (None, n_targets):
             raise ValueError(
@@ -129,7 +132,11 @@ class KalmanFilter(SequenceEstimator):
 
         x_t = F x_{t-1} + b + w_t,      w_t ~ N(0, Q)
         z_t = H x_t     + c + v_t,      v_t ~ N(0, R),       t = 1..T
-        x_0 ~ N(x0, P0)                 the state before the first measurement
+        x_0 ~ N(x0, P0)                 the state one transition before the first measurement
+
+    ``x0``, ``P0`` describe ``x_0``, not the first state: the first prediction is
+    ``N(F x0 + b, F P0 F' + Q)`` (filterpy's convention; statsmodels' and pykalman's
+    initial state is the first state itself, ``F x0 + b`` here).
 
     **Forecasting mode** (``fit(X)``): ``predict(X)[i, t] = H x_{t|t-1} + c``, the
     one-step predicted measurement (step 0 from the prior), with predictive
@@ -171,11 +178,19 @@ class KalmanFilter(SequenceEstimator):
     F, H, Q, R, x0, P0 : array-like, optional
         Explicit parameters; they override the model's and are not learned under
         ``learn="auto"``. With F, H, Q, R given and nothing to learn the model is
-        a ready oracle: ``fit`` only records the data's dimensions. Without
-        ``x0``/``P0`` the prior is centred on the mean first measurement (levels /
-        positions; rates 0) with a diffuse ``P0 = kappa I``
-        (``kappa = 1e6 * max(1, variance of the training data)``), except for the
-        generic model, whose latent state has ``P0 = I`` initially.
+        a ready oracle: ``fit`` only records the data's dimensions. ``x0``, ``P0``
+        are the prior of the state one transition before the first measurement.
+        Without them a motion model's prior is diffuse **at the first state**:
+        ``N(m, kappa I)`` for ``x_1`` with ``m`` the mean first measurement (levels /
+        positions; rates 0) and ``kappa = 1e6 * max(1, variance of the training
+        data)``, carried back through the transition (``x0 = F^{-1} m``, ``P0 = kappa
+        F^{-1} F^{-T}``), so the transition invents no correlation between a position
+        and its velocity: the first measurement sets the positions and leaves the rates
+        unknown, and the prediction of step 1 is the measurement of step 0 (the
+        large-``kappa`` limit of the exact diffuse initialisation of Durbin & Koopman,
+        ch. 5: the log-likelihood of the steps after the diffuse ones matches it; the
+        diffuse steps' own terms carry about ``-0.5 log(2 pi kappa)`` each). The generic
+        model's latent state starts at ``x0 = 0``, ``P0 = I`` and learns both by EM.
     learn : "auto", "none", or a list, tuple or set of str, default="auto"
         Names among ``F, H, Q, R, x0, P0, b, c`` (``b``, ``c``: transition and
         measurement offsets). ``"auto"``: generic model ``F, H, Q, R, x0, P0, c``;
