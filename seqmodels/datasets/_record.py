@@ -58,8 +58,8 @@ class Dataset:
     >>> rng = np.random.default_rng(0)
     >>> data = Dataset.from_arrays(rng.normal(size=(8, 50, 1)), rng.normal(size=(4, 50, 1)),
     ...                            name="noise")
-    >>> data.task, data.oracle is None, data.metric.name
-    ('forecast', True, 'rmse')
+    >>> data.task, data.oracle is None, data.metric.name, data.n_history
+    ('forecast', True, 'rmse', 1)
     """
 
     name: str
@@ -90,7 +90,7 @@ class Dataset:
 
     @classmethod
     def from_arrays(cls, X_train, X_test, y_train=None, y_test=None, *, name="custom",
-                    task=None, oracle=None, description="", metric=None, n_history=0,
+                    task=None, oracle=None, description="", metric=None, n_history=None,
                     baselines=None):
         """A dataset from your own arrays, ready for :func:`seqmodels.compare.compare`.
 
@@ -113,8 +113,16 @@ class Dataset:
         description : str
         metric : Metric, optional
             The headline metric; accuracy for tagging and RMSE otherwise.
-        n_history : int, default=0
+        n_history : int, optional
             Leading steps of every test sequence that are context, not scored.
+            Default: 1 for forecasting, 0 otherwise. A forecast of step 0 has no
+            history: every model guesses it from its prior (at best the mean start of the
+            training sequences), and where sequences start far apart that guess's error
+            dwarfs every one-step error and makes the ranking meaningless; so a forecasting
+            dataset is scored from the first step that has history. (0 when a test
+            sequence has a single step.) In supervised tasks step 0 is a filtering step
+            with its measurement and is scored. Pass ``n_history=0`` to score the first
+            step too.
         baselines : dict, optional
             Scores of trivial predictors, for reference rows in reports.
 
@@ -147,6 +155,8 @@ class Dataset:
                 )
         if task is None:
             task = "forecast" if y_train is None else ("tagging" if is_labels else "regression")
+        if n_history is None:       # score from the first step that has history
+            n_history = 1 if task == "forecast" and int(test.lengths.min()) > 1 else 0
         if isinstance(n_history, bool) or not isinstance(n_history, (int, np.integer)) \
                 or n_history < 0:
             raise ValueError(f"n_history must be a non-negative integer; got {n_history!r}.")
