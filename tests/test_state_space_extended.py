@@ -284,5 +284,9 @@ def test_ekf_predicts_far_from_the_training_range_and_refuses_an_all_missing_x()
         ExtendedKalmanFilter().fit(np.full((3, 4, 2), np.nan))
 
 
-def test_ekf_is_registered():
+def test_ekf_is_registered_and_listed_by_seqcompare(capsys):
+    from seqmodels.compare.cli import main
+
     assert dict(all_estimators())["ExtendedKalmanFilter"] is ExtendedKalmanFilter
+    assert main(["list", "models"]) == 0
+    assert "ExtendedKalmanFilter       Extended Kalman filter" in capsys.readouterr().out
