@@ -20,13 +20,17 @@ that has read ``u_0..u_{t-1}``) and 0 in supervised mode (``z_t`` estimates ``y_
 
 Sequences are a NaN-padded array ``(n_sequences, n_timesteps, d)``. Every function runs one
 recursion over time for all sequences at once, in blocks of time so that the states of a
-long batch are never held whole, and keeps no state; :class:`seqmodels.EchoStateNetwork`
+long batch are never held whole, with one BLAS thread (:mod:`seqmodels.utils.threads`: on the
+loaded 2-core development machine a second pool thread made the per-step product ten times
+slower), and keeps no state; :class:`seqmodels.EchoStateNetwork`
 validates, calls them and stores the results.
 """
 
 from collections import namedtuple
 
 import numpy as np
+
+from ..utils.threads import one_blas_thread
 
 __all__ = ["Reservoir", "Readout", "spectral_radius", "random_reservoir", "state_blocks",
            "reservoir_states", "final_states", "readout_rows", "fit_readout", "readout_steps",
@@ -57,6 +61,7 @@ noise_cov : ndarray of shape (m, m)
 """
 
 
+@one_blas_thread
 def spectral_radius(W):
     """Largest absolute eigenvalue of the square matrix ``W``."""
     if W.size == 0:
@@ -106,9 +111,10 @@ def random_reservoir(units, n_inputs, spectral_radius_, input_scaling, bias_scal
 def state_blocks(inputs, reservoir, block=BLOCK, initial_state=None):
     """Run the reservoir over every sequence at once; yield ``(start, states)`` per block.
 
-    ``states[:, k]`` is ``x_{start + k}``, the state after reading ``u_0..u_{start+k}``.
+    ``states[k, i]`` is ``x_{start + k}`` of sequence ``i``, the state after reading
+    ``u_0..u_{start+k}``: time-major, so that each step reads and writes contiguous memory.
     NaN inputs (padding past a sequence's end) are read as 0: the states there are not
-    meaningful and callers mask them.
+    meaningful and callers mask them. Each block is a new array, the caller's to overwrite.
 
     Parameters
     ----------
@@ -122,58 +128,62 @@ def state_blocks(inputs, reservoir, block=BLOCK, initial_state=None):
     Yields
     ------
     start : int
-    states : ndarray of shape (n_sequences, n_steps_in_block, N)
+    states : ndarray of shape (n_steps_in_block, n_sequences, N)
     """
     W, W_in, bias, a = reservoir
     n, T, _ = inputs.shape
     N = W.shape[0]
     clean = np.nan_to_num(inputs, nan=0.0) if np.isnan(inputs).any() else inputs
+    by_time = np.ascontiguousarray(clean.transpose(1, 0, 2))
     x = np.zeros((n, N)) if initial_state is None else np.array(initial_state, dtype=float)
     WT = np.ascontiguousarray(W.T)
+    W_inT = np.ascontiguousarray(W_in.T)
     pre = np.empty((n, N))
     a = float(a)
     for start in range(0, T, block):
         stop = min(T, start + block)
-        drive = clean[:, start:stop] @ W_in.T
-        drive += bias
-        out = np.empty((n, stop - start, N))
+        out = by_time[start:stop] @ W_inT            # the input drive, then the states
+        out += bias
         for k in range(stop - start):
             np.matmul(x, WT, out=pre)
-            pre += drive[:, k]
+            pre += out[k]
             np.tanh(pre, out=pre)
             if a == 1.0:
                 x, pre = pre, x
             else:
                 x *= 1.0 - a
                 x += a * pre
-            out[:, k] = x
+            out[k] = x
         yield start, out
 
 
+@one_blas_thread
 def reservoir_states(inputs, reservoir, initial_state=None):
     """Every state ``x_t`` of every sequence: ndarray of shape (n_sequences, n_timesteps, N)."""
     n, T, _ = inputs.shape
     out = np.empty((n, T, reservoir.W.shape[0]))
     for start, states in state_blocks(inputs, reservoir, initial_state=initial_state):
-        out[:, start:start + states.shape[1]] = states
+        out[:, start:start + states.shape[0]] = states.transpose(1, 0, 2)
     return out
 
 
+@one_blas_thread
 def final_states(inputs, lengths, reservoir):
     """The state after each sequence's last input, ``x_{T_i - 1}``: (n_sequences, N)."""
     n = inputs.shape[0]
     last = np.zeros((n, reservoir.W.shape[0]))
     for start, states in state_blocks(inputs, reservoir):
         idx = lengths - 1 - start
-        here = (idx >= 0) & (idx < states.shape[1])
-        last[here] = states[here, idx[here]]
+        here = np.flatnonzero((idx >= 0) & (idx < states.shape[0]))
+        last[here] = states[idx[here], here]
     return last
 
 
 def _features(states, inputs, start, input_to_readout):
+    """The readout's features of a time-major block: the states, then the inputs."""
     if not input_to_readout:
         return states
-    u = inputs[:, start:start + states.shape[1]]
+    u = inputs[:, start:start + states.shape[0]].transpose(1, 0, 2)
     return np.concatenate([states, np.nan_to_num(u, nan=0.0)], axis=-1)
 
 
@@ -220,6 +230,7 @@ def _solve_ridge(gram, cross, ridge):
     return vectors @ (inverse[:, None] * (vectors.T @ cross))
 
 
+@one_blas_thread
 def fit_readout(inputs, lengths, targets, reservoir, offset, warmup, ridge,
                 input_to_readout):
     """The ridge readout over every sequence at once, in one pass over the states.
@@ -260,18 +271,22 @@ def fit_readout(inputs, lengths, targets, reservoir, offset, warmup, ridge,
     sum_z = sum_y = None
     count = 0
     for start, states in state_blocks(inputs, reservoir):
-        stop = start + states.shape[1]
-        rows = use[:, start:stop]
+        stop = start + states.shape[0]
+        rows = use[:, start:stop].T                 # time-major, as the states
         if not rows.any():
             continue
-        Z = _features(states, inputs, start, input_to_readout)[rows]
-        Y = _shifted(targets, start + offset, stop + offset)[rows]
+        Z = _features(states, inputs, start, input_to_readout)
+        Y = _shifted(targets, start + offset, stop + offset).transpose(1, 0, 2)
+        if rows.all():
+            Z, Y = Z.reshape(-1, Z.shape[-1]), Y.reshape(-1, m)
+        else:
+            Z, Y = Z[rows], Y[rows]
         if shift_z is None:
             shift_z, shift_y = Z.mean(axis=0), Y.mean(axis=0)
             F = Z.shape[1]
             gram, cross, yy = np.zeros((F, F)), np.zeros((F, m)), np.zeros((m, m))
             sum_z, sum_y = np.zeros(F), np.zeros(m)
-        Z = Z - shift_z
+        Z -= shift_z                    # in place: each block is a fresh array
         Y = Y - shift_y
         gram += Z.T @ Z
         cross += Z.T @ Y
@@ -308,6 +323,7 @@ def _floor_covariance(cov, scale_cov):
     return 0.5 * (out + out.T)
 
 
+@one_blas_thread
 def readout_steps(inputs, reservoir, readout, offset, input_to_readout, first=None):
     """The readout's output at every step: ``mean[:, t] = c + A z_{t - offset}``.
 
@@ -328,8 +344,8 @@ def readout_steps(inputs, reservoir, readout, offset, input_to_readout, first=No
         Z = _features(states, inputs, start, input_to_readout)
         values = Z @ coef.T
         values += intercept
-        stop = min(T, start + states.shape[1] + offset)
-        out[:, start + offset:stop] = values[:, : stop - start - offset]
+        stop = min(T, start + states.shape[0] + offset)
+        out[:, start + offset:stop] = values[: stop - start - offset].transpose(1, 0, 2)
     if offset:
         out[:, 0] = first
     return out
@@ -360,6 +376,7 @@ def gaussian_log_density(residuals, covs, which, observed):
     return np.where(observed, per_step, 0.0).sum(axis=1)
 
 
+@one_blas_thread
 def forecast_paths(inputs, lengths, reservoir, readout, horizon, input_to_readout,
                    return_cov=False):
     """Free-run forecasts: each prediction is fed back as the next input.
