@@ -1,0 +1,89 @@
+"""EchoStateNetwork against reservoirpy, side by side in one run (_harness.py).
+
+Lines (issue #23 asks for at least 20x on 1,000 sequences x 500 steps):
+
+* fit: the ridge readout of a 100-unit reservoir on NARMA-10 (1,000 x 500 steps, 50
+  warmup steps, ridge 1e-6). seqmodels runs one recursion over time for all sequences
+  (a (1000, 100) x (100, 100) product per step) and accumulates the Gram matrices block
+  by block; reservoirpy's ``ESN.fit`` runs its reservoir one sequence and one step at a
+  time (a 100 x 100 matrix-vector product per step) and sums per-sequence Gram matrices.
+* predict: the readout of every step of every sequence (``ESN.run`` after ``reset``).
+
+Both sides use the same dense matrices (``W``, ``W_in``, bias), leak rate 1, ridge and
+warmup; the check is that the predictions agree to 1e-8. Given reservoirpy scipy.sparse
+matrices instead (what its own initialisers give), its reservoir ran slower on this
+machine (0.66 s against 0.42 s for 100 x 500 steps), so the dense anchor is the faster one.
+The arithmetic is the same on both sides (about 2e10 flops at 1,000 x 500): what the
+ratio measures is reservoirpy's per-step Python overhead (about 8 us a step here)
+against seqmodels' batched products, which cost about 1 ms a step for 1,000 sequences
+(0.36 ms the product, 0.16 ms the tanh, at one BLAS thread). That bounds the ratio near
+10x at 100 units on this machine: measured 9.4x for fit [6.2 - 12.2] and 6.2x for predict
+[6.2 - 8.5] (load average 3.7), short of the issue's 20x.
+
+Run alone: ``python benchmarks/bench_reservoir.py [--quick]``.
+"""
+
+import numpy as np
+
+from _harness import Line
+from seqmodels import EchoStateNetwork
+from seqmodels.datasets import load
+
+FAMILY = "ESN"
+UNITS, WARMUP, RIDGE = 100, 50, 1e-6
+
+
+def lines(quick=False):
+    from reservoirpy import ESN
+    from reservoirpy.nodes import Reservoir, Ridge
+
+    n, T = (100, 500) if quick else (1000, 500)
+    data = load("narma10", n_train=n, n_test=1, n_timesteps=T, random_state=0)
+    X, y = data.X_train, data.y_train
+    drawn = EchoStateNetwork(units=UNITS, random_state=0).fit(X[:2], y[:2])
+    matrices = dict(W=drawn.W_, W_in=drawn.W_in_, bias=drawn.bias_)
+    ours = EchoStateNetwork(units=UNITS, warmup=WARMUP, ridge=RIDGE, **matrices)
+
+    def anchor_model():
+        return ESN(reservoir=Reservoir(W=drawn.W_, Win=drawn.W_in_, bias=drawn.bias_, lr=1.0),
+                   readout=Ridge(ridge=RIDGE))
+
+    def anchor_fit():
+        return anchor_model().fit(X, y, warmup=WARMUP)
+
+    fitted_ours = ours.fit(X, y)
+    fitted_anchor = anchor_fit()
+
+    def anchor_predict():
+        fitted_anchor.reset()            # fit leaves the last sequence's state behind
+        return np.array(fitted_anchor.run(X))
+
+    def same_fit(a, b):
+        np.testing.assert_allclose(a.coef_, b.readout.Wout.T, rtol=1e-6, atol=1e-8)
+        b.reset()
+        np.testing.assert_allclose(a.predict(X), np.array(b.run(X)), rtol=0, atol=1e-8)
+
+    def same_predictions(a, b):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
+
+    repeats = 3
+    return [
+        Line("esn.fit.reservoirpy", FAMILY, f"fit ESN({UNITS} units), {n} x {T} x 1",
+             lambda: ours.fit(X, y), anchor_fit, "reservoirpy ESN.fit", check=same_fit,
+             repeats=repeats, target=20.0, target_text=">= 20x", work=n * T,
+             work_unit="series-steps"),
+        Line("esn.predict.reservoirpy", FAMILY, f"predict ESN({UNITS} units), {n} x {T} x 1",
+             lambda: fitted_ours.predict(X), anchor_predict, "reservoirpy ESN.run",
+             check=same_predictions, repeats=repeats, target=20.0, target_text=">= 20x",
+             work=n * T, work_unit="series-steps"),
+    ]
+
+
+def scalings():
+    return []
+
+
+if __name__ == "__main__":
+    import run
+
+    run.main(families=["reservoir"])
