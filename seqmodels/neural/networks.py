@@ -278,6 +278,10 @@ def build(spec):
     """
     if spec["kind"] == "feedforward":
         return {"train": _build_feedforward(spec)}
+    if spec["kind"] == "transformer":
+        from .attention import build_transformer  # imports this module: not at the top
+
+        return build_transformer(spec)
     return _build_recurrent(spec)
 
 
