@@ -12,7 +12,8 @@ covariance through their Jacobians, ``F = df/dx`` at the previous estimate and
     predict:  x^- = f(x),           P^- = F P F' + Q,          F = J_f(x)
     update:   zp  = h(x^-),         H = J_h(x^-)
               S = H P^- H' + R,     K = P^- H' S^{-1}
-              x = x^- + K (z - zp), P = (I - K H) P^- (I - K H)' + K R K'  (Joseph form)
+              x = x^- + K (z - zp), P = (I - K H) P^- (I - K H)' + K R K'  (Joseph form,
+              evaluated as P^- - K H P^- - P^- H' K' + K S K')
 
 The mean is predicted with f itself, not with ``F x``: filterpy's
 ``ExtendedKalmanFilter.predict`` (and its ``predict_update``, filterpy#271) propagates
@@ -141,15 +142,22 @@ def _update(R, angle_mask, x, P, zp, H, S, z, mask):
     :func:`.kalman.innovations_loglik`'s, over the observed components, from the same
     Cholesky factor as the gain.
     """
-    d, k = R.shape[0], x.shape[-1]
+    d = R.shape[0]
     r = np.where(mask, _z_residual(np.where(mask, z, zp), zp, angle_mask), 0.0)
-    both = mask[:, :, None] & mask[:, None, :]
-    Li, logdet = _inverse_cholesky(np.where(both, S, np.eye(d)))
-    Hm = H * mask[:, :, None]
-    K = P @ _t(Hm) @ (_t(Li) @ Li)                                  # P H' S^{-1}   (n, k, d)
+    if mask.all():                                  # every component observed: no masking
+        Sm, Hm = S, H
+    else:
+        Sm = np.where(mask[:, :, None] & mask[:, None, :], S, np.eye(d))
+        Hm = H * mask[:, :, None]
+    Li, logdet = _inverse_cholesky(Sm)
+    PHt = P @ _t(Hm)                                                # P H'   (n, k, d)
+    K = PHt @ (_t(Li) @ Li)                                         # P H' S^{-1}
     x_new = x + np.einsum("nkd,nd->nk", K, r)
-    A = np.eye(k) - K @ Hm
-    P_new = A @ P @ _t(A) + K @ R @ _t(K)
+    # Joseph's (I - K H) P (I - K H)' + K R K', multiplied out: P - K (P H')' - (P H') K'
+    # + K S K' (S = H P H' + R), equal for any gain K; the d-wide products cost less than
+    # the k-wide ones of the factored form
+    M = K @ _t(PHt)
+    P_new = P - M - _t(M) + K @ Sm @ _t(K)
     white = np.einsum("nij,nj->ni", Li, r)
     loglik = -0.5 * (mask.sum(axis=1) * np.log(2 * np.pi) + logdet + (white**2).sum(axis=1))
     return x_new, symmetrise(P_new), loglik
