@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from seqmodels import InteractingMultipleModel, KalmanFilter, UnscentedKalmanFilter
+from seqmodels import (ExtendedKalmanFilter, InteractingMultipleModel, KalmanFilter,
+                       UnscentedKalmanFilter)
 from seqmodels.datasets import Dataset
 from seqmodels.inference import kalman as core
 from seqmodels.inference import kalman_fit
@@ -87,8 +88,10 @@ def test_maximum_likelihood_fit_at_t1_is_the_previous_position(seed):
     lambda: UnscentedKalmanFilter(motion="coordinated_turn", dt=DT, n_iter=5),
     lambda: InteractingMultipleModel(dt=DT, n_iter=5),
     lambda: InteractingMultipleModel(modes=("constant_velocity", "maneuver"), dt=DT, n_iter=5),
-], ids=["ukf-cv", "ukf-turn", "imm-cv-turn", "imm-cv-maneuver"])
-def test_sigma_point_filters_at_t1_are_the_previous_position(make, spread, seed):
+    lambda: ExtendedKalmanFilter(dt=DT, n_iter=5),
+    lambda: ExtendedKalmanFilter(motion="coordinated_turn", dt=DT, n_iter=5),
+], ids=["ukf-cv", "ukf-turn", "imm-cv-turn", "imm-cv-maneuver", "ekf-cv", "ekf-turn"])
+def test_nonlinear_filters_at_t1_are_the_previous_position(make, spread, seed):
     ratio = _t1_ratio(make(), seed, spread)
     assert abs(ratio - 1.0) < T1_TOLERANCE, ratio
 
