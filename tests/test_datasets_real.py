@@ -26,6 +26,7 @@ def test_adsb_windows_are_plausible_aircraft_motion_and_split_by_flight():
     data = load("adsb", length=30)
     assert data.X_train.shape[1:] == (30, 2) and data.X_test.shape[1:] == (30, 2)
     np.testing.assert_array_equal(data.X_train[:, 0], 0.0)  # each window starts at the origin
+    assert data.n_history == 1  # ... so its first step carries no skill and is not scored
     speed_m_s = np.linalg.norm(np.diff(data.X_train, axis=1), axis=-1) * 1000 / 10
     assert 40 < np.median(speed_m_s) < 250  # light calibration aircraft, 80-480 kt
     assert speed_m_s.max() < 400

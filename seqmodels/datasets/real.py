@@ -197,7 +197,10 @@ def adsb(length=60, test_flights=("kiruna", "lisbon", "montreal", "vienna")):
     east/north frame) is cut into non-overlapping windows of ``length`` steps; each
     window is shifted to start at the origin and given in kilometres. Flights in
     ``test_flights`` make the test set, the others the training set, so no flight is in
-    both.
+    both. Every window starts at the origin, so its first position is known to every model
+    that has seen the training windows (and to none that has not): it carries no
+    forecasting skill, and the first step of each test window is context
+    (``n_history = 1``), not scored.
 
     What the truth is and is not: the inputs are the aircraft's own GNSS-based position
     reports (accurate to tens of metres), not surveyed true positions; the target of
@@ -214,7 +217,8 @@ def adsb(length=60, test_flights=("kiruna", "lisbon", "montreal", "vienna")):
     Returns
     -------
     Dataset
-        Task "forecast"; X arrays of shape (n_windows, length, 2) in km (east, north).
+        Task "forecast"; X arrays of shape (n_windows, length, 2) in km (east, north);
+        ``n_history = 1``.
     """
     length = check_int(length, "length", minimum=2)
     if not isinstance(test_flights, (list, tuple, np.ndarray)) or not all(
@@ -248,11 +252,12 @@ def adsb(length=60, test_flights=("kiruna", "lisbon", "montreal", "vienna")):
     return Dataset(
         name="adsb", X_train=X_train, y_train=None, X_test=X_test, y_test=None,
         task="forecast", truth={"dt_seconds": 10.0, "units": "km", "flights": names},
-        oracle=None,
+        oracle=None, n_history=1,
         description=(
             f"Real ADS-B tracks of {len(names)} calibration flights (OpenSky, via traffic), "
             f"10 s steps, windows of {length} steps in km. Inputs are the aircraft's own GNSS "
             "position reports (tens of metres accuracy), not true positions; the target is the "
-            "next reported position. No oracle."),
+            "next reported position. Each window starts at the origin: its first step is "
+            "context, not scored. No oracle."),
         params={"length": length, "test_flights": tuple(test_flights)},
     )
