@@ -9,7 +9,7 @@ from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
 from .hmm import HiddenMarkovModel
 from .imputation import ImputeMissing
-from .neural import FeedForwardNetwork, RecurrentNetwork
+from .neural import FeedForwardNetwork, RecurrentNetwork, TransformerNetwork
 from .reservoir import EchoStateNetwork
 from .state_space import (ExtendedKalmanFilter, InteractingMultipleModel, KalmanFilter,
                           UnscentedKalmanFilter)
@@ -27,6 +27,7 @@ __all__ = [
     "KalmanFilter",
     "RecurrentNetwork",
     "SequenceEstimator",
+    "TransformerNetwork",
     "UnscentedKalmanFilter",
     "all_estimators",
 ]
@@ -41,6 +42,7 @@ _REGISTRY = {
     "InteractingMultipleModel": InteractingMultipleModel,
     "RecurrentNetwork": RecurrentNetwork,
     "FeedForwardNetwork": FeedForwardNetwork,
+    "TransformerNetwork": TransformerNetwork,
     "EchoStateNetwork": EchoStateNetwork,
     "ImputeMissing": ImputeMissing,
 }
