@@ -29,7 +29,9 @@ from ..base import SequenceEstimator
 
 __all__ = ["RecurrentNetwork", "FeedForwardNetwork"]
 
-CELLS = ("simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky")
+CELLS = ("simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky", "clockwork")
+#: The cells that take skip connections through time (``skip=d``).
+SKIP_CELLS = ("simple", "leaky")
 OUTPUTS = ("point", "gaussian")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 _META_NAME = "seqmodels.json"
@@ -506,7 +508,19 @@ class RecurrentNetwork(_NeuralNetwork):
       (``+ p * c_{t-1}`` in i and f, ``+ p_o * c_t`` in o);
     * ``"cifg_lstm"``: the LSTM with coupled input and forget gates, ``i_t = 1 - f_t``;
     * ``"leaky"``: leaky integrator units,
-      ``h_t = mu h_{t-1} + (1 - mu) tanh(W x_t + U h_{t-1} + b)`` with ``mu = leak``.
+      ``h_t = mu h_{t-1} + (1 - mu) tanh(W x_t + U h_{t-1} + b)`` with ``mu = leak``;
+    * ``"clockwork"`` (Koutnik et al. 2014): the units split into ``n_modules``
+      modules with periods ``T_i`` (``periods``, by default 1, 2, 4, ...); at step t
+      (0 first) module i takes ``tanh(W x_t + (U * M) h_{t-1} + b)`` where
+      ``t mod T_i = 0`` and keeps its state otherwise; the mask ``M`` lets slow
+      modules feed fast ones and not the reverse (a block-triangular ``U``).
+
+    Skip connections through time (``skip=d``; Lin, Horne, Tino & Giles 1996;
+    Goodfellow et al. 2016, section 10.9), simple and leaky cells: each step also
+    reads the state d steps back, ``h_t = mu h_{t-1} + (1 - mu) tanh(W x_t +
+    U h_{t-1} + V h_{t-d} + b)`` (``mu = 0`` for the simple cell), ``h_{t-d} = 0``
+    before the start; the gradient crosses a lag of tau steps through about tau / d
+    Jacobians. The layer's state is the buffer of the last d states.
 
     Forecasting mode (``fit(X)``): the input at t is ``x_{t-1}`` (a start value of
     0 at t = 0), the target ``x_t``; ``forecast`` feeds each predicted mean back as
@@ -526,7 +540,8 @@ class RecurrentNetwork(_NeuralNetwork):
 
     Parameters
     ----------
-    cell : {"simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky"}, default="lstm"
+    cell : {"simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky", "clockwork"}, \
+default="lstm"
     units : int, default=32
         Hidden units per layer.
     n_layers : int, default=1
@@ -551,6 +566,18 @@ class RecurrentNetwork(_NeuralNetwork):
         matrix (Keras' default is gain 1): for the simple cell the spectral radius of
         ``U`` is exactly the gain. Above 1 the linearised recurrence amplifies, the
         setting of exploding gradients (Pascanu, Mikolov & Bengio 2013).
+    skip : int or None, default=None
+        Skip connections through time: each step also reads the state ``skip``
+        steps back (an integer >= 2; simple and leaky cells, others are refused).
+        Adds ``V``, ``units^2`` parameters per layer, started orthogonal as ``U``.
+    n_modules : int, default=4
+        Clockwork modules (``cell="clockwork"``; ignored by the others) when
+        ``periods`` is None: periods ``1, 2, 4, ..., 2^(n_modules - 1)``. The units
+        are split as evenly as possible (``units >= n_modules``).
+    periods : list of int or None, default=None
+        The clockwork modules' periods, strictly increasing, fastest first (e.g.
+        ``[1, 3, 9, 27]``); given, it sets the number of modules and ``n_modules``
+        must be left at its default or agree with it.
     output : {"point", "gaussian"}, default="point"
         Regression head (ignored for class labels).
     optimizer : {"adam", "sgd", "rmsprop"}, default="adam"
@@ -621,12 +648,16 @@ class RecurrentNetwork(_NeuralNetwork):
         "learned_initial_state": ["boolean"],
         "forget_bias": [Real()],
         "recurrent_gain": [Real(0.0, None, closed="neither")],
+        "skip": [None, Integer(2)],
+        "n_modules": [Integer(1)],
+        "periods": [None, "array-like"],
     }
 
     def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, forget_bias=1.0,
-                 recurrent_gain=1.0, output="point", optimizer="adam", learning_rate=0.003,
-                 epochs=100, batch_size="auto", clipnorm=1.0, clipvalue=None,
+                 recurrent_gain=1.0, skip=None, n_modules=4, periods=None, output="point",
+                 optimizer="adam", learning_rate=0.003, epochs=100, batch_size="auto",
+                 clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
         self.cell = cell
         self.units = units
@@ -638,6 +669,9 @@ class RecurrentNetwork(_NeuralNetwork):
         self.learned_initial_state = learned_initial_state
         self.forget_bias = forget_bias
         self.recurrent_gain = recurrent_gain
+        self.skip = skip
+        self.n_modules = n_modules
+        self.periods = periods
         self.output = output
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -665,6 +699,13 @@ class RecurrentNetwork(_NeuralNetwork):
                 "depends on later steps; forecasting (fit without y) needs a causal network. "
                 "Use bidirectional=False, or pass y for supervised tagging / regression."
             )
+        if self.skip is not None and self.cell not in SKIP_CELLS:
+            raise ValueError(f"skip (connections through time) is available for the cells "
+                             f"{SKIP_CELLS}; got cell={self.cell!r} with skip={self.skip}. "
+                             "Use cell='simple' or 'leaky', or skip=None.")
+        periods = None
+        if self.cell == "clockwork":
+            periods = self._clockwork_periods()
         return dict(
             kind="recurrent",
             cell=self.cell,
@@ -677,7 +718,27 @@ class RecurrentNetwork(_NeuralNetwork):
             learned_initial_state=bool(self.learned_initial_state),
             forget_bias=float(self.forget_bias),
             recurrent_gain=float(self.recurrent_gain),
+            skip=None if self.skip is None else int(self.skip),
+            periods=periods,
         )
+
+    def _clockwork_periods(self):
+        """The clockwork periods (checked), the number of modules agreeing with them."""
+        from .cells import clockwork_periods
+
+        default_modules = 4                      # the signature's default
+        try:
+            periods = clockwork_periods(self.n_modules, self.periods)
+        except ValueError as error:
+            raise ValueError(f"{error} ({type(self).__name__})") from None
+        if self.periods is not None and self.n_modules not in (default_modules, len(periods)):
+            raise ValueError(f"periods {periods} gives {len(periods)} clockwork modules but "
+                             f"n_modules={self.n_modules}; leave n_modules at its default or "
+                             "make them agree.")
+        if int(self.units) < len(periods):
+            raise ValueError(f"units ({self.units}) must be at least the number of clockwork "
+                             f"modules ({len(periods)}): every module needs a unit.")
+        return periods
 
     def _forecast_network(self, X, horizon):
         """Run the history once (state at each sequence's end), then step, feeding means back."""

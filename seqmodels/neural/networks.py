@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ..exceptions import TrainingDiverged  # noqa: E402,F401  (re-exported: its old home)
-from .cells import (CUSTOM_CELLS, CIFGLSTMCell, ForgetGateBias, LeakyCell,  # noqa: E402
-                    PeepholeLSTMCell)
+from .cells import (CUSTOM_CELLS, CIFGLSTMCell, ClockworkCell, ForgetGateBias,  # noqa: E402
+                    LeakyCell, PeepholeLSTMCell, SkipCell)
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 VARIANCE_FLOOR = 1e-6
@@ -106,15 +106,19 @@ class LearnedInitialState(keras.layers.Layer):
     """Trainable initial states ``s_0`` (one vector per state), tiled over the batch.
 
     Called on the sequence batch ``(n, T, d)``; returns a list of ``(n, size)`` tensors.
+    ``learned[k]`` False holds state ``k`` at zero (the clockwork cell's step counter).
     """
 
-    def __init__(self, state_sizes, **kwargs):
+    def __init__(self, state_sizes, learned=None, **kwargs):
         super().__init__(**kwargs)
         self.state_sizes = [int(s) for s in state_sizes]
+        self.learned = ([True] * len(self.state_sizes) if learned is None
+                        else [bool(flag) for flag in learned])
 
     def build(self, input_shape):
-        self.initial = [self.add_weight(shape=(1, s), initializer="zeros", name=f"state_{k}")
-                        for k, s in enumerate(self.state_sizes)]
+        self.initial = [self.add_weight(shape=(1, s), initializer="zeros", name=f"state_{k}",
+                                        trainable=flag)
+                        for k, (s, flag) in enumerate(zip(self.state_sizes, self.learned))]
 
     def call(self, inputs):
         ones = ops.ones_like(inputs[:, 0, :1])
@@ -129,6 +133,7 @@ class LearnedInitialState(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config["state_sizes"] = self.state_sizes
+        config["learned"] = self.learned
         return config
 
 
@@ -139,6 +144,8 @@ CUSTOM_OBJECTS = {
     "PeepholeLSTMCell": PeepholeLSTMCell,
     "CIFGLSTMCell": CIFGLSTMCell,
     "LeakyCell": LeakyCell,
+    "ClockworkCell": ClockworkCell,
+    "SkipCell": SkipCell,
     "ForgetGateBias": ForgetGateBias,
 }
 
@@ -203,9 +210,23 @@ class MaskedSequenceLoss(keras.losses.Loss):
 
 
 def state_sizes(spec):
-    """Sizes of the recurrent state of one layer (``[h]`` or ``[h, c]``)."""
+    """Sizes of the recurrent state of one layer.
+
+    ``[h]``, ``[h, c]`` (LSTM cells), ``[h, t]`` (clockwork: the step counter, size 1),
+    or ``[h_t, ..., h_{t-d+1}]`` as one vector of ``d * units`` (``skip = d``).
+    """
+    units = spec["units"]
+    if spec.get("skip") is not None:
+        return [units * spec["skip"]]
+    if spec["cell"] == "clockwork":
+        return [units, 1]
     two = spec["cell"] in ("lstm", "peephole_lstm", "cifg_lstm")
-    return [spec["units"]] * (2 if two else 1)
+    return [units] * (2 if two else 1)
+
+
+def learned_states(spec):
+    """Which states a learned initial state learns: all but the clockwork step counter."""
+    return [spec["cell"] != "clockwork" or k == 0 for k in range(len(state_sizes(spec)))]
 
 
 def _recurrent_layer(spec, index):
@@ -219,7 +240,14 @@ def _recurrent_layer(spec, index):
     forget_bias = spec.get("forget_bias", 1.0)
     if gain != 1.0:
         cell["recurrent_initializer"] = keras.initializers.Orthogonal(gain=gain)
-    if kind == "simple":
+    if spec.get("skip") is not None:
+        if kind not in ("simple", "leaky"):
+            raise ValueError(f"skip connections through time are built for the simple and "
+                             f"leaky cells; got cell={kind!r} with skip={spec['skip']}.")
+        layer = keras.layers.RNN(
+            SkipCell(units, skip=spec["skip"], leak=spec["leak"] if kind == "leaky" else 0.0,
+                     **cell), **common)
+    elif kind == "simple":
         layer = keras.layers.SimpleRNN(units, **cell, **common)
     elif kind == "lstm":
         if forget_bias != 1.0:
@@ -231,6 +259,8 @@ def _recurrent_layer(spec, index):
     else:
         if kind == "leaky":
             cell["leak"] = spec["leak"]
+        elif kind == "clockwork":
+            cell["periods"] = spec["periods"]
         else:
             cell["forget_bias"] = forget_bias
         layer = keras.layers.RNN(CUSTOM_CELLS[kind](units, **cell), **common)
@@ -262,7 +292,8 @@ def build(spec):
         head width: targets, or classes), ``head`` ("point", "gaussian", "softmax"),
         ``units``, ``n_layers``, ``dropout``; recurrent: ``cell``,
         ``bidirectional``, ``recurrent_dropout``, ``leak``, ``learned_initial_state``,
-        ``forget_bias``, ``recurrent_gain``;
+        ``forget_bias``, ``recurrent_gain``, ``skip`` (None or d >= 2: the simple
+        and leaky cells), ``periods`` (the clockwork modules' periods);
         feed-forward: ``window``.
 
     Returns
@@ -309,7 +340,8 @@ def _build_recurrent(spec):
     initial = []
     if spec["learned_initial_state"]:
         per_layer = sizes * (2 if spec["bidirectional"] else 1)
-        initial = [LearnedInitialState(per_layer, name=f"initial_state_{i}")
+        learned = learned_states(spec) * (2 if spec["bidirectional"] else 1)
+        initial = [LearnedInitialState(per_layer, learned, name=f"initial_state_{i}")
                    for i in range(spec["n_layers"])]
     head = _head_layers(spec)
 
@@ -362,8 +394,17 @@ def _build_recurrent(spec):
 
 
 def count_trainable(model):
-    """Number of trainable parameters (the ``n_params_`` teaching figure)."""
-    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    """Number of trainable parameters (the ``n_params_`` teaching figure).
+
+    The entries of a clockwork cell's recurrent matrix that its mask holds at zero
+    are not counted: they are not free.
+    """
+    total = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    for layer in model.layers:
+        parts = ([layer.forward_layer, layer.backward_layer]
+                 if isinstance(layer, keras.layers.Bidirectional) else [layer])
+        total -= sum(getattr(getattr(part, "cell", None), "n_masked", 0) for part in parts)
+    return int(total)
 
 
 # -- training ---------------------------------------------------------------------------
