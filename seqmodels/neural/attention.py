@@ -119,7 +119,7 @@ class CausalSelfAttention(keras.layers.Layer):
     --------
     >>> import numpy as np
     >>> layer = CausalSelfAttention(8, n_heads=2, window=3)
-    >>> layer(np.zeros((1, 5, 8), "float32")).shape
+    >>> tuple(layer(np.zeros((1, 5, 8), "float32")).shape)
     (1, 5, 8)
     """
 
