@@ -16,6 +16,13 @@ layer + Dense head, Adam(0.003, clipnorm=1), MSE -- the ``RecurrentNetwork`` def
   the same recursion written with ``Model.predict`` (the history through the state
   model, then the one-step model once per step); results equal to float32 precision.
 
+* the clockwork cell (``cell="clockwork"``, periods 1, 2, 4, 8) and skip connections
+  through time (``cell="simple", skip=4``) against the plain SimpleRNN, all of 32 units
+  through the same wrapper (full mode only): cost per step as the ratio SimpleRNN time /
+  cell time (< 1: the cell costs more), for one training epoch (the fastest after the
+  first, which traces) on 2,048 x 50 and for ``predict`` on 256 x 500. No result check:
+  the sides are different networks.
+
 Scaling: ``predict`` against the number of sequences and the length.
 
 ``python benchmarks/bench_neural.py --defaults`` runs the measurements behind the
@@ -268,6 +275,47 @@ def lines(quick=False):
         out.append(_predict_line(est, n_seq, length, repeats=3 if quick else 5))
     out.append(_forecast_line(est, 16 if quick else 256, 100, 20 if quick else 50,
                               repeats=2 if quick else 5))
+    if not quick:
+        out.extend(_cell_cost_lines())
+    return out
+
+
+#: The cells whose cost per step is stated against the SimpleRNN's (issue #23, item 7).
+COST_CELLS = {"clockwork": ("Clockwork", dict(cell="clockwork", periods=[1, 2, 4, 8])),
+              "skip": ("SimpleRNN skip 4", dict(cell="simple", skip=4))}
+
+
+def _epoch_seconds(params, X, epochs=3):
+    """(fastest epoch after the first, history): a training epoch's cost, trace excluded."""
+    with epoch_timer():
+        _EPOCHS.clear()
+        est = RecurrentNetwork(units=UNITS, epochs=epochs, random_state=0, **params).fit(X)
+        return min(_EPOCHS[1:]), est.history_
+
+
+def _cost_summary(res):
+    return f"{1 / res.ratio:.2f}x the SimpleRNN's time per step"
+
+
+def _cell_cost_lines(n_fit=2048, n_predict=256, length=500, repeats=5):
+    X_fit, X_predict = data(n_fit, seed=3), data(n_predict, seed=4, length=length)
+    out = []
+    for key, (name, params) in COST_CELLS.items():
+        out.append(Line(
+            f"neural.cost.{key}.fit", FAMILY, f"train epoch {name}({UNITS}), {n_fit:,} x {T}",
+            lambda params=params: _epoch_seconds(params, X_fit),
+            lambda: _epoch_seconds(dict(cell="simple"), X_fit), f"SimpleRNN({UNITS}) epoch",
+            repeats=repeats, self_timed=True, work=n_fit * T, work_unit="sample-steps",
+            summary=_cost_summary))
+        ours = RecurrentNetwork(units=UNITS, epochs=1, random_state=0, **params).fit(X_fit[:256])
+        plain = RecurrentNetwork(cell="simple", units=UNITS, epochs=1,
+                                 random_state=0).fit(X_fit[:256])
+        out.append(Line(
+            f"neural.cost.{key}.predict", FAMILY,
+            f"predict {name}({UNITS}), {n_predict} x {length}",
+            lambda ours=ours: ours.predict(X_predict), lambda: plain.predict(X_predict),
+            f"SimpleRNN({UNITS}) predict", repeats=repeats, work=n_predict * length,
+            work_unit="sample-steps", summary=_cost_summary))
     return out
 
 
