@@ -384,7 +384,7 @@ def test_a_dask_scheduler_address_runs_the_same_grid(tmp_path, capsys):
 
 def test_cells_keep_the_small_fitted_parameters():
     """The figures a lesson compares with published fits travel with the results."""
-    results = compare({"AR(2)": AutoRegressive(order=2)}, ("lynx", {"test_fraction": 0.0}),
+    results = compare({"AR(2)": AutoRegressive(order=2)}, ("lynx", {"in_sample": True}),
                       progress=False)
     import json
 

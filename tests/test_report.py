@@ -394,7 +394,7 @@ def test_fitted_parameters_section_shows_small_learned_parameters(tmp_path):
     results = compare({"level": KalmanFilter(model="local_level", method="mle"),
                        "AR(2)": AutoRegressive(order=2),
                        "KF(4)": KalmanFilter(n_dim_state=4, n_iter=3)},
-                      ("nile", {"test_fraction": 0.0}), progress=False)
+                      ("nile", {"in_sample": True}), progress=False)
     table = fitted_parameter_table(results)
     level = table[table["model"] == "level"].set_index("parameter")["value"]
     assert float(level["Q_"].ravel()[0]) == pytest.approx(1469.1, rel=0.002)

@@ -36,7 +36,7 @@ SECTION_TITLES = {
     "cost": "Cost",
     "fitted": "Fitted parameters",
     "calibration": "Calibration",
-    "failures": "Cells without a result: diverged, failed and timed out",
+    "failures": "Cells without a result",
     "warnings": "Fits that stopped short",
     "run": "Run",
 }
@@ -260,8 +260,8 @@ def _rope_text(rows):
     if best.empty or not _ok(best["rope"].iloc[0]):
         return ""
     kind, width = {**DEFAULT_ROPE}.get(best["metric"].iloc[0], ("relative", 0.05))
-    share = f"{100 * width:g} % of the best's value" if kind == "relative" else f"{width:g}"
-    return f"; tied = within ±{num(best['rope'].iloc[0])} ({share})"
+    share = f" ({100 * width:g} %)" if kind == "relative" else ""
+    return f"; ROPE ±{num(best['rope'].iloc[0])}{share}"
 
 
 def _summary_section(summary, alpha, confidence):

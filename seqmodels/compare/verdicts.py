@@ -17,15 +17,18 @@ the same cells carry two kinds of evidence, and the rule uses both:
 
 The verdict, in this order:
 
-1. **worse** when every shared seed reads worse, or the adjusted seed-level p-value is
-   below ``alpha`` with a positive mean difference; **better** symmetrically;
+1. **worse** when every shared seed reads worse (**better** when every one reads
+   better): never "tied", however small the difference;
 2. **tied** only with at least ``MIN_SEEDS`` (3) seeds whose interval for the mean
    difference lies inside the region of practical equivalence ``(-rope, rope)``
    (Kruschke's ROPE; Benavoli, Corani, Demšar & Zaffalon 2017, "Time for a change",
-   JMLR 18): the evidence could have seen a difference of practical size and saw none.
-   Two models identical on every test sequence of every seed are tied however few the
-   seeds;
-3. **can't tell** otherwise, with the reason in words (too few seeds to measure
+   JMLR 18): the evidence could have seen a difference of practical size and saw none
+   (a difference significant over seeds but inside the ROPE is said to be so, as
+   Benavoli et al. separate statistical from practical significance). Two models
+   identical on every test sequence of every seed are tied however few the seeds;
+3. **worse** (**better**) when the adjusted seed-level p-value is below ``alpha`` with a
+   positive (negative) mean difference;
+4. **can't tell** otherwise, with the reason in words (too few seeds to measure
    training variability, seeds that disagree, an interval wider than the ROPE).
 
 The ROPE's half-width defaults to 5 % of the reference's value for errors (RMSE, MAE),
@@ -208,18 +211,22 @@ def judge(per_sequence, seed_differences, rope, p_value=None, alpha=0.05, confid
                     for d in per_sequence) and np.all(seed_d == 0)
     if identical:
         return result("tied", f"identical on every test sequence of the {n} seed(s)")
-    for verdict, count, sign in (("worse", worse, 1), ("better", better, -1)):
+    for verdict, count in (("worse", worse), ("better", better)):
         if count == n:
             note = _count_phrase(count, n, verdict)
             if significant:
                 note += f"; {p_words}"
             return result(verdict, note + few)
+    if n >= MIN_SEEDS and -rope < low and high < rope:
+        note = (f"within ±{rope:.3g} over {n} seeds (interval of the difference "
+                f"[{low:.3g}, {high:.3g}])")
+        if significant:
+            note += f"; a difference of no practical size, significant {p_words}"
+        return result("tied", note)
+    for verdict, count, sign in (("worse", worse, 1), ("better", better, -1)):
         if significant and np.sign(difference) == sign:
             note = f"{verdict} {p_words}; " + _count_phrase(count, n, verdict)
             return result(verdict, note)
-    if n >= MIN_SEEDS and -rope < low and high < rope:
-        return result("tied", f"within ±{rope:.3g} over {n} seeds (interval of the "
-                      f"difference [{low:.3g}, {high:.3g}])")
     parts = []
     if worse:
         parts.append(_count_phrase(worse, n, "worse"))
