@@ -145,6 +145,7 @@ def test_nonlinear_tracking_imm_follows_maneuvers_a_single_cv_model_does_not():
            for model, rows in maneuvering.groupby("model")}
     assert (gap["IMM, CV + coordinated turn (learned)"].abs() < 0.06).all()
     assert (gap["UKF, coordinated turn (learned)"].abs() < 0.06).all()
+    assert (gap["EKF, coordinated turn (learned)"].abs() < 0.06).all()
     assert (gap["UKF, constant velocity (learned)"] > gap["IMM, CV + coordinated turn (learned)"]
             + 0.04).all()
     assert (gap["AR(2)"] > 0.2).all() and (gap["LSTM(32)"] > 5).all()
@@ -155,6 +156,10 @@ def test_nonlinear_tracking_imm_follows_maneuvers_a_single_cv_model_does_not():
     far = flights["horizon_rmse"].map(lambda errors: errors[-1])  # 20 steps ahead
     assert far["UKF, constant velocity (learned)"] > far["IMM, CV + coordinated turn (learned)"]
     assert far["AR(2)"] < far["UKF, constant velocity (learned)"]
+    # the EKF equals the UKF one step ahead; 20 steps ahead its linearisation costs accuracy
+    ekf, ukf = "EKF, coordinated turn (learned)", "UKF, coordinated turn (learned)"
+    assert one_step[ekf] == pytest.approx(one_step[ukf], rel=0.02)
+    assert far[ekf] > 1.05 * far[ukf]
 
 
 def test_copy_gated_cells_carry_symbols_a_simple_rnn_stays_at_the_memoryless_baseline():

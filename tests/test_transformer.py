@@ -64,12 +64,12 @@ def _numpy_attention(x, weights, n_heads, window):
     return np.concatenate(heads, axis=-1) @ Wo + bo
 
 
-@pytest.mark.parametrize("window", [None, 1, 3])
+@pytest.mark.parametrize("window", [None, 1, 3, 4, 20])   # 1, 3, 4: in blocks (11 > 2 w)
 def test_attention_layer_matches_numpy_softmax_attention(window):
     from seqmodels.neural.attention import CausalSelfAttention
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 9, 8)).astype(np.float32)
+    x = rng.normal(size=(3, 11, 8)).astype(np.float32)
     layer = CausalSelfAttention(8, n_heads=2, window=window)
     layer.build(x.shape)
     weights = [rng.normal(scale=0.5, size=w.shape).astype(np.float32)
@@ -81,7 +81,7 @@ def test_attention_layer_matches_numpy_softmax_attention(window):
 
     # One cached step from the keys and values of the first 5 steps gives row 5 of the above.
     _, K, V = layer(x, return_cache=True)
-    slots = 9
+    slots = 11
     cache = [np.pad(np.asarray(C)[:, :5], ((0, 0), (0, slots - 5), (0, 0))) for C in (K, V)]
     position = np.full((3, 1), 5, np.int32)
     step, K_new, _ = layer([x[:, 5:6], position, *cache])

@@ -55,8 +55,9 @@ class TransformerNetwork(_NeuralNetwork):
     ``t - n_layers (w - 1) .. t``: ``n_layers (w - 1) + 1`` steps (in forecasting
     mode the input at t is ``x_{t-1}``, so ``predict(X)[:, t]`` reads
     ``X[:, t - 1 - n_layers (w - 1) .. t - 1]``). ``window=None`` reads the whole
-    prefix. The window is a mask over the full ``T x T`` score matrix: it limits
-    what the output depends on, not the O(T^2) cost of computing it.
+    prefix, at O(T^2) cost per layer; with a window, sequences longer than ``2 w``
+    are attended block by block (blocks of ``w`` steps see their own and the
+    previous block), O(T w): the same weights, less work.
 
     **Positions and length.** ``"sinusoidal"`` (default):
     ``P(t)_{2i} = sin(t / 10000^(2i/units))``, ``P(t)_{2i+1} = cos(t / 10000^(2i/units))``,
