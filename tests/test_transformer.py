@@ -175,9 +175,11 @@ def test_receptive_field_is_n_layers_times_window_minus_one_plus_one(window, n_l
 # -- lengths, padding, forecasting --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("positions", ["sinusoidal", "none"])
-def test_runs_on_sequences_longer_than_any_in_training(positions):
-    model = _fitted(position_encoding=positions, window=None)
+@pytest.mark.parametrize("positions, window", [("sinusoidal", None), ("none", None),
+                                               ("sinusoidal", 4)])
+def test_runs_on_sequences_longer_than_any_in_training(positions, window):
+    """70 steps: the compiled prediction path (and, with a window, the blocks in it)."""
+    model = _fitted(position_encoding=positions, window=window)
     X_long = ar1_sequences(2, 70, 2, seed=4)
     long = model.predict(X_long)
     assert long.shape == (2, 70, 2) and np.isfinite(long).all()
