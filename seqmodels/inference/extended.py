@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .kalman import symmetrise
-from .sigma_points import _SCALE_MESSAGE, ScaleError, _z_residual
+from .sigma_points import _SCALE_MESSAGE, ScaleError, UKFResult, _z_residual
 
 __all__ = ["ExtendedModel", "EKFResult", "ekf_filter", "extended_forecast"]
 
@@ -54,16 +54,8 @@ class ExtendedModel(NamedTuple):
     angle_mask: np.ndarray  # (d,) bool: measurement components that are angles (wrapped)
 
 
-class EKFResult(NamedTuple):
-    """Output of :func:`ekf_filter` (the fields of :class:`.sigma_points.UKFResult`)."""
-
-    predicted_mean: np.ndarray     # (n, T, k)
-    predicted_cov: np.ndarray      # (n, T, k, k)
-    filtered_mean: np.ndarray      # (n, T, k)
-    filtered_cov: np.ndarray       # (n, T, k, k)
-    predicted_measurement: np.ndarray      # (n, T, d)
-    predicted_measurement_cov: np.ndarray  # (n, T, d, d)
-    loglik: np.ndarray             # (n, T)
+#: Output of :func:`ekf_filter`: the UKF's result record (one covariance per sequence and step).
+EKFResult = UKFResult
 
 
 def _call(function, x, shape):
