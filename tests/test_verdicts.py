@@ -112,6 +112,9 @@ def test_judge_and_seed_test_by_hand():
     verdict = judge([np.ones(5) * 2 + np.arange(5) * 0.1] * 3, [2.2, 2.1, 2.3], rope=0.1)
     assert verdict.verdict == "worse" and verdict.n_worse == 3
     assert verdict.low > 0 and verdict.n_seeds == 3
+    single = judge([[0.3], [0.2], [0.4]], [0.3, 0.2, 0.4], rope=0.01)  # one sequence a seed
+    assert single.verdict == "worse" and "one test sequence per seed" in single.note
+    assert "test sets" not in single.note
     untested = judge([], [], rope=0.1)
     assert untested.verdict == "untested"
     assert rope_width("rmse", 2.0) == pytest.approx(0.1)

@@ -185,7 +185,9 @@ def judge(per_sequence, seed_differences, rope, p_value=None, alpha=0.05, confid
     seed_d = np.asarray(seed_differences, dtype=float)
     keep = np.isfinite(seed_d)
     seed_d = seed_d[keep]
-    readings = [seed_test(d, confidence) for d, k in zip(per_sequence, keep) if k]
+    kept = [np.asarray(d, float) for d, k in zip(per_sequence, keep) if k]
+    readings = [seed_test(d, confidence) for d in kept]
+    testable = sum(int(np.isfinite(d).sum() >= 2) for d in kept)
     n = int(seed_d.size)
     if n == 0:
         return Verdict("untested", "no seed with results for both", np.nan, np.nan, np.nan,
@@ -211,8 +213,9 @@ def judge(per_sequence, seed_differences, rope, p_value=None, alpha=0.05, confid
                     for d in per_sequence) and np.all(seed_d == 0)
     if identical:
         return result("tied", f"identical on every test sequence of the {n} seed(s)")
+    no_interval = "one test sequence per seed: no test-set interval"
     for verdict, count in (("worse", worse), ("better", better)):
-        if count == n:
+        if count == n and testable:
             note = _count_phrase(count, n, verdict)
             if significant:
                 note += f"; {p_words}"
@@ -225,15 +228,16 @@ def judge(per_sequence, seed_differences, rope, p_value=None, alpha=0.05, confid
         return result("tied", note)
     for verdict, count, sign in (("worse", worse, 1), ("better", better, -1)):
         if significant and np.sign(difference) == sign:
-            note = f"{verdict} {p_words}; " + _count_phrase(count, n, verdict)
+            note = f"{verdict} {p_words}; " + (_count_phrase(count, n, verdict) if testable
+                                               else no_interval)
             return result(verdict, note)
-    parts = []
+    parts = [] if testable else [no_interval]
     if worse:
         parts.append(_count_phrase(worse, n, "worse"))
     if better:
         parts.append(_count_phrase(better, n, "better"))
     unclear = n - worse - better
-    if unclear:
+    if unclear and testable:
         parts.append(_count_phrase(unclear, n, "no clear difference"))
     note = ", ".join(parts)
     if n >= MIN_SEEDS:
