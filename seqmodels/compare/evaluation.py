@@ -213,13 +213,13 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
     return out, arrays
 
 
-def _origins(length, n_history, horizon):
-    """Forecast origins in one test sequence: every scored step for a single long series,
-    else four evenly spaced origins in its second half."""
-    if n_history:
+def _origins(length, n_history, single):
+    """Forecast origins in one test sequence: every scored step of a single long series,
+    else four evenly spaced origins in its second half (none in its context)."""
+    if single and n_history:
         return list(range(n_history, length))
     last = length - 1
-    first = max(1, length // 2)
+    first = max(1, n_history, length // 2)
     if last < first:
         return [max(1, last)] if length > 1 else []
     return sorted(set(np.linspace(first, last, 4).round().astype(int).tolist()))
@@ -232,7 +232,7 @@ def _horizon_rmse(model, data, horizons):
     H = max(horizons)
     prefixes, truths = [], []
     for i, length in enumerate(lengths):
-        for origin in _origins(int(length), data.n_history, H):
+        for origin in _origins(int(length), data.n_history, len(lengths) == 1):
             prefixes.append(values[i, :origin])
             truth = np.full((H, values.shape[2]), np.nan)
             stop = min(int(length), origin + H)

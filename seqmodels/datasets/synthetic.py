@@ -177,13 +177,14 @@ def _rng_seed(rng):
     return int(rng.randint(np.iinfo(np.int32).max))
 
 
-def _split_forecast(name, X, n_train, truth, oracle, description, params, metric=None):
+def _split_forecast(name, X, n_train, truth, oracle, description, params, metric=None,
+                    n_history=0):
     """The forecasting record of sequences ``X``, the first ``n_train`` for training;
-    ``oracle``: fitted already, or None."""
+    ``oracle``: fitted already, or None; the first ``n_history`` test steps are context."""
     X_train, X_test = X[:n_train], X[n_train:]
     return Dataset(name=name, X_train=X_train, y_train=None, X_test=X_test, y_test=None,
                    task="forecast", truth=truth, oracle=oracle, description=description,
-                   params=params, metric=metric)
+                   params=params, metric=metric, n_history=n_history)
 
 
 def exact_kalman_oracle(truth, n_obs, n_state=None):
@@ -482,7 +483,8 @@ def mackey_glass(n_train=20, n_test=10, n_timesteps=300, tau=17.0, noise_std=0.0
     Returns
     -------
     Dataset
-        Task "forecast"; X arrays of shape (n, n_timesteps, 1).
+        Task "forecast"; X arrays of shape (n, n_timesteps, 1); ``n_history = 1``: the
+        first test step, guessed from nothing, is context, not scored.
     """
     n_train, n_test, n_timesteps = check_split_sizes(n_train, n_test, n_timesteps, 2)
     h = 0.1
@@ -507,7 +509,9 @@ def mackey_glass(n_train=20, n_test=10, n_timesteps=300, tau=17.0, noise_std=0.0
     return _split_forecast(
         "mackey_glass", X, n_train, {"clean": clean, "tau": tau}, None,
         f"Mackey-Glass series (tau = {tau}) sampled every time unit, noise std {noise_std}. "
-        "Chaotic: no oracle.", params)
+        "Chaotic: no oracle. The first step of each test sequence is context, not scored: "
+        "a guess from nothing, it would outweigh every later one-step error.",
+        params, n_history=1)
 
 
 #: Steps run and dropped before each NARMA-10 sequence starts, from y = 0.
