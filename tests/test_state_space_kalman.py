@@ -522,3 +522,13 @@ def test_least_squares_m_step_takes_the_minimum_norm_solution_when_singular():
     M, o = core._regress(B, A, (np.zeros((1, 2)), np.zeros(1)), True, True)
     np.testing.assert_allclose(np.concatenate([M, o[:, None]], axis=1),
                                np.linalg.solve(A, B.T).T, rtol=1e-14)
+
+
+def test_supervised_targets_too_large_for_the_prior_are_refused_naming_y():
+    """Found by the bad-input suite: one target of 1e100 made the supervised prior's
+    covariance overflow (a RuntimeWarning) instead of a clear error."""
+    X = np.random.default_rng(0).normal(size=(1, 7, 1))
+    X[0, 5, 0] = 1e100
+    y = 0.5 * X + 1.0
+    with np.errstate(all="raise"), pytest.raises(ValueError, match="y is too large"):
+        KalmanFilter(n_iter=3).fit(X, y)

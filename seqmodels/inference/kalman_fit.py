@@ -314,8 +314,13 @@ def supervised_prior(Y, params, learn):
     if "x0" in learn:
         over["x0"] = Fp @ (mu - params.b)
     if "P0" in learn:
-        over["P0"] = floor_cov(Fp @ (sigma - params.Q) @ Fp.T + 1e-9 * sigma.trace()
-                               * np.eye(k))
+        with np.errstate(over="ignore", invalid="ignore"):
+            P0 = Fp @ (sigma - params.Q) @ Fp.T + 1e-9 * sigma.trace() * np.eye(k)
+        if not np.isfinite(P0).all():
+            raise ValueError("y is too large in scale for a Kalman filter: the prior of the "
+                             "first state, from the targets' covariance at the first step, "
+                             "overflows float64. Rescale y (and X).")
+        over["P0"] = floor_cov(P0)
     return params._replace(**over)
 
 
