@@ -23,7 +23,7 @@ import zipfile
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._parameters import Integer, Options, Real
+from .._parameters import Integer, InvalidParameterError, Options, Real
 from .._validation import check_random_state
 from ..base import SequenceEstimator
 
@@ -33,7 +33,12 @@ CELLS = ("simple", "lstm", "gru", "peephole_lstm", "cifg_lstm", "leaky", "clockw
 #: The cells that take skip connections through time (``skip=d``).
 SKIP_CELLS = ("simple", "leaky")
 OUTPUTS = ("point", "gaussian")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "momentum")
+#: Starting recurrent matrices (``recurrent_init``), and the cells that take an identity:
+#: one square ``U`` each (the clockwork mask keeps the diagonal blocks).
+RECURRENT_INITS = ("orthogonal", "identity")
+IDENTITY_CELLS = ("simple", "leaky", "clockwork")
+ACTIVATIONS = ("tanh", "relu")
 _META_NAME = "seqmodels.json"
 
 #: Most forecast steps a network takes: it steps one Keras call at a time (about 0.5 ms a
@@ -499,7 +504,7 @@ class RecurrentNetwork(_NeuralNetwork):
     a dense head maps each hidden state ``h_t`` to the output at t. Cells
     (``W`` input kernels, ``U`` recurrent kernels, ``sigma`` the sigmoid):
 
-    * ``"simple"`` (Elman): ``h_t = tanh(W x_t + U h_{t-1} + b)``;
+    * ``"simple"`` (Elman): ``h_t = tanh(W x_t + U h_{t-1} + b)`` (or ReLU, ``activation``);
     * ``"lstm"``: ``i, f, o = sigma(W x_t + U h_{t-1} + b)`` per gate,
       ``c_t = f * c_{t-1} + i * tanh(W_c x_t + U_c h_{t-1} + b_c)``, ``h_t = o * tanh(c_t)``;
     * ``"gru"``: ``z, r = sigma(...)``, ``n = tanh(W_n x_t + r * (U_n h_{t-1}) + b_n)``,
@@ -536,7 +541,7 @@ class RecurrentNetwork(_NeuralNetwork):
     ``0.5 (log(2 pi v_t) + (y_t - mu_t)^2 / v_t)``, so ``log_likelihood`` and
     ``predict(..., return_std=True)`` are available. Class labels: the softmax
     cross-entropy ``-log p(y_t | x_1..t)``, and ``log_likelihood`` sums
-    ``log p(y_t | x_1..t)`` over the labelled steps. Optimiser: Adam.
+    ``log p(y_t | x_1..t)`` over the labelled steps. Optimiser: ``optimizer`` (Adam by default).
 
     Parameters
     ----------
@@ -566,6 +571,23 @@ default="lstm"
         matrix (Keras' default is gain 1): for the simple cell the spectral radius of
         ``U`` is exactly the gain. Above 1 the linearised recurrence amplifies, the
         setting of exploding gradients (Pascanu, Mikolov & Bengio 2013).
+        With ``recurrent_init="identity"`` it scales the identity instead.
+    recurrent_init : {"orthogonal", "identity"}, default="orthogonal"
+        The starting recurrent matrix: ``recurrent_gain`` times a random orthogonal
+        matrix, or ``U = recurrent_gain * I``, so that at the start each unit keeps
+        its own state and gradients pass back through ``U`` undiminished (the IRNN of
+        Le, Jaitly & Hinton 2015 with ``activation="relu"``; Sutskever et al. 2013 on
+        initialisation). The identity is for the cells with one square ``U``:
+        ``"simple"``, ``"leaky"`` and ``"clockwork"`` (its mask keeps the diagonal
+        blocks), without ``skip``; the gated cells stack one ``U`` block per gate,
+        where an identity means nothing in particular, and are refused (a ValueError
+        naming ``recurrent_init``).
+    activation : {"tanh", "relu"}, default="tanh"
+        The simple cell's nonlinearity, ``h_t = f(W x_t + U h_{t-1} + b)``. ``"relu"``
+        with ``recurrent_init="identity"`` is Le et al.'s IRNN: with ``U = I`` and
+        positive pre-activations the state is copied forward exactly. Other cells
+        and ``skip`` are refused (a ValueError naming ``activation``). A ReLU state is
+        unbounded: keep gradient clipping (``clipnorm``) on.
     skip : int or None, default=None
         Skip connections through time: each step also reads the state ``skip``
         steps back (an integer >= 2; simple and leaky cells, others are refused).
@@ -580,11 +602,18 @@ default="lstm"
         must be left at its default or agree with it.
     output : {"point", "gaussian"}, default="point"
         Regression head (ignored for class labels).
-    optimizer : {"adam", "sgd", "rmsprop"}, default="adam"
+    optimizer : {"adam", "sgd", "rmsprop", "momentum"}, default="adam"
         Adam (Kingma & Ba 2014), plain stochastic gradient descent
-        ``w <- w - learning_rate * g`` (no momentum), or RMSprop. Adam divides
-        each step by a running gradient scale, so exploding gradients show most
-        plainly under SGD. Training stops with a ValueError naming the remedies
+        ``w <- w - learning_rate * g`` (no momentum), RMSprop, or SGD with Nesterov
+        momentum 0.9 (Keras ``SGD(momentum=0.9, nesterov=True)``): ``v <- 0.9 v -
+        learning_rate * g``, ``w <- w + 0.9 v - learning_rate * g``, Keras' form of
+        the gradient taken at the look-ahead point ``w + 0.9 v``. Sutskever, Martens,
+        Dahl & Hinton (2013) train recurrent networks with it and find Nesterov's form
+        more stable than classical momentum at high momentum (it corrects a bad
+        velocity one step sooner); with a good initialisation (``recurrent_init``) it
+        is one of Hinton's four ways to learn a recurrent network. Adam divides each
+        step by a running gradient scale, so exploding gradients show most plainly
+        under SGD. Training stops with a ValueError naming the remedies
         when the loss becomes NaN or infinite, or ends above 100 on the
         standardised targets (where predicting their mean scores about 1).
     learning_rate : float, default=0.003
@@ -648,6 +677,8 @@ default="lstm"
         "learned_initial_state": ["boolean"],
         "forget_bias": [Real()],
         "recurrent_gain": [Real(0.0, None, closed="neither")],
+        "recurrent_init": [Options(*RECURRENT_INITS)],
+        "activation": [Options(*ACTIVATIONS)],
         "skip": [None, Integer(2)],
         "n_modules": [Integer(1)],
         "periods": [None, "array-like"],
@@ -655,7 +686,8 @@ default="lstm"
 
     def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, forget_bias=1.0,
-                 recurrent_gain=1.0, skip=None, n_modules=4, periods=None, output="point",
+                 recurrent_gain=1.0, recurrent_init="orthogonal", activation="tanh", skip=None,
+                 n_modules=4, periods=None, output="point",
                  optimizer="adam", learning_rate=0.003, epochs=100, batch_size="auto",
                  clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
@@ -669,6 +701,8 @@ default="lstm"
         self.learned_initial_state = learned_initial_state
         self.forget_bias = forget_bias
         self.recurrent_gain = recurrent_gain
+        self.recurrent_init = recurrent_init
+        self.activation = activation
         self.skip = skip
         self.n_modules = n_modules
         self.periods = periods
@@ -703,6 +737,19 @@ default="lstm"
             raise ValueError(f"skip (connections through time) is available for the cells "
                              f"{SKIP_CELLS}; got cell={self.cell!r} with skip={self.skip}. "
                              "Use cell='simple' or 'leaky', or skip=None.")
+        if self.recurrent_init == "identity" and (self.cell not in IDENTITY_CELLS
+                                                  or self.skip is not None):
+            raise InvalidParameterError(
+                f"recurrent_init='identity' is available for the cells {IDENTITY_CELLS} "
+                f"without skip (one square recurrent matrix); got cell={self.cell!r}"
+                + (f" with skip={self.skip}" if self.skip is not None else "")
+                + ". Use recurrent_init='orthogonal' there.")
+        if self.activation != "tanh" and (self.cell != "simple" or self.skip is not None):
+            raise InvalidParameterError(
+                f"activation={self.activation!r} is available for the simple cell without "
+                f"skip; got cell={self.cell!r}"
+                + (f" with skip={self.skip}" if self.skip is not None else "")
+                + ". Use activation='tanh' (the other cells' fixed nonlinearity).")
         periods = None
         if self.cell == "clockwork":
             periods = self._clockwork_periods()
@@ -718,6 +765,8 @@ default="lstm"
             learned_initial_state=bool(self.learned_initial_state),
             forget_bias=float(self.forget_bias),
             recurrent_gain=float(self.recurrent_gain),
+            recurrent_init=str(self.recurrent_init),
+            activation=str(self.activation),
             skip=None if self.skip is None else int(self.skip),
             periods=periods,
         )

@@ -229,17 +229,33 @@ def learned_states(spec):
     return [spec["cell"] != "clockwork" or k == 0 for k in range(len(state_sizes(spec)))]
 
 
+#: The cells whose recurrent matrix may start as ``gain * I`` (``recurrent_init="identity"``):
+#: one square ``U`` each (the clockwork mask keeps its diagonal blocks). The gated cells'
+#: ``U`` stacks one block per gate, where an identity means nothing in particular.
+IDENTITY_CELLS = ("simple", "leaky", "clockwork")
+
+
 def _recurrent_layer(spec, index):
     kind = spec["cell"]
     common = dict(return_sequences=True, return_state=not spec["bidirectional"],
                   name=f"recurrent_{index}" + ("_core" if spec["bidirectional"] else ""))
     cell = dict(dropout=spec["dropout"], recurrent_dropout=spec["recurrent_dropout"])
     units = spec["units"]
-    # Specs saved before these two options existed hold neither: the defaults apply.
+    # Specs saved before these options existed hold none of them: the defaults apply.
     gain = spec.get("recurrent_gain", 1.0)
     forget_bias = spec.get("forget_bias", 1.0)
-    if gain != 1.0:
+    recurrent_init = spec.get("recurrent_init", "orthogonal")
+    activation = spec.get("activation", "tanh")
+    if recurrent_init == "identity":
+        if kind not in IDENTITY_CELLS or spec.get("skip") is not None:
+            raise ValueError(f"recurrent_init='identity' is built for the cells {IDENTITY_CELLS} "
+                             f"without skip; got cell={kind!r}, skip={spec.get('skip')}.")
+        cell["recurrent_initializer"] = keras.initializers.Identity(gain=gain)
+    elif gain != 1.0:
         cell["recurrent_initializer"] = keras.initializers.Orthogonal(gain=gain)
+    if activation != "tanh" and (kind != "simple" or spec.get("skip") is not None):
+        raise ValueError(f"activation={activation!r} is built for the simple cell without skip; "
+                         f"got cell={kind!r}, skip={spec.get('skip')}.")
     if spec.get("skip") is not None:
         if kind not in ("simple", "leaky"):
             raise ValueError(f"skip connections through time are built for the simple and "
@@ -248,6 +264,8 @@ def _recurrent_layer(spec, index):
             SkipCell(units, skip=spec["skip"], leak=spec["leak"] if kind == "leaky" else 0.0,
                      **cell), **common)
     elif kind == "simple":
+        if activation != "tanh":
+            cell["activation"] = activation
         layer = keras.layers.SimpleRNN(units, **cell, **common)
     elif kind == "lstm":
         if forget_bias != 1.0:
@@ -292,7 +310,9 @@ def build(spec):
         head width: targets, or classes), ``head`` ("point", "gaussian", "softmax"),
         ``units``, ``n_layers``, ``dropout``; recurrent: ``cell``,
         ``bidirectional``, ``recurrent_dropout``, ``leak``, ``learned_initial_state``,
-        ``forget_bias``, ``recurrent_gain``, ``skip`` (None or d >= 2: the simple
+        ``forget_bias``, ``recurrent_gain``, ``recurrent_init`` ("orthogonal" or
+        "identity": :data:`IDENTITY_CELLS`), ``activation`` ("tanh", or "relu" for
+        the simple cell), ``skip`` (None or d >= 2: the simple
         and leaky cells), ``periods`` (the clockwork modules' periods);
         feed-forward: ``window``.
 
@@ -435,7 +455,10 @@ def to_numpy(value):
     return np.asarray(value.numpy()) if hasattr(value, "numpy") else np.asarray(value)
 
 
-OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "momentum": "SGD"}
+#: Keyword arguments of the Keras optimiser beyond the learning rate and clipping:
+#: ``"momentum"`` is SGD with Nesterov momentum 0.9 (Sutskever, Martens, Dahl & Hinton 2013).
+OPTIMIZER_OPTIONS = {"momentum": {"momentum": 0.9, "nesterov": True}}
 
 
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -452,7 +475,8 @@ def train(model, spec, inputs, targets, *, optimizer, learning_rate, clipnorm, c
     """Fit ``model`` on the masked loss; return the Keras history dict.
 
     ``optimizer`` names a Keras optimiser (:data:`OPTIMIZERS`: Adam, plain SGD
-    without momentum, RMSprop), with ``clipnorm`` / ``clipvalue`` gradient clipping.
+    without momentum, RMSprop, or SGD with Nesterov momentum 0.9,
+    :data:`OPTIMIZER_OPTIONS`), with ``clipnorm`` / ``clipvalue`` gradient clipping.
     Training stops at the first non-finite batch loss (``TerminateOnNaN``) and
     raises :class:`TrainingDiverged`, naming the remedies.
 
@@ -475,7 +499,8 @@ def train(model, spec, inputs, targets, *, optimizer, learning_rate, clipnorm, c
         inputs, targets = inputs[fit_rows], targets[fit_rows]
     optimizer_name = optimizer
     optimizer = getattr(keras.optimizers, OPTIMIZERS[optimizer_name])(
-        learning_rate=learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
+        learning_rate=learning_rate, clipnorm=clipnorm, clipvalue=clipvalue,
+        **OPTIMIZER_OPTIONS.get(optimizer_name, {}))
     batches = math.ceil(inputs.shape[0] / batch_size)
     eager = epochs * batches * inputs.shape[1] <= EAGER_MAX_STEP_TIMESTEPS
     model.compile(optimizer=optimizer, loss=MaskedSequenceLoss(spec["head"]),
