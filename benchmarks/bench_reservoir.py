@@ -4,8 +4,9 @@ Lines (issue #23 asks for at least 20x on 1,000 sequences x 500 steps):
 
 * fit: the ridge readout of a 100-unit reservoir on NARMA-10 (1,000 x 500 steps, 50
   warmup steps, ridge 1e-6). seqmodels runs one recursion over time for all sequences
-  (a (1000, 100) x (100, 100) product per step) and accumulates the Gram matrices block
-  by block; reservoirpy's ``ESN.fit`` runs its reservoir one sequence and one step at a
+  (one (100, 102) x (102, 1000) product by ``[W, W_in, b]`` per step, then ``tanh`` in
+  place) and accumulates the readout's Gram matrix by one symmetric rank-k update per
+  step; reservoirpy's ``ESN.fit`` runs its reservoir one sequence and one step at a
   time (a 100 x 100 matrix-vector product per step) and sums per-sequence Gram matrices.
 * predict: the readout of every step of every sequence (``ESN.run`` after ``reset``).
 
@@ -15,10 +16,14 @@ matrices instead (what its own initialisers give), its reservoir ran slower on t
 machine (0.66 s against 0.42 s for 100 x 500 steps), so the dense anchor is the faster one.
 The arithmetic is the same on both sides (about 2e10 flops at 1,000 x 500): what the
 ratio measures is reservoirpy's per-step Python overhead (about 8 us a step here)
-against seqmodels' batched products, which cost about 1 ms a step for 1,000 sequences
-(0.36 ms the product, 0.16 ms the tanh, at one BLAS thread). That bounds the ratio near
-10x at 100 units on this machine: measured 9.4x for fit [6.2 - 12.2] and 6.2x for predict
-[6.2 - 8.5] (load average 3.7), short of the issue's 20x.
+against seqmodels' batched products. At one BLAS thread a step of 1,000 sequences costs
+seqmodels about 0.3 ms for the product (about 65 Gflop/s; the default connectivity
+0.1 is too dense for the sparse product to win, see ``seqmodels/inference/reservoir.py``),
+0.16 ms for ``tanh`` and, in the fit, 0.26 ms for the Gram update: about 0.25 s to predict
+and 0.45 s to fit, which bounds the ratio near 12 - 15x on this machine when it is lightly
+loaded. Measured (see BENCHMARKS.md): fit 12.1x, predict 13.2x at load average 1.2; under
+load 3.4 - 5.5 the fit ratio swings from 13x to 28x with reservoirpy's fit time (9 - 15 s
+against 5.4 s at load 1.2), the predict ratio stays 11 - 15x. Short of the issue's 20x.
 
 Run alone: ``python benchmarks/bench_reservoir.py [--quick]``.
 """
