@@ -22,7 +22,7 @@ seqmodels about 0.3 ms for the product (about 65 Gflop/s; the default connectivi
 0.16 ms for ``tanh`` and, in the fit, 0.26 ms for the Gram update: about 0.25 s to predict
 and 0.45 s to fit, which bounds the ratio near 12 - 15x on this machine when it is lightly
 loaded. Measured (see BENCHMARKS.md): fit 12.1x, predict 13.2x at load average 1.2; under
-load 3.4 - 5.5 the fit ratio swings from 13x to 28x with reservoirpy's fit time (9 - 15 s
+load 3.4 - 5.5 the fit ratio swings from 13x to 28x with reservoirpy's fit time (9 - 16 s
 against 5.4 s at load 1.2), the predict ratio stays 11 - 15x. Short of the issue's 20x.
 
 Run alone: ``python benchmarks/bench_reservoir.py [--quick]``.
