@@ -310,17 +310,17 @@ def test_reservoir_a_closed_form_readout_forecasts_chaos_far_ahead_and_identifie
         # One step ahead, past the start: the readout beats AR(20); the networks are 10x worse.
         assert one[washout] < one[linear], seed
         assert one[list(networks)].min() > 10 * one[washout], seed
-        # Scored from step 0, the washout's price: its readout never saw the start-up states.
+        # Over whole sequences, the washout's price: its readout never saw the start-up states.
         assert rows.loc[washout, "headline"] > 10 * rows.loc[plain, "headline"], seed
-        # Every other model's whole-sequence RMSE is mostly step 0, guessed from the prior.
-        assert rows.loc[linear, "headline"] > 50 * one[linear], seed
+        # The whole-sequence RMSE (from step 1) is mostly start-up: AR(20) with few lags.
+        assert rows.loc[linear, "headline"] > 5 * one[linear], seed
     narma = results[results["dataset"] == "NARMA-10"]
     for seed, cell in narma.groupby("data_seed"):
         rows = cell.set_index("model")["headline"]
         std = np.sqrt(json.loads(cell["baselines"].iloc[0])["mse"])
         assert rows[fast] / std < 0.35, seed                                  # NRMSE
         assert rows[fast] < 0.8 * rows[[linear, plain, *networks]].min(), seed
-        assert rows[washout] > std, seed         # a readout fitted past a washout, from step 0
+        assert rows[washout] > std, seed         # a readout fitted past a washout, start-up scored
     # Cost: the closed-form readouts fit in under a second, the networks take far longer.
     reservoirs = results[results["estimator"] == "EchoStateNetwork"]
     assert reservoirs["fit_seconds"].max() < 2
