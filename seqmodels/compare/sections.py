@@ -313,7 +313,7 @@ def _summary_section(summary, alpha, confidence):
                            "tied" if row["vs_best"] == "tied" else "")
         section.blocks.append(Table(columns, table_rows,
                                     ["r", "l", "r", "r", "r", "l"] + ["r"] * len(secondary),
-                                    classes, nowrap=(5,)))
+                                    classes))
     return section
 
 
