@@ -48,7 +48,7 @@ def _ridge(Z, Y, ridge):
 
 
 def test_states_follow_the_leaky_recursion_across_block_boundaries():
-    X, _ = _data(T=150)                       # 150 steps: three blocks of 64
+    X, _ = _data(T=150)                       # 150 steps: several blocks of BLOCK steps
     res = random_reservoir(30, 2, 0.8, 0.7, 0.3, 0.2, 0.5, np.random.RandomState(0))
     res = res._replace(leak_rate=0.4)
     np.testing.assert_allclose(reservoir_states(X, res), _loop_states(X, *res), rtol=0,
