@@ -155,6 +155,10 @@ def choice(*choices):
                   + tuple((c, None) for c in choices))
 
 
+#: A True/False parameter: only bools (numpy's included) are accepted.
+BOOLEAN = Probes((("no", TypeError), ("False", TypeError), (1, TypeError), (0, TypeError),
+                  (None, TypeError), (1.0, TypeError), (True, None), (False, None),
+                  (np.True_, None)))
 RANDOM_STATE = Probes((
     (True, TypeError), (1.5, TypeError), ("0", TypeError), ([0], TypeError),
     (np.random.MT19937(0), TypeError), (-1, ValueError), (2**32, ValueError),
@@ -257,22 +261,14 @@ SPECS = {
     # test_fraction = 0 would hold nothing out to score: refused (in_sample=True asks for it)
     "nile": {"test_fraction": Real(0, 1, open_low=True, open_high=True,
                                    illegal=(1 - 1e-16, 0.999), edges=(0.99,)),
-             "in_sample": Probes((("no", TypeError), ("False", TypeError), (1, TypeError),
-                              (0, TypeError), (None, TypeError), (1.0, TypeError),
-                              (True, None), (False, None), (np.True_, None)))},
+             "in_sample": BOOLEAN},
     "sunspots": {"test_fraction": Real(0, 1, open_low=True, open_high=True,
                                        illegal=(1 - 1e-16, 0.999), edges=(0.996,)),
-                 "in_sample": Probes((("no", TypeError), ("False", TypeError), (1, TypeError),
-                              (0, TypeError), (None, TypeError), (1.0, TypeError),
-                              (True, None), (False, None), (np.True_, None)))},
+                 "in_sample": BOOLEAN},
     "lynx": {"test_fraction": Real(0, 1, open_low=True, open_high=True,
                                    illegal=(1 - 1e-16, 0.999), edges=(0.99,)),
-             "in_sample": Probes((("no", TypeError), ("False", TypeError), (1, TypeError),
-                              (0, TypeError), (None, TypeError), (1.0, TypeError),
-                              (True, None), (False, None), (np.True_, None))),
-             "log10": Probes((("no", TypeError), ("False", TypeError), (1, TypeError),
-                              (0, TypeError), (None, TypeError), (1.0, TypeError),
-                              (True, None), (False, None), (np.True_, None)))},
+             "in_sample": BOOLEAN,
+             "log10": BOOLEAN},
     "adsb": {"length": Count(2), "test_flights": Probes((
         ("kiruna", TypeError), (5, TypeError), (None, TypeError), ((1,), TypeError),
         ((["kiruna"],), TypeError), (("atlantis",), ValueError), ((), ValueError),
