@@ -212,8 +212,7 @@ def _verdict(row):
     if row["vs_best"] == "best":
         return "best"
     if row["vs_best"] in ("worse", "better", "tied", "can't tell", "untested"):
-        note = row["vs_best_note"]
-        return f"{row['vs_best']}: {note}" if isinstance(note, str) and note else row["vs_best"]
+        return _with_note(row["vs_best"], row["vs_best_note"])
     return row["vs_best"] or "–"
 
 
@@ -326,8 +325,15 @@ _ORACLE_TEXT = (
     "approximate filter with the true parameters: a strong reference, not a bound.")
 
 
+def _with_note(verdict, note):
+    """``verdict: note``, or the note alone where it starts with the verdict's word."""
+    if not (isinstance(note, str) and note):
+        return verdict
+    return note if note.startswith(verdict) else f"{verdict}: {note}"
+
+
 def _gap_reading(row):
-    text = f"{row['verdict']}: {row['note']}" if row["note"] else row["verdict"]
+    text = _with_note(row["verdict"], row["note"])
     if row["verdict"] == "better":
         text += " (chance: the oracle is optimal in expectation)"
     return text
