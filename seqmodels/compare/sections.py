@@ -258,7 +258,7 @@ def _rope_text(rows):
     best = rows[rows["vs_best"] == "best"]
     if best.empty or not _ok(best["rope"].iloc[0]):
         return ""
-    kind, width = {**DEFAULT_ROPE}.get(best["metric"].iloc[0], ("relative", 0.05))
+    kind, width = DEFAULT_ROPE.get(best["metric"].iloc[0], ("relative", 0.05))
     share = f" ({100 * width:g} %)" if kind == "relative" else ""
     return f"; ROPE ±{num(best['rope'].iloc[0])}{share}"
 
