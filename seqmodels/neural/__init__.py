@@ -9,7 +9,8 @@ is fitted or loaded, so importing this package does not load TensorFlow; the cus
 (both import Keras).
 """
 
-from .estimators import FeedForwardNetwork, RecurrentNetwork
+from .feedforward import FeedForwardNetwork
+from .recurrent import RecurrentNetwork
 from .transformer import TransformerNetwork
 
 __all__ = ["RecurrentNetwork", "FeedForwardNetwork", "TransformerNetwork"]

@@ -9,7 +9,7 @@ imported only when a network is fitted or loaded.
 import numpy as np
 
 from .._parameters import Integer, Options
-from .estimators import _TRAINING_CONSTRAINTS, _NeuralNetwork, _networks
+from .base import _TRAINING_CONSTRAINTS, _NeuralNetwork, _networks
 
 __all__ = ["TransformerNetwork"]
 
