@@ -371,6 +371,33 @@ class _NeuralNetwork(SequenceEstimator):
         out = self._forecast_network(X, horizon)
         return self._decode(out, return_std)
 
+    # -- attention weights (the attention models) ------------------------------------
+
+    def _attention_inputs(self, X, per_head):
+        """Validate the arguments of an ``attention_weights`` method; X in batch form."""
+        check_is_fitted(self, "model_")
+        if not isinstance(per_head, (bool, np.bool_)):
+            raise TypeError(f"per_head must be True or False; got {per_head!r}.")
+        return self._check_X(X)
+
+    @staticmethod
+    def _restore_weights(X, weights, per_head):
+        """Attention weights ``(n, H, T, T)`` -> the caller's container form.
+
+        Rows and columns past each sequence's length are set to 0; the head axis is
+        averaged unless ``per_head``. 3-D input gives ``(n, T, T)`` (``(n, H, T, T)``
+        per head), a list gives ``(T_i, T_i)`` arrays, a 1-D input one ``(T, T)``.
+        """
+        weights = np.asarray(weights, dtype=float)
+        valid = X.mask[:, None, :, None] & X.mask[:, None, None, :]
+        weights = np.where(valid, weights, 0.0)
+        if not per_head:
+            weights = weights.mean(axis=1)
+        if X.form == "3d":
+            return weights
+        cut = [weights[i, ..., :length, :length] for i, length in enumerate(X.lengths)]
+        return cut if X.form == "list" else cut[0]
+
     # -- persistence -----------------------------------------------------------------
 
     def __getstate__(self):
