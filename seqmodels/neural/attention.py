@@ -34,7 +34,8 @@ from keras import ops  # noqa: E402
 from .networks import PaddingMask, _apply_head, _head_layers  # noqa: E402
 
 __all__ = ["CausalSelfAttention", "PositionEncoding", "TransformerBlock", "build_transformer",
-           "sinusoidal_encoding", "POSITION_ENCODINGS", "ATTENTION_OBJECTS"]
+           "transformer_attention_weights", "sinusoidal_encoding", "POSITION_ENCODINGS",
+           "ATTENTION_OBJECTS"]
 
 POSITION_ENCODINGS = ("sinusoidal", "learned", "none")
 
@@ -382,6 +383,38 @@ class TransformerBlock(keras.layers.Layer):
         return config
 
 
+def transformer_attention_weights(model, inputs, layer=-1):
+    """Attention weights of one layer of a built Transformer, in inference mode.
+
+    Runs the embedding, the positions and the blocks before ``layer`` (no dropout),
+    then returns that block's attention weights on its normalised input.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The ``train`` graph of :func:`build_transformer` (or the same network loaded).
+    inputs : array of shape (n, T, n_inputs)
+        Network inputs (standardised, NaN on padding).
+    layer : int, default=-1
+        Which block (Python indexing: -1 is the last).
+
+    Returns
+    -------
+    ndarray of shape (n, n_heads, T, T)
+        ``A[i, h, t, s]``: the weight of step s in the output of step t (0 where the
+        mask hides s; each row sums to 1).
+    """
+    blocks = sorted((lay for lay in model.layers if isinstance(lay, TransformerBlock)),
+                    key=lambda lay: int(lay.name.rsplit("_", 1)[1]))
+    block = blocks[layer]
+    x = model.get_layer("padding")(inputs)
+    x = model.get_layer("position_encoding")(model.get_layer("embedding")(x))
+    for earlier in blocks[:blocks.index(block)]:
+        x = earlier(x, training=False)[0]
+    weights = block.attention.attention_weights(block.norm_attention(x))
+    return ops.convert_to_numpy(weights)
+
+
 #: The custom layers, for ``keras.saving.load_model(custom_objects=...)``.
 ATTENTION_OBJECTS = {
     "CausalSelfAttention": CausalSelfAttention,
@@ -452,3 +485,121 @@ def build_transformer(spec):
     step = keras.Model([step_in, position, *cache_in], [_apply_head(head, norm(x)), *caches],
                        name="step_model")
     return {"train": train, "state": state, "step": step}
+
+
+# -- content attention (issue #21, item 2): a recurrent network over its own past, and a
+# -- decoder over its encoder ------------------------------------------------------------------
+
+#: The score functions of :class:`ContentAttention`.
+ATTENTION_SCORES = ("additive", "dot")
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class ContentAttention(keras.layers.Layer):
+    """Single-head content-based attention with a mask given by the caller.
+
+    Called as ``layer(query, keys, values, allowed)`` with ``query`` ``(n, Tq, d_q)``,
+    ``keys`` ``(n, Tk, d_k)``, ``values`` ``(n, Tk, d_in)`` and ``allowed`` a boolean
+    ``(n or 1, Tq, Tk)`` (True where query t may attend to key s), it returns the
+    context ``c`` ``(n, Tq, d_v)``::
+
+        score(t, s) = v^T tanh(W_q q_t + W_k k_s)              score="additive"
+                                                                 (Bahdanau, Cho & Bengio 2015)
+        score(t, s) = (W_q q_t) . (W_k k_s) / sqrt(units)      score="dot"  (scaled dot product,
+                                                                 Luong et al. 2015; Vaswani et al.)
+        a(t, s)     = softmax_s(score(t, s) + M(t, s)),   M = 0 where allowed, -1e9 elsewhere
+        c_t         = sum_s Dropout(a)(t, s) W_v v_s           (v_s itself when value_units=None)
+
+    ``W_q`` ``(d_q, units)``, ``W_k`` ``(d_k, units)``, ``v`` ``(units,)`` (additive only),
+    ``W_v`` ``(d_in, value_units)``; no biases (a key bias cancels in the softmax, and
+    Bahdanau's alignment model has none). The mask is the caller's, applied to the scores
+    before the softmax and again to the weights after it: a disallowed key gets weight
+    exactly 0 (also under dropout, in training mode), and a query with no allowed key at
+    all (a padding row) gets all-zero weights and a zero context, not a uniform average.
+    Keras' ``MultiHeadAttention`` mask is not used (keras-team/keras#23038).
+
+    Cost: the additive score forms ``tanh(W_q q_t + W_k k_s)`` for every pair,
+    ``n Tq Tk units`` numbers; the dot score only ``n Tq Tk``.
+
+    Parameters
+    ----------
+    score : {"additive", "dot"}, default="additive"
+    units : int, default=32
+        Width of the projected queries and keys (the additive score's hidden width).
+    value_units : int or None, default=None
+        Project the values by ``W_v`` to this width; None: the context is a weighted
+        average of the values themselves (``d_v = d_in``), as in Bahdanau et al.
+    dropout : float, default=0.0
+        Dropout on the attention weights (training only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = ContentAttention("dot", units=4)
+    >>> h = np.ones((2, 5, 3), "float32")
+    >>> allowed = np.tril(np.ones((5, 5), bool))[None]         # causal: s <= t
+    >>> context, weights = layer(h, h, h, allowed, return_weights=True)
+    >>> tuple(context.shape), tuple(weights.shape)
+    ((2, 5, 3), (2, 5, 5))
+    """
+
+    def __init__(self, score="additive", units=32, value_units=None, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if score not in ATTENTION_SCORES:
+            raise ValueError(f"score must be one of {ATTENTION_SCORES}; got {score!r}.")
+        self.score = score
+        self.units = int(units)
+        self.value_units = None if value_units is None else int(value_units)
+        self.dropout = float(dropout)
+        self.weight_dropout = keras.layers.Dropout(self.dropout, name="weight_dropout")
+
+    def build(self, query_shape, keys_shape, values_shape=None, allowed_shape=None):
+        self.query_kernel = self.add_weight(shape=(int(query_shape[-1]), self.units),
+                                            initializer="glorot_uniform", name="query_kernel")
+        self.key_kernel = self.add_weight(shape=(int(keys_shape[-1]), self.units),
+                                          initializer="glorot_uniform", name="key_kernel")
+        if self.score == "additive":
+            self.score_vector = self.add_weight(shape=(self.units,), initializer="glorot_uniform",
+                                                name="score_vector")
+        if self.value_units is not None:
+            d_in = int((keys_shape if values_shape is None else values_shape)[-1])
+            self.value_kernel = self.add_weight(shape=(d_in, self.value_units),
+                                                initializer="glorot_uniform",
+                                                name="value_kernel")
+
+    def scores(self, query, keys):
+        """The unmasked scores ``score(t, s)``, ``(n, Tq, Tk)``."""
+        q = ops.matmul(query, self.query_kernel)                       # (n, Tq, units)
+        k = ops.matmul(keys, self.key_kernel)                          # (n, Tk, units)
+        if self.score == "dot":
+            return ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(self.units)
+        hidden = ops.tanh(ops.expand_dims(q, 2) + ops.expand_dims(k, 1))  # (n, Tq, Tk, units)
+        return ops.tensordot(hidden, self.score_vector, axes=[[3], [0]])
+
+    def attention_weights(self, query, keys, allowed):
+        """The weights ``a(t, s)`` ``(n, Tq, Tk)``: rows sum to 1, 0 where not allowed.
+
+        A row with no allowed key is all zeros. No dropout (these are the weights
+        :meth:`call` drops from in training).
+        """
+        scores = self.scores(query, keys)
+        allowed = ops.cast(allowed, "bool")
+        scores = ops.where(allowed, scores, ops.full_like(scores, _MASKED))
+        weights = ops.softmax(scores, axis=-1)
+        return ops.where(allowed, weights, ops.zeros_like(weights))
+
+    def call(self, query, keys, values, allowed, return_weights=False, training=None):
+        weights = self.attention_weights(query, keys, allowed)
+        if self.value_units is not None:
+            values = ops.matmul(values, self.value_kernel)
+        context = ops.matmul(self.weight_dropout(weights, training=training), values)
+        return (context, weights) if return_weights else context
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(score=self.score, units=self.units, value_units=self.value_units,
+                      dropout=self.dropout)
+        return config
+
+
+ATTENTION_OBJECTS["ContentAttention"] = ContentAttention
