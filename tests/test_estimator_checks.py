@@ -172,6 +172,48 @@ class ListBlind(Smoother):
         return super().predict(X, return_std)
 
 
+class SmoothingAttention(Smoother):
+    """The smoother's own attention: ``level_{t-1}`` as weights over positions ``0..t``.
+
+    Position s holds ``x_{s-1}`` (position 0 the start value, the training mean):
+    weight ``alpha (1 - alpha)^(t - s)`` for ``1 <= s <= t`` and ``(1 - alpha)^t`` for 0.
+    """
+
+    def _weights(self, T):
+        t, s = np.arange(T)[:, None], np.arange(T)[None, :]
+        decay = (1 - self.alpha) ** np.clip(t - s, 0, None)
+        weights = np.where(s == 0, decay, self.alpha * decay)
+        return np.where(s <= t, weights, 0.0)
+
+    def attention_weights(self, X, per_head=False):
+        batch = self._check_X(X)
+        out = [self._weights(length)[None] if per_head else self._weights(length)
+               for length in batch.lengths]
+        if batch.form == "list":
+            return out
+        if batch.form == "1d":
+            return out[0]
+        full = self._weights(batch.max_length)
+        weights = np.where(batch.mask[:, :, None] & batch.mask[:, None, :], full, 0.0)
+        return weights[:, None] if per_head else weights
+
+
+class LooksAheadAttention(SmoothingAttention):
+    """Reports weights spread over the whole sequence, the future included."""
+
+    def _weights(self, T):
+        return np.full((T, T), 1.0 / T)
+
+
+class UnnormalisedAttention(SmoothingAttention):
+    """Forgets the start value's weight: its rows sum to less than 1."""
+
+    def _weights(self, T):
+        weights = super()._weights(T)
+        weights[:, 0] = 0.0
+        return weights
+
+
 # -- the tests ---------------------------------------------------------------------------------
 
 
@@ -181,11 +223,16 @@ def test_a_small_estimator_written_to_the_contract_passes_every_check():
     assert list(results) == ALL_CHECKS
     skipped = {name for name, outcome in results.items() if outcome != "passed"}
     assert skipped == {"check_predict_proba", "check_too_short_for_the_model",
-                       "check_random_state_forms"}
+                       "check_random_state_forms", "check_attention_weights"}
     assert results["check_predict_proba"] == \
         "skipped: Smoother's supervised mode takes continuous targets"
     assert not hasattr(model, "n_features_in_")  # the checks fit clones, never the estimator
     assert model.alpha == 0.4
+
+
+def test_an_estimator_with_attention_weights_is_checked_for_them():
+    results = check_estimator(SmoothingAttention(alpha=0.3))
+    assert results["check_attention_weights"] == "passed"
 
 
 def test_declared_constraints_are_enforced_by_fit():
@@ -213,6 +260,9 @@ def test_declared_constraints_are_enforced_by_fit():
      "predict(list X): a list of sequences must give a list back"),
     (ProbaNotNormalised, "check_predict_proba", "predict_proba must sum to 1"),
     (ListBlind, "check_inputs_not_mutated", "IndexError: list index out of range"),
+    (LooksAheadAttention, "check_attention_weights",
+     "attention weights above the diagonal (steps after t) must be 0"),
+    (UnnormalisedAttention, "check_attention_weights", "attention weights rows must sum to 1"),
     (UndeclaredParameter, "check_parameter_constraints",
      "_parameter_constraints declares nothing for ['damping']"),
 ], ids=lambda value: value.__name__ if isinstance(value, type) else None)
@@ -272,7 +322,8 @@ def test_a_forecast_only_estimator_skips_the_supervised_checks():
     assert {name for name, r in results.items() if r == "passed"} == \
         set(ALL_CHECKS) - supervised - {"check_pickle_round_trip",
                                         "check_too_short_for_the_model",
-                                        "check_random_state_forms"}
+                                        "check_random_state_forms",
+                                        "check_attention_weights"}
 
 
 def test_a_skipped_check_raises_unittest_skiptest():

@@ -248,7 +248,8 @@ def test_units_must_be_a_multiple_of_n_heads():
 
 def _everything(model, X):
     mean, std = model.predict(X, return_std=True)
-    return [mean, std, model.forecast(X, 3), model.log_likelihood(X)]
+    return [mean, std, model.forecast(X, 3), model.log_likelihood(X),
+            model.attention_weights(X, per_head=True)]
 
 
 def test_save_load_and_pickle_give_identical_predictions(tmp_path):
@@ -273,6 +274,64 @@ def test_save_load_and_pickle_give_identical_predictions(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert float(out.strip().splitlines()[-1]) == pytest.approx(expected[0][0, -1, 0], abs=1e-6)
+
+
+# -- attention weights ------------------------------------------------------------------------
+
+
+def _numpy_weights(model, X):
+    """Weights ``softmax(Q K^T / sqrt(d) + M)`` of the first block, from the fitted weights."""
+    net = model.model_
+    x = np.nan_to_num((X - model.x_mean_) / model.x_scale_)
+    W, b = net.get_layer("embedding").get_weights()
+    z = x @ W + b
+    if model.position_encoding == "sinusoidal":
+        from seqmodels.neural.attention import sinusoidal_encoding
+        z = z + np.asarray(sinusoidal_encoding(np.arange(X.shape[1]), model.units))
+    block = net.get_layer("block_0")
+    gamma, beta = block.norm_attention.get_weights()
+    z = (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + 1e-5) * gamma + beta
+    Wq, bq, Wk, bk = block.attention.get_weights()[:4]
+    d = model.units // model.n_heads
+    Q, K = z @ Wq + bq, z @ Wk + bk
+    t, s = np.arange(X.shape[1])[:, None], np.arange(X.shape[1])[None, :]
+    visible = (s <= t) & ((s > t - model.window) if model.window is not None else True)
+    heads = []
+    for h in range(model.n_heads):
+        scores = Q[..., h * d:(h + 1) * d] @ K[..., h * d:(h + 1) * d].transpose(0, 2, 1)
+        scores = np.where(visible, scores / np.sqrt(d), -np.inf)
+        A = np.exp(scores - scores.max(-1, keepdims=True))
+        heads.append(A / A.sum(-1, keepdims=True))
+    return np.stack(heads, axis=1)
+
+
+@pytest.mark.parametrize("positions, window", [("sinusoidal", None), ("none", 3)])
+def test_attention_weights_are_the_first_blocks_softmax(positions, window):
+    model = _fitted("supervised", n_layers=1, position_encoding=positions, window=window)
+    X = X_TRAIN[:3]
+    expected = _numpy_weights(model, X)
+    np.testing.assert_allclose(model.attention_weights(X, per_head=True), expected, atol=1e-5)
+    np.testing.assert_allclose(model.attention_weights(X), expected.mean(axis=1), atol=1e-5)
+    short = model.attention_weights([X[0, :7], X[1]])
+    np.testing.assert_allclose(short[0], expected[0].mean(0)[:7, :7], atol=1e-5)
+
+
+def test_attention_weights_pick_a_layer_and_refuse_bad_arguments():
+    from sklearn.exceptions import NotFittedError
+
+    model = _fitted("forecast", window=2)
+    first, last = model.attention_weights(X_TRAIN, layer=0), model.attention_weights(X_TRAIN)
+    np.testing.assert_array_equal(last, model.attention_weights(X_TRAIN, layer=1))
+    assert not np.allclose(first, last)
+    assert (np.count_nonzero(first[0], axis=-1) == np.minimum(np.arange(20) + 1, 2)).all()
+    with pytest.raises(ValueError, match=r"layer must be an int in \[-2, 1\] .* got 2"):
+        model.attention_weights(X_TRAIN, layer=2)
+    with pytest.raises(ValueError, match="layer must be an int"):
+        model.attention_weights(X_TRAIN, layer=0.0)
+    with pytest.raises(TypeError, match="per_head must be True or False; got 'yes'"):
+        model.attention_weights(X_TRAIN, per_head="yes")
+    with pytest.raises(NotFittedError):
+        _model().attention_weights(X_TRAIN)
 
 
 # -- training ---------------------------------------------------------------------------------

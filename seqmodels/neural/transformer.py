@@ -256,6 +256,46 @@ class TransformerNetwork(_NeuralNetwork):
                 steps.append(current)
         return np.stack(steps, axis=1)
 
+    # -- attention weights -------------------------------------------------------------
+
+    def attention_weights(self, X, layer=-1, per_head=False):
+        """Where each step looks: the attention weights of one layer.
+
+        Row t holds the weights the output at step t gives to the network positions
+        s <= t (within the window, if one is set). Position s holds the network's
+        input at step s: ``x_s`` in supervised mode; in forecasting mode ``x_{s-1}``,
+        with position 0 the start value (the estimate of ``x_t`` reads ``x_{<t}``).
+        Inference mode: no dropout.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features)
+            Or a list of 2-D arrays, or a 1-D array.
+        layer : int, default=-1
+            The block whose weights are returned (Python indexing: 0 is the first,
+            -1 the last).
+        per_head : bool, default=False
+            Return each head's weights instead of their mean.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_sequences, n_timesteps, n_timesteps)
+            ``(n_sequences, n_heads, n_timesteps, n_timesteps)`` with ``per_head``; a
+            list of ``(T_i, T_i)`` (or ``(n_heads, T_i, T_i)``) arrays for list input, one
+            such array for a 1-D input. Each row of a real step sums to 1; entries
+            above the diagonal, outside the window and on padding are 0.
+        """
+        X_batch = self._attention_inputs(X, per_head)
+        n_layers = self.network_spec_["n_layers"]
+        if (isinstance(layer, bool) or not isinstance(layer, (int, np.integer))
+                or not -n_layers <= layer < n_layers):
+            raise ValueError(f"layer must be an int in [{-n_layers}, {n_layers - 1}] (this "
+                             f"network has n_layers={n_layers}); got {layer!r}.")
+        self._check_positions(X_batch)
+        weights = _attention().transformer_attention_weights(
+            self.model_, self._network_inputs(X_batch), int(layer))
+        return self._restore_weights(X_batch, weights, per_head)
+
     # -- persistence -------------------------------------------------------------------
 
     def __setstate__(self, state):

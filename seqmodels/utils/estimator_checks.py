@@ -76,6 +76,7 @@ __all__ = [
     "check_sequences_are_independent",
     "check_causal_forecasting",
     "check_causal_supervised",
+    "check_attention_weights",
     "check_supervised_containers",
     "check_predict_proba",
     "check_forecast",
@@ -912,6 +913,62 @@ def check_causal_supervised(name, estimator):
              "ignores its input.")
 
 
+def check_attention_weights(name, estimator):
+    """Attention models: ``attention_weights`` is causal, normalised, and leaves predict alone.
+
+    For estimators that offer ``attention_weights(X, per_head=False)`` (skipped
+    otherwise), fitted in forecasting mode: the weights are ``(n, T, T)``, each row a
+    distribution over steps ``s <= t`` (0 above the diagonal); rows ``<= s`` are
+    unchanged when ``X[:, s:]`` changes (position ``s`` holds ``x_{s-1}``); a list input
+    gives ``(T_i, T_i)`` arrays, each as the sequence alone would get; the heads'
+    weights (``per_head=True``) average to the default; and asking for the weights
+    changes no prediction (Keras' ``MultiHeadAttention`` dropped its causal mask when
+    scores were requested, keras-team/keras#23038).
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in messages.
+    estimator : estimator instance
+        The template to check (cloned, never fitted).
+    """
+    if not _has(estimator, "attention_weights"):
+        raise unittest.SkipTest(f"{name} has no attention_weights")
+    X3, Xlist, _ = _containers()
+    est = _fresh(estimator).fit(X3)
+    n, T = X3.shape[:2]
+    before = est.predict(X3)
+    weights = est.attention_weights(X3)
+    _assert_close(est.predict(X3), before, "asking for attention_weights changed predict(X)",
+                  rtol=1e-9, atol=1e-9)
+    _require(isinstance(weights, np.ndarray) and weights.shape == (n, T, T),
+             f"attention_weights(X) of a {X3.shape} X must be ({n}, {T}, {T}); got "
+             f"{_describe(weights)}")
+    _require(bool(np.isfinite(weights).all()) and bool((weights >= 0).all()),
+             "attention_weights holds negative or non-finite weights")
+    _assert_close(weights.sum(axis=-1), np.ones((n, T)), "attention weights rows must sum to 1")
+    _assert_equal(np.triu(weights, 1), np.zeros_like(weights),
+                  "attention weights above the diagonal (steps after t) must be 0")
+    s = _SPLIT
+    moved = est.attention_weights(_perturbed(X3, s))
+    _assert_close(moved[:, : s + 1], weights[:, : s + 1],
+                  f"not causal: changing X[:, {s}:] changed attention_weights(X)[:, :{s + 1}]",
+                  rtol=1e-9, atol=1e-9)
+    heads = est.attention_weights(X3, per_head=True)
+    _require(heads.ndim == 4 and heads.shape[0] == n and heads.shape[2:] == (T, T),
+             f"attention_weights(X, per_head=True) must be (n, n_heads, T, T); got "
+             f"{_describe(heads)}")
+    _assert_close(heads.mean(axis=1), weights, "the heads' weights must average to the default")
+    from_list = est.attention_weights(Xlist)
+    _require(isinstance(from_list, list) and [w.shape for w in from_list]
+             == [(len(x), len(x)) for x in Xlist],
+             "attention_weights(list of sequences) must be a list of (T_i, T_i) arrays")
+    for i, x in enumerate(Xlist):
+        alone = est.attention_weights(x[None])[0]
+        _assert_close(from_list[i], alone, f"attention weights of sequence {i} depend on the "
+                      "other sequences of the batch (padding leaked)")
+
+
 # -- reproducibility and persistence ---------------------------------------------------------
 
 
@@ -1217,6 +1274,7 @@ _CHECKS = tuple(_quiet_about_convergence(check) for check in (
     check_sequences_are_independent,
     check_causal_forecasting,
     check_causal_supervised,
+    check_attention_weights,
     check_supervised_containers,
     check_predict_proba,
     check_forecast,
