@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run.py [--quick] [--only kalman,hmm] [--no-scaling] [--json FILE]
 
-Families: kalman, nonlinear, hmm, autoregressive, neural, runner, reservoir (each also
+Families: kalman, nonlinear, hmm, autoregressive, neural, attention, runner, reservoir (each also
 runs alone: ``python benchmarks/bench_kalman.py``). ``--quick`` is the regression guard's mode
 (smaller workloads, fewer repeats, no scaling; tests/test_benchmarks_guard.py);
 BENCHMARKS.md explains the method and every line.
@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
 
-FAMILIES = ("kalman", "nonlinear", "hmm", "autoregressive", "neural", "runner", "reservoir")
+FAMILIES = ("kalman", "nonlinear", "hmm", "autoregressive", "neural", "attention", "runner",
+            "reservoir")
 
 
 def main(argv=None, families=FAMILIES):
