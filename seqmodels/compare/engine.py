@@ -239,7 +239,7 @@ def _enforce_hard_limit(in_flight, grace, store, backend, todo, counts, progress
 def compare(models="default", datasets=None, *, seeds=(0,), model_seeds=None, train_sizes=None,
             sweep=None, horizons=None, store=None, n_jobs=1, backend=None, scheduler=None,
             timeout=None, progress="auto", fresh=False, retry_failed=False, oracle=True,
-            n_examples=3, gradient_norms=False, quick=False):
+            n_examples=3, gradient_norms=False, attention_weights=False, quick=False):
     """Fit and evaluate every model on every dataset, seed and axis value; return the results.
 
     Each cell clones the model, fits it on the training split and evaluates it on the
@@ -295,6 +295,9 @@ def compare(models="default", datasets=None, *, seeds=(0,), model_seeds=None, tr
     gradient_norms : bool, default=False
         Record the hidden-state gradient norms by lag for models that offer
         ``gradient_norms`` (recurrent networks; a suite sets ``gradient_norms = true``).
+    attention_weights : bool, default=False
+        Record the attention weights on the first test sequence for models that offer
+        ``attention_weights`` (a suite sets ``attention_weights = true``).
     quick : bool, default=False
         With a suite: apply its ``[quick]`` overrides.
 
@@ -328,12 +331,13 @@ def compare(models="default", datasets=None, *, seeds=(0,), model_seeds=None, tr
     from .suite import Suite, load_suite
 
     extra = {}
+    measurements = dict(gradient_norms=gradient_norms, attention_weights=attention_weights)
     if datasets is None:
         suite = models if isinstance(models, Suite) else load_suite(models)
         if quick:
             suite = suite.quick()
         grid = suite.grid_arguments()
-        n_examples, gradient_norms = suite.n_examples, suite.gradient_norms
+        n_examples, measurements = suite.n_examples, suite.measurements()
         extra = {"suite": suite.name, "suite_source": suite.source, "title": suite.title,
                  "quick": bool(quick)}
     else:
@@ -341,8 +345,7 @@ def compare(models="default", datasets=None, *, seeds=(0,), model_seeds=None, tr
             raise ValueError("quick=True applies to suites; pass models and datasets directly.")
         grid = dict(models=models, datasets=datasets, seeds=seeds, model_seeds=model_seeds,
                     train_sizes=train_sizes, sweep=sweep, horizons=horizons)
-    cells = build_grid(**grid, oracle=oracle, n_examples=n_examples,
-                       gradient_norms=gradient_norms)
+    cells = build_grid(**grid, oracle=oracle, n_examples=n_examples, **measurements)
     if timeout is not None and not (isinstance(timeout, (int, float)) and
                                     not isinstance(timeout, bool) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}.")

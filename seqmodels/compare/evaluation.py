@@ -7,6 +7,7 @@ No family gets a special case: the model is asked for ``fit``, ``predict`` (with
 
 import json
 import time
+import warnings
 
 import numpy as np
 
@@ -70,9 +71,13 @@ def fitted_parameters(model):
 
 #: Test sequences whose hidden-state gradients are measured (``gradient_norms=True``).
 GRADIENT_SEQUENCES = 64
+#: Steps of the first test sequence whose attention weights are kept
+#: (``attention_weights=True``): a (T, T) float32 array is at most 1 MiB.
+ATTENTION_STEPS = 512
 
 
-def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms=False):
+def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms=False,
+             attention_weights=False):
     """Fit ``model`` on the training split of ``data`` and measure it on the test split.
 
     The first ``data.n_history`` steps of each test sequence are context and are not
@@ -97,6 +102,13 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
         For models with a ``gradient_norms`` method (recurrent networks): the mean
         over the first ``GRADIENT_SEQUENCES`` test sequences of
         ``||d loss_T / d h_{T-k}||`` for every lag k, as the array ``gradient_norms``.
+    attention_weights : bool, default=False
+        For models with an ``attention_weights`` method (attention networks): its
+        head-averaged weights on the first test sequence, a (T, T) float32 array
+        ``attention_weights`` (row t: the weights step t gives to positions s <= t).
+        Only its first ``ATTENTION_STEPS`` steps on longer sequences (the same rows:
+        the weights are causal). A model whose method is absent or raises records none;
+        the cell is not failed for it.
 
     Returns
     -------
@@ -114,7 +126,7 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
         ``seq_max_abs`` (over the headline columns), ``seq_correct``, ``seq_loglik``,
         ``seq_steps``; ``horizons`` and ``horizon_rmse``; ``example_X``,
         ``example_target``, ``example_mean``, ``example_std`` (padded with NaN);
-        ``gradient_norms`` when asked for.
+        ``gradient_norms`` and ``attention_weights`` when asked for.
     """
     fit_seconds = 0.0
     if fit:
@@ -199,6 +211,11 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
                                   subset_sequences(data.y_test, index=first))
         score_seconds += seconds
         arrays["gradient_norms"] = np.asarray(norms, dtype=float)
+    if attention_weights and hasattr(model, "attention_weights"):
+        weights, seconds = _timed(_first_attention, model, data.X_test)
+        score_seconds += seconds
+        if weights is not None:
+            arrays["attention_weights"] = weights
     if n_examples:
         k = min(n_examples, n_test)
         arrays["example_X"] = X_values[:k]
@@ -211,6 +228,28 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
                score_seconds=score_seconds, n_params=float(getattr(model, "n_params_", np.nan)),
                n_train=n_sequences(data.X_train), n_test=n_test)
     return out, arrays
+
+
+def _first_attention(model, X):
+    """The head-averaged (T, T) attention weights of X's first sequence (at most its first
+    ``ATTENTION_STEPS`` steps), float32; None where the model gives none."""
+    first = subset_sequences(X, ATTENTION_STEPS, index=[0] if n_sequences(X) > 1 else None)
+    try:
+        weights = model.attention_weights(first)
+    except (AttributeError, NotImplementedError):  # a model built without attention
+        return None
+    except Exception as error:  # a diagnostic never fails the measured cell
+        warnings.warn(f"{type(model).__name__}.attention_weights failed, so no attention "
+                      f"weights are recorded for this cell: {type(error).__name__}: {error}",
+                      UserWarning, stacklevel=2)
+        return None
+    weights = np.asarray(weights[0] if isinstance(weights, (list, tuple)) else weights,
+                         dtype=np.float32)
+    if weights.ndim == 3 and len(weights) == 1:
+        weights = weights[0]
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+        return None
+    return weights
 
 
 def _origins(length, n_history, single):

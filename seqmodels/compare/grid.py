@@ -166,6 +166,7 @@ class Cell:
     n_examples: int = 3
     is_oracle: bool = False
     gradient_norms: bool = False
+    attention_weights: bool = False
 
     def description(self):
         """Everything that determines the cell's result, canonically."""
@@ -181,6 +182,7 @@ class Cell:
             "n_examples": self.n_examples,
             # only when asked for, so the keys of every other cell stay as they were
             **({"gradient_norms": True} if self.gradient_norms else {}),
+            **({"attention_weights": True} if self.attention_weights else {}),
         }
 
     @property
@@ -462,7 +464,8 @@ def check_horizons(horizons):
 
 
 def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=None,
-               sweep=None, horizons=None, oracle=True, n_examples=3, gradient_norms=False):
+               sweep=None, horizons=None, oracle=True, n_examples=3, gradient_norms=False,
+               attention_weights=False):
     """Expand a comparison into its cells, grouped so cells sharing data are adjacent.
 
     Parameters
@@ -489,6 +492,10 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
         Record, for models that offer ``gradient_norms`` (recurrent networks), the
         norm of the gradient of the last step's loss with respect to the hidden
         state at each lag, on up to 64 test sequences.
+    attention_weights : bool, default=False
+        Record, for models that offer ``attention_weights`` (attention networks), the
+        head-averaged attention weights on the first test sequence, a (T, T) array
+        (its first 512 steps at most).
 
     Returns
     -------
@@ -504,8 +511,11 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
     if isinstance(n_examples, bool) or not isinstance(n_examples, (int, np.integer)) \
             or not 0 <= n_examples <= 100:
         raise ValueError(f"n_examples must be an integer from 0 to 100; got {n_examples!r}.")
-    if not isinstance(gradient_norms, (bool, np.bool_)):
-        raise TypeError(f"gradient_norms must be True or False; got {gradient_norms!r}.")
+    measurements = {"gradient_norms": gradient_norms, "attention_weights": attention_weights}
+    for name, value in measurements.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {value!r}.")
+        measurements[name] = bool(value)
     _check_sizes_fit(sizes, data_list, combos)
     cells = []
     for entry in data_list:
@@ -521,5 +531,5 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
                         for model_seed in (model_seeds or (seed,)):
                             cells.append(Cell(model=m.label, estimator=m.estimator,
                                               model_seed=model_seed,
-                                              gradient_norms=bool(gradient_norms), **common))
+                                              **measurements, **common))
     return cells

@@ -25,11 +25,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from .tables import (at_full_size, calibration_table, cost_table, curve_table,
-                     oracle_gap_table, panels, ranks_across_datasets)
+from .tables import (at_full_size, attention_examples, calibration_table, cells_with_array,
+                     cost_table, curve_table, oracle_gap_table, panels, ranks_across_datasets)
 
 __all__ = ["plot_oracle_gap", "plot_critical_difference", "plot_curve", "plot_trajectory",
-           "plot_training_curves", "plot_gradient_norms", "plot_cost", "plot_calibration",
+           "plot_training_curves", "plot_gradient_norms", "plot_attention_weights", "plot_cost",
+           "plot_calibration",
            "model_colors",
            "history_kind", "example_models", "is_xy"]
 
@@ -604,13 +605,7 @@ def plot_gradient_norms(results, panel=None, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    frame = results.copy()
-    frame["panel"] = panels(frame)
-    frame = at_full_size(frame[frame["status"] == "ok"])
-    if "gradient_norms" in frame:
-        frame = frame[frame["gradient_norms"].map(lambda g: g is not None and len(g) > 1)]
-    else:
-        frame = frame.iloc[:0]
+    frame = cells_with_array(results, "gradient_norms")
     if panel is not None:
         frame = frame[frame["panel"] == panel]
     elif len(frame):
@@ -640,4 +635,55 @@ def plot_gradient_norms(results, panel=None, ax=None):
                  fontsize="medium")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_attention_weights(results, model=None, panel=None, ax=None):
+    """One cell's attention weights as a heatmap: row t, where the estimate at step t looks.
+
+    The cell is the one :func:`~seqmodels.compare.tables.attention_examples` picks (the
+    longest sequences, first data seed and model seed) from cells run with
+    ``attention_weights=True``; its first test sequence, heads averaged. x is the attended
+    position s, y the step t, the colour the weight; every row sums to 1 and nothing lies
+    above the diagonal. On a dataset of known layout (``copy_memory``) a dashed box marks
+    the recall steps against the positions of the symbols they recall.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    model : str, optional
+        A model label; the first model with attention weights by default.
+    panel : str, optional
+        A panel label; by default the one with the longest sequences.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    examples = attention_examples(results, model, panel)
+    if examples.empty:
+        asked = ", ".join(f"{k}={v!r}" for k, v in (("model", model), ("panel", panel))
+                          if v is not None)
+        raise ValueError("no attention weights recorded" + (f" for {asked}" if asked else "")
+                         + "; run with attention_weights=True and a model that has them.")
+    cell = examples.iloc[0]
+    ax = _axes(ax, (5.6, 4.6))
+    image = ax.imshow(cell["weights"], cmap="viridis", vmin=0.0, interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label="attention weight")
+    if cell["layout"] is not None:
+        from matplotlib.patches import Rectangle
+
+        rows, columns = cell["layout"]
+        ax.add_patch(Rectangle((columns.start - 0.5, rows.start - 0.5),
+                               columns.stop - columns.start, rows.stop - rows.start, fill=False,
+                               edgecolor="red", linestyle="--", linewidth=1.2,
+                               label="recall steps x stored symbols"))
+        ax.legend(fontsize="x-small", loc="upper right")
+    position = "x_{s-1}; 0: start value" if cell["task"] == "forecast" else "x_s"
+    ax.set_xlabel(f"attended position s (holds {position})")
+    ax.set_ylabel("step t (row: where the estimate at t looks)")
+    ax.set_title(_text(f"{cell['model']} on {cell['panel']}: attention weights\n"
+                       f"(first test sequence, data seed {cell['data_seed']}, heads averaged)"),
+                 fontsize="medium")
     return ax

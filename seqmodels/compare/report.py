@@ -155,7 +155,8 @@ def report(results, output_dir, title=None, description="", *, store=None, confi
     dataset (mean ± sd over seeds, interval, best and tied models), gap to the
     oracle (paired intervals, bar chart), ranks across datasets (Friedman test,
     critical-difference diagram), curves (learning, memory, noise, horizon), example
-    trajectories, training curves, cost, calibration, failed cells, and the run's
+    trajectories, training curves, gradient flow, attention weights (heatmaps, for runs
+    with ``attention_weights=True``), cost, calibration, failed cells, and the run's
     metadata (versions, machine, command, times) from the results store.
 
     Parameters

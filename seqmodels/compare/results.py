@@ -25,7 +25,7 @@ ARRAY_COLUMNS = (
     "history", "horizons", "horizon_rmse",
     "seq_headline", "seq_sse", "seq_count", "seq_max_abs", "seq_correct", "seq_loglik",
     "seq_steps", "example_X", "example_target", "example_mean", "example_std",
-    "gradient_norms",
+    "gradient_norms", "attention_weights",
 )
 
 _FLOAT_COLUMNS = ("headline", "score", "rmse", "mae", "accuracy", "nll_per_step", "coverage_90",

@@ -17,9 +17,9 @@ import numpy as np
 from . import plots
 from .stats import MIN_INTERVAL_VALUES
 from .verdicts import DEFAULT_ROPE, MIN_SEEDS
-from .tables import (calibration_table, cost_table, curve_axes, failure_table,
-                     fitted_parameter_table, gradient_table, oracle_gap_table,
-                     ranks_across_datasets, summarise, warning_table)
+from .tables import (attention_examples, attention_table, calibration_table, cost_table,
+                     curve_axes, failure_table, fitted_parameter_table, gradient_table,
+                     oracle_gap_table, ranks_across_datasets, summarise, warning_table)
 
 __all__ = ["Section", "Paragraph", "Bullets", "Heading", "Table", "Plot", "Details",
            "build_sections", "SECTION_TITLES"]
@@ -33,6 +33,7 @@ SECTION_TITLES = {
     "trajectories": "Example trajectories",
     "training": "Training curves",
     "gradients": "Gradient flow",
+    "attention": "Attention",
     "cost": "Cost",
     "fitted": "Fitted parameters",
     "calibration": "Calibration",
@@ -532,6 +533,51 @@ def _gradient_section(table, results):
     return section
 
 
+def _attention_section(examples, shares, results):
+    section = Section("attention", SECTION_TITLES["attention"])
+    section.blocks.append(Paragraph(
+        "Where each attention model looks, one heatmap per model and dataset: the first test "
+        "sequence of its first data seed and model seed, at the largest training size, and "
+        "for a swept dataset only its last swept value with the longest sequences (the "
+        "longest delay, where attention has the most to do; one panel keeps the section "
+        "short). Row t is the step whose estimate is made, and its colours are the weights "
+        "that estimate gives to the positions s <= t (heads averaged; a transformer's last "
+        "layer): each row sums to 1, and nothing lies above the diagonal, since no step "
+        "looks ahead. On tagging and regression datasets (fit(X, y)) position s holds the "
+        "input x_s; on forecasting ones (fit(X)) it holds x_{s-1}, and position 0 the start "
+        "value. A bright diagonal is a model that reads mostly the present step; a bright "
+        "column, a position every later step reads."))
+    if examples["layout"].map(lambda layout: layout is not None).any():
+        section.blocks.append(Paragraph(
+            "On the copy task (copy_memory) the last n_recall rows are the recall steps and "
+            "the first n_recall positions hold the symbols to recall (the dashed box): a model "
+            "that recalls through attention puts the recall rows' weight inside the box, and "
+            "in order, a diagonal running from its top-left to its bottom-right corner (the "
+            "k-th recall step on the k-th symbol). Weight on the blanks between them is "
+            "attention that carries nothing to recall."))
+    if not shares.empty:
+        section.blocks.append(Paragraph(
+            "The share of each recall step's weight that falls on the stored symbols' "
+            "positions, the mean over the recall steps (then mean ± sd over cells), beside "
+            "the share that attention spread evenly over every earlier position would put "
+            "there. Near 1: the recall steps read the symbols; near the even share: they do "
+            "not single them out."))
+        rows = [[row["panel"], row["model"], num(row["n"]), num(row["steps"]),
+                 num(row["n_recall"]), pm(row["recall_share"], row["recall_share_std"]),
+                 num(row["uniform_share"])] for _, row in shares.iterrows()]
+        section.blocks.append(Table(["dataset", "model", "n", "steps T", "n_recall",
+                                     "weight on the stored symbols", "spread evenly"], rows,
+                                    ["l", "l", "r", "r", "r", "r", "r"]))
+    for _, row in examples.iterrows():
+        section.blocks.append(Plot(
+            f"attention-{slug(row['panel'])}-{slug(row['model'])}",
+            f"{row['model']} on {row['panel']}: attention weights on the first test sequence.",
+            (6.0, 5.0),
+            lambda figure, m=row["model"], p=row["panel"]: plots.plot_attention_weights(
+                results, m, p, figure.add_subplot())))
+    return section
+
+
 def _cost_section(results, has_gaps):
     section = Section("cost", SECTION_TITLES["cost"])
     table = cost_table(results)
@@ -764,6 +810,9 @@ def build_sections(results, runs=(), confidence=0.95, alpha=0.05):
     gradients = gradient_table(results)
     if not gradients.empty:
         sections.append(_gradient_section(gradients, results))
+    attention = attention_examples(results)
+    if not attention.empty:
+        sections.append(_attention_section(attention, attention_table(results), results))
     if len(ok):
         sections.append(_cost_section(results, not gaps.empty))
     fitted = fitted_parameter_table(results)

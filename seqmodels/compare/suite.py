@@ -25,7 +25,10 @@ from .grid import ORACLE_LABEL, build_grid
 __all__ = ["Suite", "ModelSpec", "DatasetSpec", "SuiteError", "load_suite", "builtin_suites"]
 
 _TOP_KEYS = {"title", "description", "seeds", "model_seeds", "train_sizes", "horizons",
-             "sweep", "n_examples", "gradient_norms", "models", "datasets", "quick"}
+             "sweep", "n_examples", "gradient_norms", "attention_weights", "models", "datasets",
+             "quick"}
+#: Opt-in measurements: top-level true / false keys passed on to the grid as they are.
+_MEASUREMENTS = ("gradient_norms", "attention_weights")
 _MODEL_KEYS = {"label", "estimator", "params", "impute"}
 _DATASET_KEYS = {"name", "label", "params"}
 _SWEEP_KEYS = {"dataset_param", "values"}
@@ -80,6 +83,7 @@ class Suite:
     horizons: tuple = None
     n_examples: int = 3
     gradient_norms: bool = False
+    attention_weights: bool = False
     quick_overrides: dict = field(default_factory=dict)
     #: What :func:`load_suite` reloads it from: a built-in name or an absolute path.
     source: str = ""
@@ -118,7 +122,11 @@ class Suite:
     def cells(self, oracle=True):
         """The expanded grid."""
         return build_grid(**self.grid_arguments(), oracle=oracle, n_examples=self.n_examples,
-                          gradient_norms=self.gradient_norms)
+                          **self.measurements())
+
+    def measurements(self):
+        """The opt-in measurements asked for: ``{"gradient_norms": ..., ...}``."""
+        return {name: getattr(self, name) for name in _MEASUREMENTS}
 
 
 def _auto_label(spec, siblings):
@@ -452,11 +460,11 @@ def _parse(spec, name, source):
     models = _parse_models(check, spec.get("models"))
     datasets = _parse_datasets(check, spec.get("datasets"))
     axes = _parse_axes(check, spec, datasets)
-    if "gradient_norms" in spec:
-        if not isinstance(spec["gradient_norms"], bool):
-            check.fail("gradient_norms",
-                       f"expected true or false, got {_kind(spec['gradient_norms'])}")
-        axes["gradient_norms"] = spec["gradient_norms"]
+    for name in _MEASUREMENTS:
+        if name in spec:
+            if not isinstance(spec[name], bool):
+                check.fail(name, f"expected true or false, got {_kind(spec[name])}")
+            axes[name] = spec[name]
     quick = _parse_quick(check, spec.get("quick", {}), models, datasets)
     suite = Suite(name=name, title=title, description=description, models=models,
                   datasets=datasets, quick_overrides=quick, source=source, **axes)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .results import oracle_gaps
+from ..datasets import dataset_defaults
 from ..metrics import value_range
 from .stats import (critical_difference, cliques, friedman_test, gradient_decay, holm,
                     mean_interval, metric_interval, paired_t_test, rank_scores)
@@ -22,7 +23,8 @@ from .verdicts import judge, rope_width
 
 __all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
            "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
-           "fitted_parameter_table", "gradient_table", "warning_table", "baseline_rows",
+           "fitted_parameter_table", "gradient_table", "attention_table", "attention_examples",
+           "recall_layout", "cells_with_array", "warning_table", "baseline_rows",
            "paired_evidence", "SECONDARY_METRICS"]
 
 #: Secondary metric columns a summary may show beside the headline: column -> label.
@@ -97,6 +99,20 @@ def at_full_size(frame):
             largest = ok.loc[ok["n_train"].astype(float).idxmax(), "train_size"]
         keep[group.index] = np.isclose(sizes.astype(float), float(largest))
     return frame[keep]
+
+
+def cells_with_array(results, column):
+    """The finished cells at full size that recorded the array ``column`` (more than one
+    number), with a ``panel`` column; empty when none did.
+
+    What the per-cell diagnostics (``gradient_norms``, ``attention_weights``) read.
+    """
+    frame = results.copy()
+    frame["panel"] = panels(frame)
+    frame = at_full_size(frame[frame["status"] == "ok"])
+    if column not in frame:
+        return frame.iloc[:0]
+    return frame[frame[column].map(lambda a: a is not None and np.size(a) > 1)]
 
 
 def _prepared(results):
@@ -646,11 +662,7 @@ def gradient_table(results):
         ``log10_ratio``; empty when no cell recorded gradient norms.
     """
     columns = ["panel", "model", "n", "rate", "rate_std", "factor", "max_lag", "log10_ratio"]
-    if "gradient_norms" not in results:
-        return pd.DataFrame(columns=columns)
-    frame = _prepared(results)
-    frame = frame[(frame["status"] == "ok")
-                  & frame["gradient_norms"].map(lambda g: g is not None and len(g) > 1)]
+    frame = cells_with_array(results, "gradient_norms")
     rows = []
     for (panel, model), group in frame.groupby(["panel", "model"], sort=False):
         norms = [np.asarray(g, dtype=float) for g in group["gradient_norms"]]
@@ -664,4 +676,126 @@ def gradient_table(results):
                      "factor": float(np.exp(-rate)), "max_lag": int(min(len(g) for g in norms)) - 1,
                      "log10_ratio": float(np.nanmean(ratios)) if np.isfinite(ratios).any()
                      else np.nan})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _copy_memory_layout(params, steps):
+    n_recall, lag = int(params["n_recall"]), int(params["lag"])
+    if steps != 2 * n_recall + lag:  # not the whole sequence (or not this layout)
+        return None
+    return slice(steps - n_recall, steps), slice(0, n_recall)
+
+
+#: Datasets whose layout is known: name -> f(parameters, T) -> (recall steps, positions of
+#: what they recall) as row and column slices of the (T, T) attention weights, or None.
+#: copy_memory is tagged in supervised mode (position s holds x_s): in both forms the
+#: symbols are x_0 .. x_{n_recall - 1} and the last n_recall steps recall them in order.
+_RECALL_LAYOUTS = {"copy_memory": _copy_memory_layout}
+
+
+def recall_layout(row, steps):
+    """(recall rows, stored columns) of a cell's (``steps`` x ``steps``) attention weights.
+
+    Known for the registered ``copy_memory`` dataset (the last ``n_recall`` steps recall
+    the symbols shown at positions ``0 .. n_recall - 1``) when the weights cover the whole
+    sequence; None for every other dataset.
+    """
+    name = row.get("dataset_name")
+    layout = _RECALL_LAYOUTS.get(name)
+    if layout is None:
+        return None
+    try:
+        params = {**dataset_defaults(name), **json.loads(row.get("dataset_params") or "{}")}
+        return layout(params, int(steps))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _recall_share(weights, layout):
+    """Mean over the recall rows of the weight each puts on the stored positions."""
+    rows, columns = layout
+    return float(np.asarray(weights, dtype=float)[rows, columns].sum(axis=1).mean())
+
+
+def _first_cell(group):
+    """The cell a figure shows: the longest sequences (for a swept dataset, the last of
+    the longest panels in the results' order), then the first data and model seed."""
+    steps = group["attention_weights"].map(len)
+    longest = group[steps == steps.max()]
+    longest = longest[longest["panel"] == longest["panel"].iloc[-1]]
+    return longest.sort_values(["data_seed", "model_seed"], kind="stable").iloc[0]
+
+
+def attention_examples(results, model=None, panel=None):
+    """The cell whose attention weights the report draws, one per dataset and model.
+
+    Among the cells that recorded ``attention_weights`` (at the largest training size):
+    the panel with the longest sequences (for a swept dataset its last value in the
+    results' order, e.g. the longest lag), then the first data seed and model seed.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    model, panel : str, optional
+        Only this model's cells, only this panel's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset``, ``panel``, ``model``, ``task``, ``data_seed``, ``model_seed``,
+        ``steps``, ``weights`` (the (T, T) array) and ``layout`` (:func:`recall_layout`).
+    """
+    columns = ["dataset", "panel", "model", "task", "data_seed", "model_seed", "steps",
+               "weights", "layout"]
+    frame = cells_with_array(results, "attention_weights")
+    if model is not None:
+        frame = frame[frame["model"] == model]
+    if panel is not None:
+        frame = frame[frame["panel"] == panel]
+    rows = []
+    for (dataset, label), group in frame.groupby(["dataset", "model"], sort=False):
+        cell = _first_cell(group)
+        weights = np.asarray(cell["attention_weights"], dtype=float)
+        rows.append({"dataset": dataset, "panel": cell["panel"], "model": label,
+                     "task": cell["task"], "data_seed": cell["data_seed"],
+                     "model_seed": cell["model_seed"], "steps": len(weights),
+                     "weights": weights, "layout": recall_layout(cell, len(weights))})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def attention_table(results):
+    """Where each attention model's recall steps look, on datasets with a known layout.
+
+    Per panel and model, over its cells at the largest training size that recorded
+    ``attention_weights`` on a dataset of known layout (``copy_memory``,
+    :func:`recall_layout`): the share of each recall step's weight that falls on the
+    positions of the stored symbols (mean over the recall steps, then mean and sd over
+    cells), and the share that attention spread evenly over every position s <= t
+    would give.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``panel``, ``model``, ``n``, ``steps``, ``n_recall``, ``recall_share``,
+        ``recall_share_std``, ``uniform_share``; empty when no cell qualifies.
+    """
+    columns = ["panel", "model", "n", "steps", "n_recall", "recall_share", "recall_share_std",
+               "uniform_share"]
+    frame = cells_with_array(results, "attention_weights")
+    rows = []
+    for (panel, model), group in frame.groupby(["panel", "model"], sort=False):
+        known = [(cell["attention_weights"], recall_layout(cell, len(cell["attention_weights"])))
+                 for _, cell in group.iterrows()]
+        known = [(weights, layout) for weights, layout in known if layout is not None]
+        if not known:
+            continue
+        shares = [_recall_share(weights, layout) for weights, layout in known]
+        steps, layout = len(known[0][0]), known[0][1]
+        uniform = np.tril(np.ones((steps, steps))) / np.arange(1, steps + 1)[:, None]
+        rows.append({"panel": panel, "model": model, "n": len(shares), "steps": steps,
+                     "n_recall": layout[1].stop - layout[1].start,
+                     "recall_share": float(np.mean(shares)),
+                     "recall_share_std": float(np.std(shares, ddof=1)) if len(shares) > 1
+                     else np.nan,
+                     "uniform_share": _recall_share(uniform, layout)})
     return pd.DataFrame(rows, columns=columns)
