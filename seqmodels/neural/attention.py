@@ -25,6 +25,7 @@ This module imports Keras at import time; the estimator imports it lazily.
 
 import math
 import os
+import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -552,6 +553,12 @@ class ContentAttention(keras.layers.Layer):
         self.value_units = None if value_units is None else int(value_units)
         self.dropout = float(dropout)
         self.weight_dropout = keras.layers.Dropout(self.dropout, name="weight_dropout")
+        # `allowed` carries the masking; a Keras mask on the inputs (a recurrent layer's
+        # padding mask) is accepted and not passed on: the context has none of its own.
+        self.supports_masking = True
+
+    def compute_mask(self, *args, **kwargs):
+        return None
 
     def build(self, query_shape, keys_shape, values_shape=None, allowed_shape=None):
         self.query_kernel = self.add_weight(shape=(int(query_shape[-1]), self.units),
@@ -585,7 +592,11 @@ class ContentAttention(keras.layers.Layer):
         scores = self.scores(query, keys)
         allowed = ops.cast(allowed, "bool")
         scores = ops.where(allowed, scores, ops.full_like(scores, _MASKED))
-        weights = ops.softmax(scores, axis=-1)
+        with warnings.catch_warnings():
+            # One key (a one-step sequence): Keras warns that the softmax is 1; it is.
+            warnings.filterwarnings("ignore", message="You are using a softmax over axis",
+                                    category=UserWarning)
+            weights = ops.softmax(scores, axis=-1)
         return ops.where(allowed, weights, ops.zeros_like(weights))
 
     def call(self, query, keys, values, allowed, return_weights=False, training=None):
@@ -603,3 +614,52 @@ class ContentAttention(keras.layers.Layer):
 
 
 ATTENTION_OBJECTS["ContentAttention"] = ContentAttention
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class PastSteps(keras.layers.Layer):
+    """Which steps each step may attend to: ``allowed[i, t, s] = s <= t`` on real steps.
+
+    Called on the step mask ``(n, T)`` (True on real steps, False on padding) it returns
+    the boolean ``(n, T, T)`` with ``allowed[i, t, s]`` True where ``s <= t`` and both
+    steps are real: a padded step is never attended to, and attends to nothing.
+    """
+
+    def call(self, step_mask):
+        valid = ops.cast(step_mask, "bool")
+        steps = ops.arange(ops.shape(valid)[1])
+        causal = ops.expand_dims(steps[None, :] <= steps[:, None], 0)   # (1, T, T): s <= t
+        both = ops.logical_and(ops.expand_dims(valid, 1), ops.expand_dims(valid, 2))
+        return ops.logical_and(causal, both)
+
+    def compute_output_spec(self, step_mask):
+        shape = tuple(step_mask.shape)
+        return keras.KerasTensor(shape + (shape[-1],), dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="seqmodels")
+class StepCache(keras.layers.Layer):
+    """Write one step's hidden state into a cache of past states, and say what it may see.
+
+    Called as ``layer(h, position, cache)`` with ``h`` ``(n, 1, d)`` (this step's state),
+    ``position`` ``(n, 1)`` int32 (its step index in each sequence) and ``cache``
+    ``(n, S, d)``, it returns ``[cache', allowed]``: the cache with slot ``position``
+    replaced by ``h``, and the boolean ``(n, 1, S)`` mask ``slot <= position`` (this step
+    and the earlier ones) for :class:`ContentAttention`. Slots past ``position`` may
+    hold anything: they are never seen.
+    """
+
+    def call(self, h, position, cache):
+        slots = ops.arange(ops.shape(cache)[1])[None, :]                  # (1, S)
+        position = ops.cast(position, slots.dtype)                          # (n, 1)
+        write = ops.expand_dims(ops.cast(slots == position, cache.dtype), -1)
+        cache = cache * (1.0 - write) + h * write
+        return cache, ops.expand_dims(slots <= position, 1)
+
+    def compute_output_spec(self, h, position, cache):
+        n, S = cache.shape[0], cache.shape[1]
+        return (keras.KerasTensor(tuple(cache.shape), dtype=cache.dtype),
+                keras.KerasTensor((n, 1, S), dtype="bool"))
+
+
+ATTENTION_OBJECTS.update(PastSteps=PastSteps, StepCache=StepCache)

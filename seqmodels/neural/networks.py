@@ -313,8 +313,9 @@ def build(spec):
         ``forget_bias``, ``recurrent_gain``, ``recurrent_init`` ("orthogonal" or
         "identity": :data:`IDENTITY_CELLS`), ``activation`` ("tanh", or "relu" for
         the simple cell), ``skip`` (None or d >= 2: the simple
-        and leaky cells), ``periods`` (the clockwork modules' periods);
-        feed-forward: ``window``.
+        and leaky cells), ``periods`` (the clockwork modules' periods), ``attention``
+        (None, "additive" or "dot": :func:`_recurrent_attention`; absent in specs saved
+        before it existed); feed-forward: ``window``.
 
     Returns
     -------
@@ -326,6 +327,10 @@ def build(spec):
         Recurrent, unidirectional only: ``state`` maps the inputs to
         ``[outputs, *final_states]`` (the state at each sequence's last real step)
         and ``step`` maps ``[x (n, 1, n_inputs), *states]`` to ``[output, *states]``.
+        With ``attention`` the state model also returns the last layer's hidden states
+        ``(n, T, units)``, and the step model takes ``[x, *states, position (n, 1) int32,
+        cache (n, S, units)]`` and returns ``[output, *states, cache]``, this step's state
+        written at ``position`` (the cache it attends over).
     """
     if spec["kind"] == "feedforward":
         return {"train": _build_feedforward(spec)}
@@ -333,6 +338,10 @@ def build(spec):
         from .attention import build_transformer  # imports this module: not at the top
 
         return build_transformer(spec)
+    if spec["kind"] == "seq2seq":
+        from .decoder import build_seq2seq  # imports this module: not at the top
+
+        return build_seq2seq(spec)
     return _build_recurrent(spec)
 
 
@@ -354,6 +363,32 @@ def _build_feedforward(spec):
     return keras.Model(inputs, outputs, name="feedforward_network")
 
 
+def _recurrent_attention(spec):
+    """The layers of ``spec["attention"]`` (None: no attention), imported lazily.
+
+    Returns ``(attend, past, cache, concatenate)``: the :class:`ContentAttention` over the
+    last recurrent layer's hidden states (query and key width ``units``, the states
+    themselves as values, ``dropout`` on its weights), the causal mask from the step
+    mask, the cache step of the forecasting graph, and a function joining ``h_t`` and
+    ``c_t`` for the head.
+    """
+    kind = spec.get("attention")
+    if kind is None:
+        return None
+    if spec["bidirectional"]:
+        raise ValueError(f"attention={kind!r} attends over the past hidden states of a causal "
+                         "network; it is not built with bidirectional=True.")
+    from .attention import ContentAttention, PastSteps, StepCache  # imports this module
+
+    attend = ContentAttention(kind, units=spec["units"], dropout=spec["dropout"],
+                              name="attention")
+
+    def concatenate(h, context, name):
+        return keras.layers.Concatenate(axis=-1, name=name)([h, context])
+
+    return attend, PastSteps(name="past_steps"), StepCache(name="state_cache"), concatenate
+
+
 def _build_recurrent(spec):
     layers = [_recurrent_layer(spec, i) for i in range(spec["n_layers"])]
     sizes = state_sizes(spec)
@@ -364,13 +399,15 @@ def _build_recurrent(spec):
         initial = [LearnedInitialState(per_layer, learned, name=f"initial_state_{i}")
                    for i in range(spec["n_layers"])]
     head = _head_layers(spec)
+    attention = _recurrent_attention(spec)
 
     inputs = keras.Input((None, spec["n_inputs"]), name="inputs")
     x = PaddingMask(name="padding")(inputs)
     # The mask is also passed explicitly: Keras drops the implicit one when an
     # initial_state is given, and recurrent layers must hold their state (and the
     # backward direction start) at each sequence's real end.
-    mask = StepMask(name="step_mask")(inputs)
+    step_mask = StepMask(name="step_mask")
+    mask = step_mask(inputs)
     finals = []
     for i, layer in enumerate(layers):
         if initial:
@@ -382,6 +419,11 @@ def _build_recurrent(spec):
         else:
             x, states = out[0], list(out[1:])
             finals.extend(states)
+    hidden = x
+    if attention:
+        # c_t attends over h_1..h_t of the real steps; the head reads [h_t, c_t].
+        attend, past, _, concatenate = attention
+        x = concatenate(x, attend(x, x, x, past(mask)), "with_context")
     outputs = _apply_head(head, x)
     train = keras.Model(inputs, outputs, name="recurrent_network")
 
@@ -393,12 +435,17 @@ def _build_recurrent(spec):
     for i, layer in enumerate(layers):
         out = layer(x, initial_state=initial[i](x)) if initial else layer(x)
         x = out if spec["bidirectional"] else out[0]
+    if attention:
+        x = concatenate(x, attend(x, x, x, past(step_mask(full_in))), "with_context")
     graphs = {"train": train,
               "train_unpadded": keras.Model(full_in, _apply_head(head, x),
                                             name="recurrent_network_unpadded")}
     if spec["bidirectional"]:
         return graphs
-    graphs["state"] = keras.Model(inputs, [outputs, *finals], name="state_model")
+    # With attention the state model also returns the last layer's hidden states (the
+    # cache the step model attends over), and the step model takes and returns the cache.
+    graphs["state"] = keras.Model(inputs, [outputs, *finals] + ([hidden] if attention else []),
+                                  name="state_model")
 
     step_in = keras.Input((1, spec["n_inputs"]), name="step_inputs")
     state_in = [keras.Input((s,), name=f"state_{i}_{k}")
@@ -408,8 +455,16 @@ def _build_recurrent(spec):
         out = layer(x, initial_state=state_in[i * len(sizes):(i + 1) * len(sizes)])
         x = out[0]
         new_states.extend(out[1:])
-    graphs["step"] = keras.Model([step_in, *state_in], [_apply_head(head, x), *new_states],
-                                 name="step_model")
+    cache_in = []
+    if attention:
+        attend, _, cache_step, concatenate = attention
+        cache_in = [keras.Input((1,), dtype="int32", name="position"),
+                    keras.Input((None, spec["units"]), name="hidden_cache")]
+        cache, allowed = cache_step(x, *cache_in)
+        x = concatenate(x, attend(x, cache, cache, allowed), "with_context")
+        new_states.append(cache)
+    graphs["step"] = keras.Model([step_in, *state_in, *cache_in],
+                                 [_apply_head(head, x), *new_states], name="step_model")
     return graphs
 
 
@@ -659,6 +714,12 @@ def hidden_gradient_norms(model, spec, inputs, targets):
                 inp = out
             outputs.append(inp)
         seq = tf.stack(outputs, axis=1)
+        if spec.get("attention") is not None:         # the head reads [h_t, c_t]
+            real, steps = ~np.isnan(inputs).any(axis=-1), np.arange(T)
+            allowed = ((steps[None, :] <= steps[:, None])[None] & real[:, None, :]
+                       & real[:, :, None])
+            context = model.get_layer("attention")(seq, seq, seq, allowed, training=False)
+            seq = tf.concat([seq, context], axis=-1)
         pred = head[0](seq) if len(head) == 1 else tf.concat([h(seq) for h in head], axis=-1)
         loss, _ = per_entry_loss(spec["head"], tf.constant(targets, tf.float32), pred)
         per_step = tf.reduce_sum(loss, axis=-1)

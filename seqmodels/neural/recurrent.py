@@ -1,6 +1,7 @@
 """RecurrentNetwork: SimpleRNN, LSTM, GRU and their classic variants behind the contract."""
 
 import numpy as np
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._parameters import Integer, InvalidParameterError, Options, Real
@@ -16,6 +17,30 @@ SKIP_CELLS = ("simple", "leaky")
 RECURRENT_INITS = ("orthogonal", "identity")
 IDENTITY_CELLS = ("simple", "leaky", "clockwork")
 ACTIVATIONS = ("tanh", "relu")
+#: Attention over the network's own past hidden states (``attention``), by score
+#: (``attention.ATTENTION_SCORES``, repeated so that the constraints do not import Keras).
+ATTENTION_SCORES = ("additive", "dot")
+#: Most float32 numbers one chunk of an attention network's prediction may hold in its
+#: scores (``n T^2``, times ``units`` for the additive score's ``tanh``): 2**25 is 128 MB.
+ATTENTION_CHUNK_NUMBERS = 2**25
+
+
+def _attention_layers():
+    """Import the Keras layers of :mod:`.attention` (registers them for loading)."""
+    _networks()
+    from . import attention
+
+    return attention
+
+
+def _has_attention(estimator):
+    """available_if check of ``attention_weights``: refused, saying why, without attention."""
+    if getattr(estimator, "attention", None) is None:
+        raise AttributeError(
+            f"attention_weights needs a network with attention; this "
+            f"{type(estimator).__name__} has attention=None. Use attention='additive' or "
+            "'dot'.")
+    return True
 
 
 class _CausalFlag:
@@ -62,6 +87,31 @@ class RecurrentNetwork(_NeuralNetwork):
     U h_{t-1} + V h_{t-d} + b)`` (``mu = 0`` for the simple cell), ``h_{t-d} = 0``
     before the start; the gradient crosses a lag of tau steps through about tau / d
     Jacobians. The layer's state is the buffer of the last d states.
+
+    Attention over the network's own past (``attention="additive"`` or ``"dot"``): the
+    head reads ``[h_t, c_t]``, the last recurrent layer's state and a context vector
+    that attends over that layer's states ``h_0 .. h_t`` of the same sequence::
+
+        score(t, s) = v^T tanh(W_q h_t + W_k h_s)            "additive" (Bahdanau, Cho &
+                                                              Bengio 2015)
+        score(t, s) = (W_q h_t) . (W_k h_s) / sqrt(units)    "dot" (scaled dot product)
+        a(t, s)     = softmax over s <= t of score(t, s)     (a(t, s) = 0 for s > t)
+        c_t         = sum_{s <= t} a(t, s) h_s
+
+    ``W_q, W_k`` are ``units x units``, ``v`` has ``units`` entries (additive only), no
+    biases. The context averages the states themselves: a value projection ``W_v h_s``
+    would add ``units^2`` parameters and no expressive power, since the linear head
+    after it could absorb it. The mask ``s <= t`` (and no padded step) is built by
+    this package from the step indices, not by Keras' ``MultiHeadAttention`` (whose
+    causal mask some releases dropped, keras-team/keras#23038): a future or padded
+    step gets weight exactly 0, in training mode and under dropout too, so the network
+    stays causal. ``dropout`` also drops attention weights while training. The
+    step-t estimate can read any earlier state directly, one hop instead of ``t - s``
+    recurrent steps; the cost is ``O(T^2)`` per sequence (``O(T^2 units)`` memory for
+    the additive score). :meth:`attention_weights` returns ``a(t, s)``. ``forecast``
+    keeps the states of the history and of each forecast step in a cache and steps
+    through one compiled graph. Not with ``bidirectional=True`` (a ValueError naming
+    both).
 
     Forecasting mode (``fit(X)``): the input at t is ``x_{t-1}`` (a start value of
     0 at t = 0), the target ``x_t``; ``forecast`` feeds each predicted mean back as
@@ -136,6 +186,12 @@ default="lstm"
         The clockwork modules' periods, strictly increasing, fastest first (e.g.
         ``[1, 3, 9, 27]``); given, it sets the number of modules and ``n_modules``
         must be left at its default or agree with it.
+    attention : {None, "additive", "dot"}, default=None
+        Attention over the last recurrent layer's past hidden states (the equations
+        above): the head reads ``[h_t, c_t]``. None: the plain recurrent network.
+        Adds ``2 units^2`` parameters (``+ units`` for the additive score's ``v``) and
+        ``units * width`` to the head. Causal networks only: refused with
+        ``bidirectional=True``.
     output : {"point", "gaussian"}, default="point"
         Regression head (ignored for class labels).
     optimizer : {"adam", "sgd", "rmsprop", "momentum"}, default="adam"
@@ -201,6 +257,10 @@ default="lstm"
     >>> model = RecurrentNetwork(cell="gru", units=8, epochs=5, random_state=0).fit(X)
     >>> model.predict(X).shape, model.forecast(X, horizon=10).shape
     ((4, 200, 1), (4, 10, 1))
+    >>> attentive = RecurrentNetwork(cell="gru", units=8, attention="dot", epochs=2,
+    ...                              random_state=0).fit(X[:, :50])
+    >>> attentive.attention_weights(X[:, :50]).shape
+    (4, 50, 50)
     """
 
     causal = _CausalFlag()
@@ -218,12 +278,13 @@ default="lstm"
         "skip": [None, Integer(2)],
         "n_modules": [Integer(1)],
         "periods": [None, "array-like"],
+        "attention": [None, Options(*ATTENTION_SCORES)],
     }
 
     def __init__(self, cell="lstm", units=32, n_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, leak=0.5, learned_initial_state=False, forget_bias=1.0,
                  recurrent_gain=1.0, recurrent_init="orthogonal", activation="tanh", skip=None,
-                 n_modules=4, periods=None, output="point",
+                 n_modules=4, periods=None, attention=None, output="point",
                  optimizer="adam", learning_rate=0.003, epochs=100, batch_size="auto",
                  clipnorm=1.0, clipvalue=None,
                  validation_fraction=0.0, patience=None, random_state=None, verbose=0):
@@ -242,6 +303,7 @@ default="lstm"
         self.skip = skip
         self.n_modules = n_modules
         self.periods = periods
+        self.attention = attention
         self.output = output
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -269,6 +331,11 @@ default="lstm"
                 "depends on later steps; forecasting (fit without y) needs a causal network. "
                 "Use bidirectional=False, or pass y for supervised tagging / regression."
             )
+        if self.attention is not None and self.bidirectional:
+            raise ValueError(
+                f"attention={self.attention!r} attends over the network's past hidden states "
+                "and keeps it causal; bidirectional=True reads the future as well. Use "
+                "attention=None with bidirectional=True, or bidirectional=False.")
         if self.skip is not None and self.cell not in SKIP_CELLS:
             raise ValueError(f"skip (connections through time) is available for the cells "
                              f"{SKIP_CELLS}; got cell={self.cell!r} with skip={self.skip}. "
@@ -305,6 +372,7 @@ default="lstm"
             activation=str(self.activation),
             skip=None if self.skip is None else int(self.skip),
             periods=periods,
+            attention=self.attention,
         )
 
     def _clockwork_periods(self):
@@ -326,7 +394,13 @@ default="lstm"
         return periods
 
     def _forecast_network(self, X, horizon):
-        """Run the history once (state at each sequence's end), then step, feeding means back."""
+        """Run the history once (state at each sequence's end), then step, feeding means back.
+
+        With attention the state model also returns the last layer's hidden states,
+        padded to a cache of ``T + horizon`` slots; forecast step k (its input the mean
+        of step k - 1) writes its state at slot ``length + k`` and attends over the
+        slots up to it, in the same one-step graph at every step (one compiled trace).
+        """
         nw = _networks()
         n = X.n_sequences
         m = self.n_targets_
@@ -335,14 +409,76 @@ default="lstm"
         current = outputs[np.arange(n), X.lengths]
         steps = [current]
         compiled = horizon > nw.EAGER_MAX_FORECAST_STEPS
-        for _ in range(horizon - 1):
+        attention = self.network_spec_.get("attention") is not None
+        if attention and horizon > 1:
+            *states, hidden = states
+            slots = history.shape[1] + horizon - 1
+            cache = np.pad(hidden, ((0, 0), (0, slots - hidden.shape[1]), (0, 0)))
+        for k in range(1, horizon):
             feed = current[:, None, :m].astype(np.float32)
+            extra = []
+            if attention:
+                extra = [(X.lengths + k)[:, None].astype(np.int32), cache.astype(np.float32)]
             outputs, *states = nw.run(self._graph("step"),
-                                      [feed, *[s.astype(np.float32) for s in states]],
+                                      [feed, *[s.astype(np.float32) for s in states], *extra],
                                       compiled=compiled)
+            if attention:
+                *states, cache = states
             current = outputs[:, 0]
             steps.append(current)
         return np.stack(steps, axis=1)
+
+    # -- attention ---------------------------------------------------------------------
+
+    def _outputs(self, X):
+        if self.network_spec_.get("attention") is None:
+            return super()._outputs(X)
+        # Chunks of sequences small enough for the T x T scores (and the additive
+        # score's T x T x units tanh) to fit in ATTENTION_CHUNK_NUMBERS.
+        inputs = self._network_inputs(X)
+        per_sequence = inputs.shape[1] ** 2 * (
+            self.network_spec_["units"] if self.network_spec_["attention"] == "additive" else 1)
+        chunk = int(np.clip(ATTENTION_CHUNK_NUMBERS // max(per_sequence, 1), 1, 2048))
+        return _networks().run(self.model_, inputs, batch_size=chunk)
+
+    @available_if(_has_attention)
+    def attention_weights(self, X, per_head=False):
+        """Where each step looks: the attention weights ``a(t, s)`` over the past states.
+
+        Row t holds the weights the estimate at step t gives to the network positions
+        ``s <= t`` (the last recurrent layer's states ``h_s``). Position s holds the
+        network's input at step s: ``x_s`` in supervised mode; in forecasting mode
+        ``x_{s-1}``, with position 0 the start value (the estimate of ``x_t`` reads
+        ``x_{<t}``). Inference mode: no dropout. Available only with ``attention``
+        set (an AttributeError saying so otherwise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features)
+            Or a list of 2-D arrays, or a 1-D array.
+        per_head : bool, default=False
+            Return the weights per head, ``(n_sequences, 1, n_timesteps, n_timesteps)``:
+            this attention has one head (the argument is
+            :meth:`TransformerNetwork.attention_weights`'s).
+
+        Returns
+        -------
+        weights : ndarray of shape (n_sequences, n_timesteps, n_timesteps)
+            A list of ``(T_i, T_i)`` arrays for list input, one ``(T, T)`` array for a
+            1-D input (with ``per_head`` a head axis of 1 before the two step axes).
+            Each row of a real step sums to 1; entries above the diagonal and on
+            padding are 0.
+        """
+        X_batch = self._attention_inputs(X, per_head)
+        inputs = self._network_inputs(X_batch)
+        *_, hidden = _networks().run(self._graph("state"), inputs)
+        real = ~np.isnan(inputs).any(axis=-1)
+        steps = np.arange(inputs.shape[1])
+        allowed = (steps[None, :] <= steps[:, None])[None] & real[:, None, :] & real[:, :, None]
+        layer = self._graph("train").get_layer("attention")
+        weights = layer.attention_weights(hidden.astype(np.float32), hidden.astype(np.float32),
+                                          allowed)
+        return self._restore_weights(X_batch, _networks().to_numpy(weights)[:, None], per_head)
 
     def gradient_norms(self, X, y=None):
         """How far back the loss reaches: ``||d loss_T / d h_t||`` against the lag ``T - t``.
@@ -350,7 +486,9 @@ default="lstm"
         ``loss_T`` is each sequence's loss at its last step with a target (the
         last step in forecasting mode); ``h_t`` is the first recurrent layer's
         hidden state. Vanishing gradients show as norms that decay geometrically
-        with the lag (SimpleRNN); gated cells keep them up for longer.
+        with the lag (SimpleRNN); gated cells keep them up for longer. With
+        ``attention`` the derivative also follows the paths through the context
+        vectors, which reach each earlier state of the last layer in one hop.
 
         Parameters
         ----------
@@ -380,3 +518,17 @@ default="lstm"
         valid = steps >= 0
         values = np.where(valid, norms[np.arange(n)[:, None], steps.clip(min=0)], 0.0)
         return values.sum(axis=0) / np.maximum(valid.sum(axis=0), 1)
+
+    # -- persistence -------------------------------------------------------------------
+
+    def __setstate__(self, state):
+        if "model_" in state and state.get("attention") is not None:
+            _attention_layers()  # registers the layers the pickled Keras archive names
+        super().__setstate__(state)
+
+    @classmethod
+    def load(cls, path):
+        _attention_layers()  # registers the attention layers, for Keras' safe mode
+        return super().load(path)
+
+    load.__doc__ = _NeuralNetwork.load.__doc__
