@@ -9,7 +9,7 @@ from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
 from .hmm import HiddenMarkovModel
 from .imputation import ImputeMissing
-from .neural import FeedForwardNetwork, RecurrentNetwork, TransformerNetwork
+from .neural import FeedForwardNetwork, RecurrentNetwork, Seq2SeqNetwork, TransformerNetwork
 from .reservoir import EchoStateNetwork
 from .state_space import (ExtendedKalmanFilter, InteractingMultipleModel, KalmanFilter,
                           UnscentedKalmanFilter)
@@ -26,6 +26,7 @@ __all__ = [
     "InteractingMultipleModel",
     "KalmanFilter",
     "RecurrentNetwork",
+    "Seq2SeqNetwork",
     "SequenceEstimator",
     "TransformerNetwork",
     "UnscentedKalmanFilter",
@@ -43,6 +44,7 @@ _REGISTRY = {
     "RecurrentNetwork": RecurrentNetwork,
     "FeedForwardNetwork": FeedForwardNetwork,
     "TransformerNetwork": TransformerNetwork,
+    "Seq2SeqNetwork": Seq2SeqNetwork,
     "EchoStateNetwork": EchoStateNetwork,
     "ImputeMissing": ImputeMissing,
 }

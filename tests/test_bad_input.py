@@ -68,7 +68,7 @@ from seqmodels.utils.estimator_checks import ar1_sequences
 
 ESTIMATORS = dict(all_estimators())
 NAMES = sorted(ESTIMATORS)
-NETWORKS = {"RecurrentNetwork", "FeedForwardNetwork", "TransformerNetwork"}
+NETWORKS = {"RecurrentNetwork", "FeedForwardNetwork", "TransformerNetwork", "Seq2SeqNetwork"}
 NONLINEAR = {"UnscentedKalmanFilter", "InteractingMultipleModel"}
 
 #: Seconds one case may take before it counts as a hang (networks trace graphs on first use).
