@@ -644,8 +644,9 @@ def plot_attention_weights(results, model=None, panel=None, ax=None):
     The cell is the one :func:`~seqmodels.compare.tables.attention_examples` picks (the
     longest sequences, first data seed and model seed) from cells run with
     ``attention_weights=True``; its first test sequence, heads averaged. x is the attended
-    position s, y the step t, the colour the weight; every row sums to 1 and nothing lies
-    above the diagonal. On a dataset of known layout (``copy_memory``) a dashed box marks
+    position s, y the step t, the colour the weight (on a square-root scale, so that the
+    small weights of long rows show); every row sums to 1 and nothing lies above the
+    diagonal. On a dataset of known layout (``copy_memory``) a dashed box marks
     the recall steps against the positions of the symbols they recall.
 
     Parameters
@@ -669,7 +670,12 @@ def plot_attention_weights(results, model=None, panel=None, ax=None):
                          + "; run with attention_weights=True and a model that has them.")
     cell = examples.iloc[0]
     ax = _axes(ax, (5.6, 4.6))
-    image = ax.imshow(cell["weights"], cmap="viridis", vmin=0.0, interpolation="nearest")
+    from matplotlib.colors import PowerNorm
+
+    # square-root colours: the early rows (row 0 is all on one position) would otherwise
+    # leave a long row's weights of 1 / t in the dark
+    image = ax.imshow(cell["weights"], cmap="viridis", interpolation="nearest",
+                      norm=PowerNorm(0.5, vmin=0.0, vmax=max(float(cell["weights"].max()), 1e-12)))
     ax.figure.colorbar(image, ax=ax, label="attention weight")
     if cell["layout"] is not None:
         from matplotlib.patches import Rectangle

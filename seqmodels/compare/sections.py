@@ -542,11 +542,12 @@ def _attention_section(examples, shares, results):
         "longest delay, where attention has the most to do; one panel keeps the section "
         "short). Row t is the step whose estimate is made, and its colours are the weights "
         "that estimate gives to the positions s <= t (heads averaged; a transformer's last "
-        "layer): each row sums to 1, and nothing lies above the diagonal, since no step "
-        "looks ahead. On tagging and regression datasets (fit(X, y)) position s holds the "
-        "input x_s; on forecasting ones (fit(X)) it holds x_{s-1}, and position 0 the start "
-        "value. A bright diagonal is a model that reads mostly the present step; a bright "
-        "column, a position every later step reads."))
+        "layer; colours on a square-root scale, so small weights show): each row sums to 1, "
+        "and nothing lies above the diagonal, since no step looks ahead. On tagging and "
+        "regression datasets (fit(X, y)) position s holds the input x_s; on forecasting ones "
+        "(fit(X)) it holds x_{s-1}, and position 0 the start value. A bright diagonal is a "
+        "model that reads mostly the present step; a bright column, a position every later "
+        "step reads."))
     if examples["layout"].map(lambda layout: layout is not None).any():
         section.blocks.append(Paragraph(
             "On the copy task (copy_memory) the last n_recall rows are the recall steps and "
