@@ -5,13 +5,16 @@ checks that nothing is redone, that SIGTERM stops cleanly and that workers die w
 parent. Here: SIGKILL of a run with two worker processes, the store checked after every
 kill; a user's model that ends its worker process (``os._exit``, SIGKILL) recorded as a
 failed cell while the other cells finish; and the SQLite file after a writer is killed
-mid-transaction or at random while it writes, checked with ``PRAGMA integrity_check``.
+mid-transaction or at random while it writes, checked with ``PRAGMA integrity_check``;
+workers of a run killed while they start (they must not outlive it); and the claims a killed
+run leaves behind (taken over at once on its host, kept while their owner lives).
 """
 
 import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from seqmodels import AutoRegressive
@@ -101,7 +105,10 @@ def test_sigkill_of_a_two_worker_run_at_random_points_loses_and_redoes_nothing(t
             time.sleep(rng.uniform(0.0, 0.5))
             if run.poll() is None:
                 run.kill()  # SIGKILL: no clean-up of any kind
-                run.communicate()
+                try:  # its workers die with it and close its pipes (regression: 330 s)
+                    run.communicate(timeout=120)
+                except subprocess.TimeoutExpired:
+                    pytest.fail(f"kill {kills + 1}: worker processes outlived the killed run")
                 kills += 1
                 assert _integrity(file) == [("ok",)]
                 now = _stored(file)
@@ -263,5 +270,121 @@ def test_sigterm_while_waiting_for_the_store_lock_stops_cleanly(tmp_path):
         assert store.runs()[-1]["status"] == "interrupted"
         assert not store.holders(set(store.done_keys()) | {"x"})
         assert store._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+# A run killed the moment its worker processes are spawned, before any of them has started
+# Python: each prints its pid, then dies.
+KILLED_WHILE_WORKERS_START = """
+import os, signal
+from seqmodels.compare.execution import ProcessBackend
+
+backend = ProcessBackend(2)
+backend.executor.submit(os.getpid)  # spawns the two workers
+print(" ".join(str(pid) for pid in backend.executor._processes), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _running(pids):
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_of_a_run_killed_while_they_start_exit_with_it(tmp_path):
+    """Regression: a worker asked the kernel to die with its parent only in its initializer,
+    a second or more after it was spawned; a parent killed before that left it re-parented
+    to init, where the request bound to init and the worker idled for loky's 300 s timeout,
+    holding the dead run's stdout (a ``seqcompare run | tee`` hung 5.5 minutes)."""
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as stdout, open(err, "w") as stderr:  # files: a worker left alive
+        run = subprocess.run([sys.executable, "-c", KILLED_WHILE_WORKERS_START],  # holds no pipe
+                             env=_env(), stdout=stdout, stderr=stderr, timeout=120)
+    assert run.returncode == -signal.SIGKILL, err.read_text()
+    workers = [int(pid) for pid in out.read_text().split()]
+    assert len(workers) == 2
+    try:
+        deadline = time.monotonic() + 120  # they finish starting Python, see, and exit
+        while _running(workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(workers), "worker processes outlived the run that started them"
+    finally:
+        for pid in _running(workers):
+            os.kill(pid, signal.SIGKILL)
+
+
+# A run that claims cells, then (argv[2]) dies with SIGKILL or waits for its stdin to close.
+CLAIMER = """
+import os, signal, sys
+from seqmodels.compare.store import ResultsStore
+
+store = ResultsStore(sys.argv[1])
+assert store.claim("a") and store.claim("b")
+print(os.getpid(), flush=True)
+if sys.argv[2] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.stdin.read()
+os._exit(0)  # no release: the claims stay in the file
+"""
+
+
+def test_claims_of_a_killed_run_on_this_host_are_taken_over_at_once(tmp_path):
+    run = subprocess.run([sys.executable, "-c", CLAIMER, str(tmp_path), "kill"], env=_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    store = ResultsStore(tmp_path)
+    try:
+        assert store._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 2
+        start = time.monotonic()
+        assert store.holders({"a", "b"}) == {}  # its owner is gone: nobody holds them
+        assert store.claim("a") and store.claim("b")
+        assert time.monotonic() - start < 5  # no lease to wait out
+        assert {row[0] for row in store._db.execute("SELECT owner FROM claims")} == {store.owner}
+    finally:
+        store.close()
+
+
+def test_claims_of_a_live_run_are_kept_until_it_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path), "wait"],
+                              env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    store = ResultsStore(tmp_path)
+    try:
+        pid = int(holder.stdout.readline() or 0)
+        assert pid == holder.pid, holder.stderr.read()
+        assert not store.claim("a")  # a live run computes it: not run twice
+        assert set(store.holders({"a", "b", "c"})) == {"a", "b"}
+        assert store.claim("c")
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
+        assert store.claim("a") and not store.holders({"b"})  # its owner has exited
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        store.close()
+
+
+def test_a_claim_of_a_reused_pid_is_taken_over_and_another_hosts_is_kept(tmp_path):
+    store = ResultsStore(tmp_path)
+    try:
+        me = psutil.Process(os.getpid())
+        rows = [("reused", "old:1", socket.gethostname(), me.pid, me.create_time() - 3600),
+                ("live", "other:1", socket.gethostname(), me.pid, me.create_time()),
+                ("remote", "remote:1", socket.gethostname() + "-elsewhere", 1, None)]
+        with store._write() as db:
+            for row in rows:
+                db.execute("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?)", (*row, time.time()))
+        assert set(store.holders({"reused", "live", "remote"})) == {"live", "remote"}
+        assert store.claim("reused")  # this pid now names another process than the claimer
+        assert not store.claim("live") and not store.claim("remote")
     finally:
         store.close()

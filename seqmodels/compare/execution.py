@@ -82,9 +82,11 @@ class ProcessBackend:
         if self._executor is None:
             from joblib.externals.loky import get_reusable_executor
 
+            # This process's pid: a worker spawned just before this process is killed
+            # sees at its start that its parent is gone, and exits (no 300 s idle orphan).
             self._executor = get_reusable_executor(
                 max_workers=self.capacity, env=thread_environment(self.threads),
-                initializer=start_worker, initargs=(self.threads,), timeout=300)
+                initializer=start_worker, initargs=(self.threads, os.getpid()), timeout=300)
         return self._executor
 
     def submit(self, cell, time_limit):

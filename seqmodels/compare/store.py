@@ -258,7 +258,12 @@ class ResultsStore:
         return cursor.rowcount > 0
 
     def claim(self, key, retry_failed=False):
-        """Reserve a cell for this run; False when it is done or a live run holds it."""
+        """Reserve a cell for this run; False when it is done or a live run holds it.
+
+        The claim records this process's host, pid and start time. Another run's claim
+        is taken over at once when its owner is dead (see :meth:`_alive`): a run killed
+        with SIGKILL leaves claims that the next run on this host does not wait for.
+        """
         with self._write() as db:
             row = db.execute("SELECT status FROM cells WHERE key = ?", (key,)).fetchone()
             if row is not None and (row[0] in MEASURED or not retry_failed):
@@ -284,6 +289,12 @@ class ResultsStore:
 
     @staticmethod
     def _alive(host, pid, started):
+        """Whether a claim's owner may still be computing its cell.
+
+        On this host: its pid exists and (when both start times are known) names the
+        process that made the claim, not a later one that got the same pid. A claim from
+        another host cannot be checked and is trusted.
+        """
         if host != socket.gethostname():
             return True  # another machine's run: trust its claim
         try:

@@ -80,11 +80,22 @@ def limit_threads(n_threads):
     return n_threads
 
 
-def die_with_parent():
+def die_with_parent(parent=None):
     """Linux: ask the kernel to kill this worker when the process that started it dies.
 
     Without it, worker processes outlive a parent killed with SIGKILL (which runs no
-    clean-up), each holding its memory (TensorFlow: hundreds of MB). Elsewhere a no-op.
+    clean-up), each holding its memory (TensorFlow: hundreds of MB) and the parent's
+    stdout and stderr (so a ``seqcompare run | tee log`` of a killed run does not end).
+    Elsewhere a no-op.
+
+    Parameters
+    ----------
+    parent : int, optional
+        The pid of the process that spawned this worker. The request binds to the
+        *current* parent: a worker whose parent died before it got here (it runs in the
+        initialiser, a second or more after the spawn) has already been re-parented to
+        init, so the request would never fire; then the worker exits at once. Without
+        ``parent`` the parent at the call is assumed alive (a death before it is missed).
     """
     if not sys.platform.startswith("linux"):
         return
@@ -94,15 +105,17 @@ def die_with_parent():
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
     except OSError:
         return
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
 
-def start_worker(n_threads):
-    """Initialiser of local worker processes: cap threads, and die with the parent."""
-    die_with_parent()
+def start_worker(n_threads, parent=None):
+    """Initialiser of local worker processes: die with the parent (pid ``parent``, the
+    process that spawned the pool; see :func:`die_with_parent`), and cap threads."""
+    die_with_parent(parent)
     limit_threads(n_threads)
 
 
