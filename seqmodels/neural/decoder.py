@@ -319,6 +319,8 @@ def build_seq2seq(spec):
     dict of keras.Model, sharing every weight
         ``train``: ``(n, T, f) -> (n, T, H, width)``, the teacher-forced outputs of every
         origin (width ``2 f`` for the Gaussian head: mean, raw variance);
+        ``train_unpadded``: the same without the encoder's padding mask, for inputs
+        without NaN (:func:`~seqmodels.neural.networks.training_graph` picks it);
         ``predict``: the same for the decoder's first step only, ``(n, T, 1, width)``;
         ``encode``: ``(n, T, f) -> [top outputs (n, T, units), *final states]`` (the
         states at each sequence's last real step, every layer's in turn);
