@@ -282,7 +282,8 @@ def run_cell(cell, time_limit=None):
                     model.set_params(random_state=cell.model_seed)
                 scalars, arrays = evaluate(model, data, horizons=cell.horizons,
                                            n_examples=cell.n_examples,
-                                           gradient_norms=cell.gradient_norms)
+                                           gradient_norms=cell.gradient_norms,
+                                           attention_weights=cell.attention_weights)
             record.update(scalars)
     except CellTimeout as error:
         record.update(status="timeout", error=str(error), traceback=traceback.format_exc())
