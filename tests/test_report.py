@@ -239,6 +239,26 @@ def test_ranks_across_datasets_use_complete_models_and_scipys_friedman(run):
     assert ranks.mean_ranks.is_monotonic_increasing
 
 
+def test_cost_growth_exponent_is_the_log_log_slope_of_seconds_per_sequence():
+    rows = []
+    for length in (30, 60, 120):
+        for seed in (0, 1):
+            for model, power in (("quadratic", 2.0), ("linear", 1.0)):
+                rows.append(dict(status="ok", is_oracle=False, dataset="copy", model=model,
+                                 train_size=np.nan, data_seed=seed, n_train=50, n_test=10,
+                                 fit_seconds=50 * 1e-4 * length ** power,
+                                 predict_seconds=10 * 2e-5 * length ** power,
+                                 seq_steps=np.full(10, length)))
+            rows.append(dict(rows[-1], dataset="fixed length", seq_steps=np.full(10, 40)))
+    rows.append(dict(rows[0], status="error", fit_seconds=np.nan, seq_steps=None))
+    growth = tables.cost_growth_table(pd.DataFrame(rows)).set_index("model")
+    assert list(growth.index) == ["quadratic", "linear"]      # one length: no exponent
+    assert growth.loc["quadratic", "fit_exponent"] == pytest.approx(2.0)
+    assert growth.loc["linear", "predict_exponent"] == pytest.approx(1.0)
+    assert growth.loc["quadratic", "fit_long"] == pytest.approx(1e-4 * 120 ** 2)
+    assert growth.loc["linear", "n"] == 6 and growth.loc["linear", "shortest"] == 30
+
+
 def test_baselines_are_reference_rows_and_tagging_shows_accuracy_once(tmp_path):
     results = compare({"HMM, label states": HiddenMarkovModel()},
                       ("delayed_xor", {"n_train": 40, "n_test": 10, "length": 20, "lag": 2}),

@@ -17,9 +17,10 @@ import numpy as np
 from . import plots
 from .stats import MIN_INTERVAL_VALUES
 from .verdicts import DEFAULT_ROPE, MIN_SEEDS
-from .tables import (attention_examples, attention_table, calibration_table, cost_table,
-                     curve_axes, failure_table, fitted_parameter_table, gradient_table,
-                     oracle_gap_table, ranks_across_datasets, summarise, warning_table)
+from .tables import (attention_examples, attention_table, calibration_table, cost_growth_table,
+                     cost_table, curve_axes, failure_table, fitted_parameter_table,
+                     gradient_table, oracle_gap_table, ranks_across_datasets, summarise,
+                     warning_table)
 
 __all__ = ["Section", "Paragraph", "Bullets", "Heading", "Table", "Plot", "Details",
            "build_sections", "SECTION_TITLES"]
@@ -596,6 +597,27 @@ def _cost_section(results, has_gaps):
     section.blocks.append(Table(["dataset", "model", "parameters", "fit", "predict",
                                  "gap to the oracle"], rows, ["l", "l", "r", "r", "r", "r"],
                                 classes))
+    growth = cost_growth_table(results)
+    if not growth.empty:
+        section.blocks.append(Paragraph(
+            "Cost against the sequence length, where the suite varies it: seconds per "
+            "sequence to fit (fit seconds / training sequences) and to predict, at the "
+            "shortest and the longest length (mean scored steps per test sequence), and "
+            "the growth exponent b of seconds ~ length^b, the least-squares slope on the "
+            "log-log points of every cell (all seeds). A recurrence costs the same per "
+            "step (b about 1, less where a fixed cost per call still weighs); full "
+            "attention compares every step with every earlier one, b up to 2 once that "
+            "T^2 part outweighs the per-step work; attention within a window is linear "
+            "again. Timings move with the machine's load (Run); the exponents far less."))
+        section.blocks.append(Table(
+            ["dataset", "model", "lengths", "fit per sequence", "fit exponent",
+             "predict per sequence", "predict exponent"],
+            [[row["dataset"], row["model"], f"{num(row['shortest'])} - {num(row['longest'])}",
+              f"{seconds(row['fit_short'])} - {seconds(row['fit_long'])}",
+              num(row["fit_exponent"], 2),
+              f"{seconds(row['predict_short'])} - {seconds(row['predict_long'])}",
+              num(row["predict_exponent"], 2)] for _, row in growth.iterrows()],
+            ["l", "l", "r", "r", "r", "r", "r"]))
     if has_gaps:
         n_models = table.loc[table["kind"] == "model", "model"].nunique()
         section.blocks.append(Plot(

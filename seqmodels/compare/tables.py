@@ -22,6 +22,7 @@ from .stats import (critical_difference, cliques, friedman_test, gradient_decay,
 from .verdicts import judge, rope_width
 
 __all__ = ["panels", "at_full_size", "summarise", "oracle_gap_table", "ranks_across_datasets",
+           "cost_growth_table",
            "Ranks", "curve_axes", "curve_table", "cost_table", "calibration_table", "failure_table",
            "fitted_parameter_table", "gradient_table", "attention_table", "attention_examples",
            "recall_layout", "cells_with_array", "warning_table", "baseline_rows",
@@ -549,6 +550,67 @@ def cost_table(results):
     summary = summary[(summary["kind"] != "baseline") & (summary["n"] > 0)]
     return summary[["panel", "model", "kind", "n", "n_params", "fit_seconds", "predict_seconds",
                     "gap_relative"]].reset_index(drop=True)
+
+
+def _mean_steps(steps):
+    """Mean scored steps per test sequence of a cell (its ``seq_steps`` array), or NaN."""
+    if steps is None or np.size(steps) == 0:
+        return np.nan
+    return float(np.mean(steps))
+
+
+def _growth_exponent(lengths, seconds):
+    """Least-squares slope ``b`` of ``log seconds = a + b log length`` (NaN if undefined)."""
+    keep = np.isfinite(seconds) & (seconds > 0)
+    if np.unique(lengths[keep]).size < 2:
+        return np.nan
+    return float(np.polyfit(np.log(lengths[keep]), np.log(seconds[keep]), 1)[0])
+
+
+def cost_growth_table(results, min_ratio=1.5):
+    """How each model's cost grows with the sequence length, where the suite varies it.
+
+    Cost per sequence: ``fit_seconds / n_train`` and ``predict_seconds / n_test``;
+    length: the mean number of scored steps per test sequence (``seq_steps``). The
+    growth exponent ``b`` of ``seconds ~ length^b`` is the least-squares slope on the
+    log-log points of every finished cell of the model on the dataset (all seeds and
+    swept values, the largest training size): about 1 for a recurrence or windowed
+    attention, up to 2 for full attention once its T^2 part dominates (at short lengths
+    the per-step work, linear in T, hides it). Only datasets whose lengths span a
+    factor of at least ``min_ratio`` are listed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset``, ``model``, ``n``, ``shortest``, ``longest`` (mean steps),
+        ``fit_short``, ``fit_long``, ``predict_short``, ``predict_long`` (mean seconds
+        per sequence at the shortest and longest length), ``fit_exponent``,
+        ``predict_exponent``.
+    """
+    columns = ["dataset", "model", "n", "shortest", "longest", "fit_short", "fit_long",
+               "predict_short", "predict_long", "fit_exponent", "predict_exponent"]
+    if "seq_steps" not in results:
+        return pd.DataFrame(columns=columns)
+    frame = at_full_size(results[(results["status"] == "ok") & ~results["is_oracle"].astype(bool)])
+    rows = []
+    for (dataset, model), cells in frame.groupby(["dataset", "model"], sort=False):
+        length = cells["seq_steps"].map(_mean_steps).to_numpy(dtype=float)
+        fit = (cells["fit_seconds"] / cells["n_train"]).to_numpy(dtype=float)
+        predict = (cells["predict_seconds"] / cells["n_test"]).to_numpy(dtype=float)
+        keep = np.isfinite(length) & (length > 0)
+        if not keep.any() or length[keep].max() < min_ratio * length[keep].min():
+            continue
+        length, fit, predict = length[keep], fit[keep], predict[keep]
+        short, long = length == length.min(), length == length.max()
+        rows.append({"dataset": dataset, "model": model, "n": int(keep.sum()),
+                     "shortest": length.min(), "longest": length.max(),
+                     "fit_short": float(np.nanmean(fit[short])),
+                     "fit_long": float(np.nanmean(fit[long])),
+                     "predict_short": float(np.nanmean(predict[short])),
+                     "predict_long": float(np.nanmean(predict[long])),
+                     "fit_exponent": _growth_exponent(length, fit),
+                     "predict_exponent": _growth_exponent(length, predict)})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def calibration_table(results, confidence=0.95):
