@@ -369,3 +369,21 @@ def test_four_ways_a_reservoir_and_an_lstm_learn_what_a_plain_simple_rnn_cannot(
     ranks = ranks_across_datasets(results)
     assert ranks.friedman.n_blocks == 2 and ranks.cd > 3
     assert ranks.friedman.p_value > 0.05
+
+
+def test_horizons_recursive_models_beat_the_direct_encoder_decoder_here():
+    results = _run("horizons")
+    kalman, ar = "Kalman, constant velocity (learned)", "AR(10)"
+    gru, direct = "GRU(32), recursive", "Seq2Seq GRU(32), direct 20 steps"
+    for (dataset, seed), rows in results.groupby(["dataset", "data_seed"]):
+        errors = rows.set_index("model")["horizon_rmse"].map(np.asarray)  # at 1, 5, 20 steps
+        assert list(rows["horizons"].iloc[0]) == [1, 5, 20]
+        # the recursive linear model is best at every horizon, on both series
+        others = np.stack(errors.drop(ar).to_list())
+        assert (errors[ar] < others.min(axis=0)).all(), (dataset, seed)
+        # the direct network is no better than the same cell iterated, 20 steps ahead
+        assert errors[direct][-1] > 0.9 * errors[gru][-1], (dataset, seed)
+        if dataset == "ADS-B flights":
+            # the constant-velocity filter: level with AR one step ahead, far behind at 20
+            assert errors[kalman][0] < 1.05 * errors[ar][0], seed
+            assert errors[kalman][-1] > 1.2 * errors[ar][-1], seed
