@@ -2,7 +2,8 @@
 # environment and installs what it needs, so both work on a fresh clone.
 #
 #   make run    -- seqcompare run on the default suite, report in reports/default/
-#   make test   -- the whole test suite (slow tests included) against the installed wheel
+#   make test   -- the whole test suite (slow tests included) against the installed wheel:
+#                  two pytest-xdist workers, then the speed guard (marked serial) alone
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -39,7 +40,8 @@ test: install
 	      --no-install-recommends chromium chromium-driver ) \
 	  || echo "make test: could not install chromium; the browser test will fail"; \
 	fi
-	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest
+	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest -n 2 --dist worksteal -m "not serial"
+	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest -m serial
 
 # Every speed claim in one table (BENCHMARKS.md): about 5 minutes on 2 cores.
 bench: install

@@ -53,6 +53,12 @@ FLOORS = {
     "neural.forecast.16": (
         3.0, "52-84x",
         "forecast's one-step model run eagerly again (about 4x against Model.predict)"),
+    "attention.fit.transformer": (
+        0.6, "1.65x (one run, load average 7.5: the quick fit is small enough to run eagerly)",
+        "the Transformer's fit 40 % slower than raw Keras training the same graph"),
+    "attention.predict.32x200": (
+        0.5, "6.2x",
+        "the Transformer's predict running eagerly, or slower than Model.predict by half"),
     "runner.overhead": (
         0.05, "0.24-0.26x",
         "the runner's overhead per cell grown sixfold (2.2 ms -> 14 ms)"),
@@ -60,6 +66,7 @@ FLOORS = {
 
 
 @pytest.mark.slow
+@pytest.mark.serial       # ratios measured side by side: run alone, not beside other tests
 def test_quick_benchmarks_stay_above_their_floors(tmp_path):
     for peer in ("simdkalman", "statsmodels", "pykalman", "filterpy", "hmmlearn"):
         pytest.importorskip(peer, reason="the bench extra: pip install '.[bench]'")
