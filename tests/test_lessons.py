@@ -387,3 +387,23 @@ def test_horizons_recursive_models_beat_the_direct_encoder_decoder_here():
             # the constant-velocity filter: level with AR one step ahead, far behind at 20
             assert errors[kalman][0] < 1.05 * errors[ar][0], seed
             assert errors[kalman][-1] > 1.2 * errors[ar][-1], seed
+
+
+def test_attention_a_transformer_copies_across_the_delay_where_recurrent_cells_do_not():
+    from seqmodels.compare.tables import attention_table
+
+    results = _run("attention")
+    full, windowed = "Transformer(32)", "Transformer(32), window 16"
+    for _, row in results.iterrows():
+        baseline = json.loads(row["baselines"])["nll_per_step"]  # 10 log 8 / (T + 20)
+        ratio = row["headline"] / baseline
+        if row["model"] == full:
+            assert ratio < 0.2, row          # copies: far below the memoryless baseline
+        elif row["model"] == windowed:
+            assert ratio > 0.9, row          # 2 layers of 16 steps cannot reach back T + 10
+        else:
+            assert ratio > 0.8, row          # the LSTM and GRU at this budget: near it
+        assert (row["attention_weights"] is not None) == row["model"].startswith("Transformer")
+    shares = attention_table(results).set_index("model")["recall_share"]
+    assert shares[windowed] == 0.0           # the recall rows see no stored symbol
+    assert shares[full] > 0.0
