@@ -18,6 +18,7 @@ from seqmodels.datasets import load
 
 N_RECALL, LAG = 3, 5
 T = 2 * N_RECALL + LAG
+HEADS = 2
 
 _SUITE = f"""
 title = "attention"
@@ -27,7 +28,7 @@ seeds = [0]
 [[models]]
 label = "Transformer"
 estimator = "TransformerNetwork"
-params = {{ units = 8, n_heads = 2, n_layers = 1, epochs = 1 }}
+params = {{ units = 8, n_heads = {HEADS}, n_layers = 1, epochs = 1 }}
 
 [[models]]
 label = "RNN"
@@ -68,7 +69,8 @@ class Blank(BaseEstimator):
             raise ValueError("something went wrong")
         steps = np.asarray(X).shape[1]
         even = np.tril(np.ones((steps, steps))) / np.arange(1, steps + 1)[:, None]
-        return np.repeat(even[None], len(X), axis=0)
+        weights = np.repeat(even[None], len(X), axis=0)
+        return weights[:, None] if per_head else weights
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +108,9 @@ def test_the_store_holds_the_weights_of_attention_models_only(run):
     stored = load_results(store).set_index("model")["attention_weights"]
     assert stored["RNN"] is None
     weights = stored["Transformer"]
-    # the first test sequence, heads averaged: causal rows that sum to 1
-    assert weights.shape == (T, T)
-    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+    # the first test sequence, each head: causal rows that sum to 1
+    assert weights.shape == (HEADS, T, T)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
     assert np.all(np.triu(weights, 1) == 0) and np.all(weights >= 0)
 
 
@@ -120,6 +122,15 @@ def test_the_report_has_one_heatmap_per_model_with_weights(run):
     assert [p.name for p in plots] == ["attention-copy-memory-transformer"]
     figures = [p for p in paths["figures"] if "attention" in p.name]
     assert len(figures) == 1 and figures[0].is_file() and figures[0].stat().st_size > 1000
+    # the heads' mean, then each head, on one colour scale
+    from seqmodels.compare.plots import plot_attention_weights
+
+    figure = plot_attention_weights(results, "Transformer")
+    images = [ax for ax in figure.axes if ax.images]
+    assert [ax.get_title() for ax in images] == ["heads averaged", "head 1", "head 2"]
+    np.testing.assert_allclose(images[0].images[0].get_array(),
+                               np.mean([ax.images[0].get_array() for ax in images[1:]], axis=0),
+                               atol=1e-6)
     markdown = paths["markdown"].read_text()
     assert "## Attention" in markdown and "the last n_recall rows are the recall steps" in \
         markdown and "RNN: attention" not in markdown
@@ -130,12 +141,13 @@ def test_the_report_has_one_heatmap_per_model_with_weights(run):
     even = np.mean([N_RECALL / (t + 1) for t in range(T - N_RECALL, T)])
     assert table.loc["Transformer", "uniform_share"] == pytest.approx(even)
     assert 0 <= table.loc["Transformer", "recall_share"] <= 1
+    assert table.loc["Transformer", "recall_share"] <= table.loc["Transformer", "best_head_share"]
 
 
 def test_a_model_whose_attention_weights_fail_records_none_and_still_counts():
     data = load("copy_memory", n_train=4, n_test=3, n_recall=2, lag=3, random_state=0)
     scalars, arrays = evaluate(Blank("uniform"), data, attention_weights=True)
-    assert arrays["attention_weights"].shape == (7, 7)
+    assert arrays["attention_weights"].shape == (1, 7, 7)
     assert "attention_weights" not in evaluate(Blank(), data)[1]  # not asked for
     with warnings.catch_warnings():
         warnings.simplefilter("error")

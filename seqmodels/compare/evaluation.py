@@ -72,8 +72,10 @@ def fitted_parameters(model):
 #: Test sequences whose hidden-state gradients are measured (``gradient_norms=True``).
 GRADIENT_SEQUENCES = 64
 #: Steps of the first test sequence whose attention weights are kept
-#: (``attention_weights=True``): a (T, T) float32 array is at most 1 MiB.
+#: (``attention_weights=True``), and at most this many numbers in all: the (n_heads, T, T)
+#: float32 array is at most 4 MiB (fewer steps for many heads).
 ATTENTION_STEPS = 512
+ATTENTION_NUMBERS = 2**20
 
 
 def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms=False,
@@ -103,8 +105,8 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
         over the first ``GRADIENT_SEQUENCES`` test sequences of
         ``||d loss_T / d h_{T-k}||`` for every lag k, as the array ``gradient_norms``.
     attention_weights : bool, default=False
-        For models with an ``attention_weights`` method (attention networks): its
-        head-averaged weights on the first test sequence, a (T, T) float32 array
+        For models with an ``attention_weights`` method (attention networks): each
+        head's weights on the first test sequence, an (n_heads, T, T) float32 array
         ``attention_weights`` (row t: the weights step t gives to positions s <= t).
         Only its first ``ATTENTION_STEPS`` steps on longer sequences (the same rows:
         the weights are causal). A model whose method is absent or raises records none;
@@ -231,11 +233,12 @@ def evaluate(model, data, *, fit=True, horizons=(), n_examples=3, gradient_norms
 
 
 def _first_attention(model, X):
-    """The head-averaged (T, T) attention weights of X's first sequence (at most its first
-    ``ATTENTION_STEPS`` steps), float32; None where the model gives none."""
+    """Per-head ``(n_heads, T, T)`` attention weights of X's first sequence (at most its
+    first ``ATTENTION_STEPS`` steps, fewer when the heads would hold more than
+    ``ATTENTION_NUMBERS`` numbers), float32; None where the model gives none."""
     first = subset_sequences(X, ATTENTION_STEPS, index=[0] if n_sequences(X) > 1 else None)
     try:
-        weights = model.attention_weights(first)
+        weights = model.attention_weights(first, per_head=True)
     except (AttributeError, NotImplementedError):  # a model built without attention
         return None
     except Exception as error:  # a diagnostic never fails the measured cell
@@ -245,11 +248,12 @@ def _first_attention(model, X):
         return None
     weights = np.asarray(weights[0] if isinstance(weights, (list, tuple)) else weights,
                          dtype=np.float32)
-    if weights.ndim == 3 and len(weights) == 1:
+    if weights.ndim == 4 and len(weights) == 1:   # a batch of one sequence
         weights = weights[0]
-    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+    if weights.ndim != 3 or weights.shape[1] != weights.shape[2]:
         return None
-    return weights
+    steps = min(weights.shape[1], int(np.sqrt(ATTENTION_NUMBERS / len(weights))))
+    return np.ascontiguousarray(weights[:, :steps, :steps])
 
 
 def _origins(length, n_history, single):

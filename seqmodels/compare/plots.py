@@ -638,16 +638,21 @@ def plot_gradient_norms(results, panel=None, ax=None):
     return ax
 
 
-def plot_attention_weights(results, model=None, panel=None, ax=None):
-    """One cell's attention weights as a heatmap: row t, where the estimate at step t looks.
+#: Most heads drawn beside the heads' mean in an attention figure.
+MAX_HEADS_DRAWN = 8
+
+
+def plot_attention_weights(results, model=None, panel=None, figure=None):
+    """One cell's attention weights as heatmaps: the heads' mean, then each head.
 
     The cell is the one :func:`~seqmodels.compare.tables.attention_examples` picks (the
     longest sequences, first data seed and model seed) from cells run with
-    ``attention_weights=True``; its first test sequence, heads averaged. x is the attended
+    ``attention_weights=True``; its first test sequence. In each panel x is the attended
     position s, y the step t, the colour the weight (on a square-root scale, so that the
     small weights of long rows show); every row sums to 1 and nothing lies above the
-    diagonal. On a dataset of known layout (``copy_memory``) a dashed box marks
-    the recall steps against the positions of the symbols they recall.
+    diagonal. Heads often split the work, so a pattern that one head carries can be faint
+    in the mean. On a dataset of known layout (``copy_memory``) a dashed box marks the
+    recall steps against the positions of the symbols they recall.
 
     Parameters
     ----------
@@ -656,11 +661,13 @@ def plot_attention_weights(results, model=None, panel=None, ax=None):
         A model label; the first model with attention weights by default.
     panel : str, optional
         A panel label; by default the one with the longest sequences.
-    ax : matplotlib.axes.Axes, optional
+    figure : matplotlib.figure.Figure, optional
+        Drawn into (a new figure by default); one panel for the mean and one per head,
+        at most :data:`MAX_HEADS_DRAWN` heads.
 
     Returns
     -------
-    matplotlib.axes.Axes
+    matplotlib.figure.Figure
     """
     examples = attention_examples(results, model, panel)
     if examples.empty:
@@ -669,27 +676,42 @@ def plot_attention_weights(results, model=None, panel=None, ax=None):
         raise ValueError("no attention weights recorded" + (f" for {asked}" if asked else "")
                          + "; run with attention_weights=True and a model that has them.")
     cell = examples.iloc[0]
-    ax = _axes(ax, (5.6, 4.6))
-    from matplotlib.colors import PowerNorm
+    heads = cell["heads"][:MAX_HEADS_DRAWN]
+    maps = [("heads averaged" if len(cell["heads"]) > 1 else "weights", cell["weights"])]
+    if len(cell["heads"]) > 1:
+        maps += [(f"head {h + 1}", head) for h, head in enumerate(heads)]
+    if figure is None:
+        import matplotlib.pyplot as plt
 
+        figure = plt.figure(figsize=attention_figure_size(len(maps)))
+    from matplotlib.colors import PowerNorm
+    from matplotlib.patches import Rectangle
+
+    axes = figure.subplots(1, len(maps), squeeze=False)[0]
     # square-root colours: the early rows (row 0 is all on one position) would otherwise
     # leave a long row's weights of 1 / t in the dark
-    image = ax.imshow(cell["weights"], cmap="viridis", interpolation="nearest",
-                      norm=PowerNorm(0.5, vmin=0.0, vmax=max(float(cell["weights"].max()), 1e-12)))
-    ax.figure.colorbar(image, ax=ax, label="attention weight")
+    norm = PowerNorm(0.5, vmin=0.0, vmax=max(float(cell["heads"].max()), 1e-12))
+    for ax, (title, weights) in zip(axes, maps):
+        image = ax.imshow(weights, cmap="viridis", interpolation="nearest", norm=norm)
+        ax.set_title(title, fontsize="medium")
+        if cell["layout"] is not None:
+            rows, columns = cell["layout"]
+            ax.add_patch(Rectangle((columns.start - 0.5, rows.start - 0.5),
+                                   columns.stop - columns.start, rows.stop - rows.start,
+                                   fill=False, edgecolor="red", linestyle="--", linewidth=1.2,
+                                   label="recall steps x stored symbols"))
+        ax.set_xlabel("attended position s")
     if cell["layout"] is not None:
-        from matplotlib.patches import Rectangle
-
-        rows, columns = cell["layout"]
-        ax.add_patch(Rectangle((columns.start - 0.5, rows.start - 0.5),
-                               columns.stop - columns.start, rows.stop - rows.start, fill=False,
-                               edgecolor="red", linestyle="--", linewidth=1.2,
-                               label="recall steps x stored symbols"))
-        ax.legend(fontsize="x-small", loc="upper right")
+        axes[0].legend(fontsize="x-small", loc="upper right")
     position = "x_{s-1}; 0: start value" if cell["task"] == "forecast" else "x_s"
-    ax.set_xlabel(f"attended position s (holds {position})")
-    ax.set_ylabel("step t (row: where the estimate at t looks)")
-    ax.set_title(_text(f"{cell['model']} on {cell['panel']}: attention weights\n"
-                       f"(first test sequence, data seed {cell['data_seed']}, heads averaged)"),
-                 fontsize="medium")
-    return ax
+    axes[0].set_ylabel("step t (row: where the estimate at t looks)")
+    figure.colorbar(image, ax=list(axes), label="attention weight", shrink=0.9)
+    figure.suptitle(_text(f"{cell['model']} on {cell['panel']}: attention weights\n(first "
+                          f"test sequence, data seed {cell['data_seed']}; position s holds "
+                          f"{position})"), fontsize="medium")
+    return figure
+
+
+def attention_figure_size(n_maps):
+    """Inches for an attention figure of ``n_maps`` heatmaps in a row."""
+    return (min(3.6 * n_maps + 1.2, 22.0), 4.4 if n_maps > 1 else 5.0)

@@ -537,13 +537,15 @@ def _gradient_section(table, results):
 def _attention_section(examples, shares, results):
     section = Section("attention", SECTION_TITLES["attention"])
     section.blocks.append(Paragraph(
-        "Where each attention model looks, one heatmap per model and dataset: the first test "
+        "Where each attention model looks, one figure per model and dataset (the heads' "
+        "mean, then each head: heads often split the work, and a pattern one head carries "
+        "can be faint in the mean): the first test "
         "sequence of its first data seed and model seed, at the largest training size, and "
         "for a swept dataset only its last swept value with the longest sequences (the "
         "longest delay, where attention has the most to do; one panel keeps the section "
         "short). Row t is the step whose estimate is made, and its colours are the weights "
-        "that estimate gives to the positions s <= t (heads averaged; a transformer's last "
-        "layer; colours on a square-root scale, so small weights show): each row sums to 1, "
+        "that estimate gives to the positions s <= t (a transformer's last layer; colours "
+        "on a square-root scale, so small weights show): each row sums to 1, "
         "and nothing lies above the diagonal, since no step looks ahead. On tagging and "
         "regression datasets (fit(X, y)) position s holds the input x_s; on forecasting ones "
         "(fit(X)) it holds x_{s-1}, and position 0 the start value. A bright diagonal is a "
@@ -560,23 +562,28 @@ def _attention_section(examples, shares, results):
     if not shares.empty:
         section.blocks.append(Paragraph(
             "The share of each recall step's weight that falls on the stored symbols' "
-            "positions, the mean over the recall steps (then mean ± sd over cells), beside "
-            "the share that attention spread evenly over every earlier position would put "
-            "there. Near 1: the recall steps read the symbols; near the even share: they do "
-            "not single them out."))
+            "positions, the mean over the recall steps (then mean ± sd over cells), for the "
+            "heads' mean and for the head that puts most weight there, beside the share that "
+            "attention spread evenly over every earlier position would put there. Near 1: the "
+            "recall steps read the symbols; near the even share: they do not single them "
+            "out."))
         rows = [[row["panel"], row["model"], num(row["n"]), num(row["steps"]),
                  num(row["n_recall"]), pm(row["recall_share"], row["recall_share_std"]),
-                 num(row["uniform_share"])] for _, row in shares.iterrows()]
+                 num(row["best_head_share"]), num(row["uniform_share"])]
+                for _, row in shares.iterrows()]
         section.blocks.append(Table(["dataset", "model", "n", "steps T", "n_recall",
-                                     "weight on the stored symbols", "spread evenly"], rows,
-                                    ["l", "l", "r", "r", "r", "r", "r"]))
+                                     "weight on the stored symbols (heads averaged)",
+                                     "the same, its best head", "spread evenly"], rows,
+                                    ["l", "l", "r", "r", "r", "r", "r", "r"]))
     for _, row in examples.iterrows():
+        n_maps = 1 + (len(row["heads"]) > 1) * min(len(row["heads"]), plots.MAX_HEADS_DRAWN)
         section.blocks.append(Plot(
             f"attention-{slug(row['panel'])}-{slug(row['model'])}",
-            f"{row['model']} on {row['panel']}: attention weights on the first test sequence.",
-            (6.0, 5.0),
+            f"{row['model']} on {row['panel']}: attention weights on the first test sequence "
+            "(the heads' mean, then each head).",
+            plots.attention_figure_size(n_maps),
             lambda figure, m=row["model"], p=row["panel"]: plots.plot_attention_weights(
-                results, m, p, figure.add_subplot())))
+                results, m, p, figure)))
     return section
 
 

@@ -805,10 +805,11 @@ def attention_examples(results, model=None, panel=None):
     -------
     pandas.DataFrame
         ``dataset``, ``panel``, ``model``, ``task``, ``data_seed``, ``model_seed``,
-        ``steps``, ``weights`` (the (T, T) array) and ``layout`` (:func:`recall_layout`).
+        ``steps``, ``weights`` (the heads' mean, (T, T)), ``heads`` ((n_heads, T, T)) and
+        ``layout`` (:func:`recall_layout`).
     """
     columns = ["dataset", "panel", "model", "task", "data_seed", "model_seed", "steps",
-               "weights", "layout"]
+               "weights", "heads", "layout"]
     frame = cells_with_array(results, "attention_weights")
     if model is not None:
         frame = frame[frame["model"] == model]
@@ -817,12 +818,20 @@ def attention_examples(results, model=None, panel=None):
     rows = []
     for (dataset, label), group in frame.groupby(["dataset", "model"], sort=False):
         cell = _first_cell(group)
-        weights = np.asarray(cell["attention_weights"], dtype=float)
+        heads = _heads(cell["attention_weights"])
         rows.append({"dataset": dataset, "panel": cell["panel"], "model": label,
                      "task": cell["task"], "data_seed": cell["data_seed"],
-                     "model_seed": cell["model_seed"], "steps": len(weights),
-                     "weights": weights, "layout": recall_layout(cell, len(weights))})
+                     "model_seed": cell["model_seed"], "steps": heads.shape[-1],
+                     "weights": heads.mean(axis=0), "heads": heads,
+                     "layout": recall_layout(cell, heads.shape[-1])})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _heads(weights):
+    """A cell's recorded weights as ``(n_heads, T, T)`` (a store written before per-head
+    recording holds the heads' mean, ``(T, T)``: one "head")."""
+    weights = np.asarray(weights, dtype=float)
+    return weights[None] if weights.ndim == 2 else weights
 
 
 def attention_table(results):
@@ -838,26 +847,30 @@ def attention_table(results):
     Returns
     -------
     pandas.DataFrame
-        ``panel``, ``model``, ``n``, ``steps``, ``n_recall``, ``recall_share``,
-        ``recall_share_std``, ``uniform_share``; empty when no cell qualifies.
+        ``panel``, ``model``, ``n``, ``steps``, ``n_recall``, ``recall_share`` (heads
+        averaged), ``recall_share_std``, ``best_head_share`` (the head that puts most
+        weight there, mean over cells), ``uniform_share``; empty when no cell qualifies.
     """
     columns = ["panel", "model", "n", "steps", "n_recall", "recall_share", "recall_share_std",
-               "uniform_share"]
+               "best_head_share", "uniform_share"]
     frame = cells_with_array(results, "attention_weights")
     rows = []
     for (panel, model), group in frame.groupby(["panel", "model"], sort=False):
-        known = [(cell["attention_weights"], recall_layout(cell, len(cell["attention_weights"])))
+        known = [(_heads(cell["attention_weights"]),
+                  recall_layout(cell, _heads(cell["attention_weights"]).shape[-1]))
                  for _, cell in group.iterrows()]
-        known = [(weights, layout) for weights, layout in known if layout is not None]
+        known = [(heads, layout) for heads, layout in known if layout is not None]
         if not known:
             continue
-        shares = [_recall_share(weights, layout) for weights, layout in known]
-        steps, layout = len(known[0][0]), known[0][1]
+        shares = [_recall_share(heads.mean(axis=0), layout) for heads, layout in known]
+        best = [max(_recall_share(head, layout) for head in heads) for heads, layout in known]
+        steps, layout = known[0][0].shape[-1], known[0][1]
         uniform = np.tril(np.ones((steps, steps))) / np.arange(1, steps + 1)[:, None]
         rows.append({"panel": panel, "model": model, "n": len(shares), "steps": steps,
                      "n_recall": layout[1].stop - layout[1].start,
                      "recall_share": float(np.mean(shares)),
                      "recall_share_std": float(np.std(shares, ddof=1)) if len(shares) > 1
                      else np.nan,
+                     "best_head_share": float(np.mean(best)),
                      "uniform_share": _recall_share(uniform, layout)})
     return pd.DataFrame(rows, columns=columns)
