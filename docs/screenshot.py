@@ -2,6 +2,7 @@
 
     python docs/screenshot.py reports/default/report.html docs/report.png
     python docs/screenshot.py REPORT.html OUT.png --width 1280 --max-height 2600
+    python docs/screenshot.py REPORT.html OUT.png --section attention   # one section only
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
 ``/usr/bin/chromedriver``; ``make test`` installs them) and the ``selenium`` package
@@ -67,22 +68,32 @@ def chromium(width=1280, height=900):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def full_page_screenshot(driver, path, max_height=None):
+def full_page_screenshot(driver, path, max_height=None, section=None):
     """Capture the whole page (beyond the window) as a PNG at ``path``; return its bytes.
 
     Uses the DevTools protocol's ``Page.captureScreenshot`` with
     ``captureBeyondViewport``, clipped to the page's content size, or to its first
-    ``max_height`` CSS pixels.
+    ``max_height`` CSS pixels; with ``section`` (a report section's id, e.g.
+    ``"attention"``) clipped to that section's box instead (and its first ``max_height``
+    pixels).
     """
     metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     size = metrics.get("cssContentSize") or metrics["contentSize"]
-    width = int(size["width"])
-    height = int(size["height"])
+    x, y, width, height = 0, 0, int(size["width"]), int(size["height"])
+    if section is not None:
+        box = driver.execute_script(
+            "const e = document.getElementById(arguments[0]);"
+            "if (!e) return null; const r = e.getBoundingClientRect();"
+            "return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];",
+            section)
+        if box is None:
+            raise SystemExit(f"the report has no section with id {section!r}")
+        x, y, width, height = (int(v) for v in box)
     if max_height is not None:
         height = min(height, int(max_height))
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True, "fromSurface": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        "clip": {"x": x, "y": y, "width": width, "height": height, "scale": 1}})
     data = base64.b64decode(shot["data"])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(data)
@@ -96,12 +107,14 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=1280, help="window width in CSS pixels")
     parser.add_argument("--max-height", type=int, default=None,
                         help="keep only the top of the page (CSS pixels); default: all of it")
+    parser.add_argument("--section", default=None,
+                        help="capture only the report section with this id (e.g. attention)")
     args = parser.parse_args(argv)
     if not args.report.is_file():
         parser.error(f"no report at {args.report}")
     with chromium(args.width) as driver:
         driver.get(args.report.resolve().as_uri())
-        data = full_page_screenshot(driver, args.output, args.max_height)
+        data = full_page_screenshot(driver, args.output, args.max_height, args.section)
     print(f"{args.output}: {len(data) / 1024:.0f} KiB")
     return 0
 

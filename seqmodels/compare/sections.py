@@ -572,8 +572,8 @@ def _attention_section(examples, shares, results):
                  num(row["best_head_share"]), num(row["uniform_share"])]
                 for _, row in shares.iterrows()]
         section.blocks.append(Table(["dataset", "model", "n", "steps T", "n_recall",
-                                     "weight on the stored symbols (heads averaged)",
-                                     "the same, its best head", "spread evenly"], rows,
+                                     "on the symbols: heads' mean", "best head",
+                                     "spread evenly"], rows,
                                     ["l", "l", "r", "r", "r", "r", "r", "r"]))
     for _, row in examples.iterrows():
         n_maps = 1 + (len(row["heads"]) > 1) * min(len(row["heads"]), plots.MAX_HEADS_DRAWN)
