@@ -7,6 +7,7 @@ n_features)``, a list of 2-D arrays, or a 1-D array, and follows one contract:
 
 from .autoregressive import AutoRegressive
 from .base import SequenceEstimator
+from .counting import ContextCounter
 from .hmm import HiddenMarkovModel
 from .imputation import ImputeMissing
 from .neural import FeedForwardNetwork, RecurrentNetwork, Seq2SeqNetwork, TransformerNetwork
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AutoRegressive",
+    "ContextCounter",
     "EchoStateNetwork",
     "ExtendedKalmanFilter",
     "FeedForwardNetwork",
@@ -41,6 +43,7 @@ _REGISTRY = {
     "UnscentedKalmanFilter": UnscentedKalmanFilter,
     "ExtendedKalmanFilter": ExtendedKalmanFilter,
     "InteractingMultipleModel": InteractingMultipleModel,
+    "ContextCounter": ContextCounter,
     "RecurrentNetwork": RecurrentNetwork,
     "FeedForwardNetwork": FeedForwardNetwork,
     "TransformerNetwork": TransformerNetwork,

@@ -21,7 +21,10 @@ One module per family, as dynamax keeps ``linear_gaussian_ssm/inference.py``:
 * :mod:`seqmodels.inference.sigma_points` -- the unscented transform, the unscented
   Kalman filter and the interacting multiple model filter;
 * :mod:`seqmodels.inference.extended` -- the extended Kalman filter (the nonlinear
-  functions for the means, their Jacobians for the covariances).
+  functions for the means, their Jacobians for the covariances);
+* :mod:`seqmodels.inference.counting` -- the context counter: online Beta-Bernoulli
+  counts of each context over binary sequences, the exact log-likelihood from the
+  final counts and exact multi-step forecasts.
 
 Every function takes and returns arrays (parameters and results as named tuples), runs
 one recursion over time for all sequences at once, and keeps no state. The estimator
