@@ -35,6 +35,7 @@ SMALL = {
     "delayed_xor": dict(n_train=1, n_test=1, length=2, lag=1),
     "binary_addition": dict(n_train=1, n_test=1, n_bits_train=1, n_bits_test=1),
     "parity": dict(n_train=1, n_test=1, length=1),
+    "dynamic_ngrams": dict(n_train=1, n_test=1, n_timesteps=1),
     "constant_velocity": dict(n_train=1, n_test=1, n_timesteps=2, n_dims=1),
     "constant_acceleration": dict(n_train=1, n_test=1, n_timesteps=2, n_dims=1),
     "maneuvering": dict(n_train=1, n_test=1, n_timesteps=2),
@@ -58,6 +59,7 @@ SHAPES = {
     "delayed_xor": ((1, 2, 1), (1, 2, 1), (1, 2, 1)),
     "binary_addition": ((1, 2, 2), (1, 2, 2), (1, 2, 1)),
     "parity": ((1, 1, 1), (1, 1, 1), (1, 1, 1)),
+    "dynamic_ngrams": ((1, 1, 1), (1, 1, 1), None),
     "constant_velocity": ((1, 2, 1), (1, 2, 1), (1, 2, 2)),
     "constant_acceleration": ((1, 2, 1), (1, 2, 1), (1, 2, 3)),
     "maneuvering": ((1, 2, 2), (1, 2, 2), (1, 2, 5)),
@@ -236,6 +238,7 @@ SPECS = {
                         "n_bits_test": Count(1, 62), "random_state": RANDOM_STATE},
     "parity": {"n_train": Count(1), "n_test": Count(1), "length": Count(1),
                "random_state": RANDOM_STATE},
+    "dynamic_ngrams": {**SIZES, "order": Count(1, 21), "random_state": RANDOM_STATE},
     "constant_velocity": {**TRACKING, "acceleration_std": std()},
     "constant_acceleration": {**TRACKING, "jerk_std": std()},
     "maneuvering": {

@@ -57,7 +57,7 @@ def test_load_refuses_unknown_names_and_parameters():
 
 
 GENERATED = ["var", "ar", "lds", "noisy_sine", "hmm_regimes", "lorenz", "mackey_glass", "narma10",
-             "adding", "copy_memory", "delayed_xor", "binary_addition", "parity",
+             "adding", "copy_memory", "delayed_xor", "binary_addition", "parity", "dynamic_ngrams",
              "constant_velocity", "constant_acceleration", "maneuvering", "projectile", "orbit"]
 
 
