@@ -4,10 +4,10 @@ Usage::
 
     python benchmarks/run.py [--quick] [--only kalman,hmm] [--no-scaling] [--json FILE]
 
-Families: kalman, nonlinear, hmm, autoregressive, neural, attention, runner, reservoir (each also
-runs alone: ``python benchmarks/bench_kalman.py``). ``--quick`` is the regression guard's mode
-(smaller workloads, fewer repeats, no scaling; tests/test_benchmarks_guard.py);
-BENCHMARKS.md explains the method and every line.
+Families: kalman, nonlinear, hmm, autoregressive, neural, attention, runner, reservoir,
+counting (each also runs alone: ``python benchmarks/bench_kalman.py``). ``--quick`` is the
+regression guard's mode (smaller workloads, fewer repeats, no scaling;
+tests/test_benchmarks_guard.py); BENCHMARKS.md explains the method and every line.
 """
 
 import argparse
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # noqa: E402
 
 FAMILIES = ("kalman", "nonlinear", "hmm", "autoregressive", "neural", "attention", "runner",
-            "reservoir")
+            "reservoir", "counting")
 
 
 def main(argv=None, families=FAMILIES):
