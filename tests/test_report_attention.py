@@ -87,6 +87,7 @@ def run(tmp_path_factory):
 def test_the_suite_key_validates_and_is_opt_in(tmp_path):
     suite = _suite(tmp_path, _SUITE)
     assert suite.attention_weights is True and suite.gradient_norms is False
+    assert suite.name == "suite"  # (was: the key check's loop renamed every suite)
     assert all(cell.attention_weights for cell in suite.cells() if not cell.is_oracle)
     with pytest.raises(SuiteError, match="attention_weights: expected true or false, got"):
         _suite(tmp_path, _SUITE.replace("attention_weights = true", 'attention_weights = "yes"'))

@@ -460,11 +460,11 @@ def _parse(spec, name, source):
     models = _parse_models(check, spec.get("models"))
     datasets = _parse_datasets(check, spec.get("datasets"))
     axes = _parse_axes(check, spec, datasets)
-    for name in _MEASUREMENTS:
-        if name in spec:
-            if not isinstance(spec[name], bool):
-                check.fail(name, f"expected true or false, got {_kind(spec[name])}")
-            axes[name] = spec[name]
+    for measurement in _MEASUREMENTS:      # not `name`: that is the suite's own
+        if measurement in spec:
+            if not isinstance(spec[measurement], bool):
+                check.fail(measurement, f"expected true or false, got {_kind(spec[measurement])}")
+            axes[measurement] = spec[measurement]
     quick = _parse_quick(check, spec.get("quick", {}), models, datasets)
     suite = Suite(name=name, title=title, description=description, models=models,
                   datasets=datasets, quick_overrides=quick, source=source, **axes)
