@@ -40,7 +40,7 @@ test: install
 	      --no-install-recommends chromium chromium-driver ) \
 	  || echo "make test: could not install chromium; the browser test will fail"; \
 	fi
-	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest -n 2 --dist worksteal -m "not serial"
+	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest -n 2 --dist worksteal -m "not serial" --durations=25
 	SEQMODELS_TEST_INSTALLED=1 $(BIN)/python -P -m pytest -m serial
 
 # Every speed claim in one table (BENCHMARKS.md): about 5 minutes on 2 cores.
