@@ -128,10 +128,16 @@ def test_the_report_has_one_heatmap_per_model_with_weights(run):
 
     figure = plot_attention_weights(results, "Transformer")
     images = [ax for ax in figure.axes if ax.images]
-    assert [ax.get_title() for ax in images] == ["heads averaged", "head 1", "head 2"]
+    assert [ax.get_title() for ax in images[:3]] == ["heads averaged", "head 1", "head 2"]
     np.testing.assert_allclose(images[0].images[0].get_array(),
-                               np.mean([ax.images[0].get_array() for ax in images[1:]], axis=0),
+                               np.mean([ax.images[0].get_array() for ax in images[1:3]], axis=0),
                                atol=1e-6)
+    # below them the recall rows enlarged: the last N_RECALL steps, the first 2 N_RECALL
+    # positions (the stored symbols and as many after them)
+    zoomed = [ax.images[0].get_array() for ax in images[3:]]
+    assert len(zoomed) == 3 and all(z.shape == (N_RECALL, 2 * N_RECALL) for z in zoomed)
+    mean = images[0].images[0].get_array()
+    np.testing.assert_allclose(zoomed[0], mean[T - N_RECALL:, :2 * N_RECALL])
     markdown = paths["markdown"].read_text()
     assert "## Attention" in markdown and "the last n_recall rows are the recall steps" in \
         markdown and "RNN: attention" not in markdown

@@ -680,38 +680,59 @@ def plot_attention_weights(results, model=None, panel=None, figure=None):
     maps = [("heads averaged" if len(cell["heads"]) > 1 else "weights", cell["weights"])]
     if len(cell["heads"]) > 1:
         maps += [(f"head {h + 1}", head) for h, head in enumerate(heads)]
+    layout = cell["layout"]
     if figure is None:
         import matplotlib.pyplot as plt
 
-        figure = plt.figure(figsize=attention_figure_size(len(maps)))
+        figure = plt.figure(figsize=attention_figure_size(len(maps), layout is not None))
     from matplotlib.colors import PowerNorm
     from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
 
-    axes = figure.subplots(1, len(maps), squeeze=False)[0]
+    grid = figure.subplots(2 if layout is not None else 1, len(maps), squeeze=False,
+                           gridspec_kw={"height_ratios": [3, 1]} if layout is not None else None)
     # square-root colours: the early rows (row 0 is all on one position) would otherwise
     # leave a long row's weights of 1 / t in the dark
     norm = PowerNorm(0.5, vmin=0.0, vmax=max(float(cell["heads"].max()), 1e-12))
-    for ax, (title, weights) in zip(axes, maps):
+    for ax, (title, weights) in zip(grid[0], maps):
         image = ax.imshow(weights, cmap="viridis", interpolation="nearest", norm=norm)
         ax.set_title(title, fontsize="medium")
-        if cell["layout"] is not None:
-            rows, columns = cell["layout"]
+        if layout is not None:
+            rows, columns = layout
             ax.add_patch(Rectangle((columns.start - 0.5, rows.start - 0.5),
                                    columns.stop - columns.start, rows.stop - rows.start,
                                    fill=False, edgecolor="red", linestyle="--", linewidth=1.2,
                                    label="recall steps x stored symbols"))
         ax.set_xlabel("attended position s")
-    if cell["layout"] is not None:
-        axes[0].legend(fontsize="x-small", loc="upper right")
+    if layout is not None:
+        # the recall rows, enlarged: the k-th recall step on the k-th stored symbol is
+        # the diagonal of the dashed box (the symbols and as many positions after them)
+        rows, columns = layout
+        shown = slice(columns.start, min(columns.stop + (columns.stop - columns.start),
+                                         cell["steps"]))
+        for ax, (_, weights) in zip(grid[1], maps):
+            ax.imshow(weights[rows, shown], cmap="viridis", interpolation="nearest", norm=norm,
+                      extent=(shown.start - 0.5, shown.stop - 0.5, rows.stop - 0.5,
+                              rows.start - 0.5))
+            ax.add_patch(Rectangle((columns.start - 0.5, rows.start - 0.5),
+                                   columns.stop - columns.start, rows.stop - rows.start,
+                                   fill=False, edgecolor="red", linestyle="--", linewidth=1.2))
+            ax.set_xlabel("attended position s (first steps)", fontsize="small")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        grid[1][0].set_ylabel("recall steps", fontsize="small")
+        grid[0][0].legend(fontsize="x-small", loc="upper right")
     position = "x_{s-1}; 0: start value" if cell["task"] == "forecast" else "x_s"
-    axes[0].set_ylabel("step t (row: where the estimate at t looks)")
-    figure.colorbar(image, ax=list(axes), label="attention weight", shrink=0.9)
+    grid[0][0].set_ylabel("step t (row: where the estimate at t looks)")
+    figure.colorbar(image, ax=list(grid.ravel()), label="attention weight", shrink=0.9)
     figure.suptitle(_text(f"{cell['model']} on {cell['panel']}: attention weights\n(first "
                           f"test sequence, data seed {cell['data_seed']}; position s holds "
                           f"{position})"), fontsize="medium")
     return figure
 
 
-def attention_figure_size(n_maps):
-    """Inches for an attention figure of ``n_maps`` heatmaps in a row."""
-    return (min(3.6 * n_maps + 1.2, 22.0), 4.4 if n_maps > 1 else 5.0)
+def attention_figure_size(n_maps, recall_rows=False):
+    """Inches for an attention figure of ``n_maps`` heatmaps in a row (and a row of
+    enlarged recall steps below them when ``recall_rows``)."""
+    return (min(3.6 * n_maps + 1.2, 22.0),
+            (4.4 if n_maps > 1 else 5.0) + (1.6 if recall_rows else 0.0))

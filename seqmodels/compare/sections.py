@@ -581,7 +581,7 @@ def _attention_section(examples, shares, results):
             f"attention-{slug(row['panel'])}-{slug(row['model'])}",
             f"{row['model']} on {row['panel']}: attention weights on the first test sequence "
             "(the heads' mean, then each head).",
-            plots.attention_figure_size(n_maps),
+            plots.attention_figure_size(n_maps, row["layout"] is not None),
             lambda figure, m=row["model"], p=row["panel"]: plots.plot_attention_weights(
                 results, m, p, figure)))
     return section
