@@ -405,5 +405,7 @@ def test_attention_a_transformer_copies_across_the_delay_where_recurrent_cells_d
             assert ratio > 0.8, row          # the LSTM and GRU at this budget: near it
         assert (row["attention_weights"] is not None) == row["model"].startswith("Transformer")
     shares = attention_table(results).set_index("model")["recall_share"]
-    assert shares[windowed] == 0.0           # the recall rows see no stored symbol
+    # at lag 30 (T = 50) a window of 32 steps lets the first recall step (t = 40) see the
+    # last stored symbol (s = 9) and no other recall step see any: almost no weight there
+    assert shares[windowed] < 0.02
     assert shares[full] > 0.0
