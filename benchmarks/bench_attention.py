@@ -10,9 +10,13 @@ windows of 50 steps (as ``bench_neural.py``), forecasting mode:
   (target: at least 0.9x). Checked first: the two fits reach the same losses.
 * ``TransformerNetwork.predict`` on 256 x 200 against ``Model.predict`` of the fitted
   graph on the same network inputs (target: at least 0.83x, as the recurrent networks).
+* ``Seq2SeqNetwork.predict`` (GRU(32), horizon 10: decoder step 1 from every origin) on
+  256 x 200 against ``Model.predict`` of its prediction graph on the same inputs (target:
+  at least 0.83x).
 
 Scaling (full mode): ``predict`` time against the sequence length, 2 sequences of
-T = 40, 400 and 4,000 steps, one block of 16 units and 2 heads: full causal
+T = 250, 1,000 and 4,000 steps (shorter ones measure the fixed cost of a call, not the
+work), one block of 16 units and 2 heads: full causal
 attention (O(T^2): exponent about 2 once the quadratic part dominates), the same
 network with ``window=16`` (blocks: O(T w), exponent about 1) and a GRU(16) for
 reference (exponent 1).
@@ -28,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from _harness import Line, Scaling  # noqa: E402
 from bench_neural import data  # noqa: E402
-from seqmodels import RecurrentNetwork, TransformerNetwork  # noqa: E402
+from seqmodels import RecurrentNetwork, Seq2SeqNetwork, TransformerNetwork  # noqa: E402
 from seqmodels.neural import attention, base, networks  # noqa: E402
 
 FAMILY = "Attention"
@@ -95,7 +99,27 @@ def lines(quick=False):
         lambda: est.model_.predict(inputs, batch_size=n_seq, verbose=0),
         "Keras Model.predict", check=check, repeats=3 if quick else 5, target=1 / 1.2,
         target_text=">= 0.83x", work=n_seq * length, work_unit="sample-steps"))
+    out.append(_seq2seq_predict_line(X[:256], X_predict, n_seq, length, quick))
     return out
+
+
+def _seq2seq_predict_line(X_fit, X_predict, n_seq, length, quick):
+    est = Seq2SeqNetwork(cell="gru", units=UNITS, horizon=10, epochs=1,
+                         random_state=0).fit(X_fit)
+    inputs = est._network_inputs(est._check_X(X_predict))
+    graph = est._graph("predict")
+
+    def check(ours, theirs):
+        np.testing.assert_allclose(ours, est._decode(theirs[:, :, 0].astype(np.float64), False),
+                                   rtol=1e-4, atol=1e-5)
+
+    return Line(
+        f"attention.seq2seq.predict.{n_seq}x{length}", FAMILY,
+        f"predict Seq2Seq GRU({UNITS}), horizon 10, {n_seq} x {length}",
+        lambda: est.predict(X_predict),
+        lambda: graph.predict(inputs, batch_size=min(n_seq, 2048), verbose=0),
+        "Keras Model.predict", check=check, repeats=3 if quick else 5, target=1 / 1.2,
+        target_text=">= 0.83x", work=n_seq * length, work_unit="sample-steps")
 
 
 def scalings():
@@ -117,4 +141,4 @@ def scalings():
         return at
 
     return [Scaling(f"attention.scale.T.{key}", FAMILY, f"predict {names[key]}, 2 x T steps",
-                    "length", (40, 400, 4000), make(model)) for key, model in models.items()]
+                    "length", (250, 1000, 4000), make(model)) for key, model in models.items()]
