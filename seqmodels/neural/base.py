@@ -500,15 +500,3 @@ class _KerasBlob:
 
     def __init__(self, data):
         self.data = data
-
-
-class _CausalFlag:
-    """``causal`` of a RecurrentNetwork: False for bidirectional instances.
-
-    On the class it reads True (the default, unidirectional network).
-    """
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return True
-        return not bool(getattr(instance, "bidirectional", False))
