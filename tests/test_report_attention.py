@@ -4,6 +4,7 @@ weights in the store for attention models only, and the report's Attention secti
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
@@ -174,3 +175,21 @@ def test_the_recall_layout_is_only_read_where_it_is_known():
     assert recall_layout({"dataset_name": "copy_memory", "dataset_params": "{}"}, 40) \
         == (slice(30, 40), slice(0, 10))
     assert recall_layout({"dataset_name": "adding", "dataset_params": "{}"}, 40) is None
+
+
+def test_the_figure_shows_the_longest_sequences_whatever_the_number_of_heads():
+    from seqmodels.compare.tables import _first_cell
+
+    def cell(panel, steps, seed, heads=4):
+        return {"panel": panel, "data_seed": seed, "model_seed": 0,
+                "attention_weights": np.zeros((heads, steps, steps))}
+
+    # the longest panel comes first in the results' order: it is still the one drawn
+    group = pd.DataFrame([cell("lag=100", 120, 1), cell("lag=100", 120, 0),
+                          cell("lag=10", 30, 0)])
+    chosen = _first_cell(group)
+    assert chosen["panel"] == "lag=100" and chosen["data_seed"] == 0
+    # a store written before per-head recording holds (T, T) head means
+    means = dict(cell("lag=50", 70, 0), attention_weights=np.zeros((70, 70)))
+    legacy = pd.DataFrame([cell("lag=10", 30, 0), means])
+    assert _first_cell(legacy)["panel"] == "lag=50"

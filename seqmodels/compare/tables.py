@@ -782,7 +782,7 @@ def _recall_share(weights, layout):
 def _first_cell(group):
     """The cell a figure shows: the longest sequences (for a swept dataset, the last of
     the longest panels in the results' order), then the first data and model seed."""
-    steps = group["attention_weights"].map(len)
+    steps = group["attention_weights"].map(lambda weights: _heads(weights).shape[-1])
     longest = group[steps == steps.max()]
     longest = longest[longest["panel"] == longest["panel"].iloc[-1]]
     return longest.sort_values(["data_seed", "model_seed"], kind="stable").iloc[0]
@@ -856,9 +856,9 @@ def attention_table(results):
     frame = cells_with_array(results, "attention_weights")
     rows = []
     for (panel, model), group in frame.groupby(["panel", "model"], sort=False):
-        known = [(_heads(cell["attention_weights"]),
-                  recall_layout(cell, _heads(cell["attention_weights"]).shape[-1]))
-                 for _, cell in group.iterrows()]
+        known = [(heads, recall_layout(cell, heads.shape[-1]))
+                 for cell, heads in ((cell, _heads(cell["attention_weights"]))
+                                     for _, cell in group.iterrows())]
         known = [(heads, layout) for heads, layout in known if layout is not None]
         if not known:
             continue
