@@ -99,6 +99,11 @@ def cell_key(description):
 # -- specs ----------------------------------------------------------------------------
 
 
+#: The opt-in per-cell measurements (a Cell field, a build_grid argument and a suite key
+#: each): off by default, and only when on do they enter a cell's key.
+MEASUREMENTS = ("gradient_norms", "attention_weights")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """A model of a comparison: its row label and an unfitted estimator to clone."""
@@ -493,9 +498,9 @@ def build_grid(models, datasets, *, seeds=(0,), model_seeds=None, train_sizes=No
         norm of the gradient of the last step's loss with respect to the hidden
         state at each lag, on up to 64 test sequences.
     attention_weights : bool, default=False
-        Record, for models that offer ``attention_weights`` (attention networks), the
-        head-averaged attention weights on the first test sequence, a (T, T) array
-        (its first 512 steps at most).
+        Record, for models that offer ``attention_weights`` (attention networks), each
+        head's attention weights on the first test sequence, an (n_heads, T, T) array
+        (its first 512 steps and 2**20 numbers at most).
 
     Returns
     -------

@@ -20,15 +20,13 @@ from ..utils.resources import resource_dir
 from ..datasets import dataset_defaults, dataset_parameters, list_datasets
 from ..imputation import STRATEGIES as IMPUTE_STRATEGIES
 from ..imputation import ImputeMissing
-from .grid import ORACLE_LABEL, build_grid
+from .grid import MEASUREMENTS, ORACLE_LABEL, build_grid
 
 __all__ = ["Suite", "ModelSpec", "DatasetSpec", "SuiteError", "load_suite", "builtin_suites"]
 
 _TOP_KEYS = {"title", "description", "seeds", "model_seeds", "train_sizes", "horizons",
              "sweep", "n_examples", "gradient_norms", "attention_weights", "models", "datasets",
              "quick"}
-#: Opt-in measurements: top-level true / false keys passed on to the grid as they are.
-_MEASUREMENTS = ("gradient_norms", "attention_weights")
 _MODEL_KEYS = {"label", "estimator", "params", "impute"}
 _DATASET_KEYS = {"name", "label", "params"}
 _SWEEP_KEYS = {"dataset_param", "values"}
@@ -126,7 +124,7 @@ class Suite:
 
     def measurements(self):
         """The opt-in measurements asked for: ``{"gradient_norms": ..., ...}``."""
-        return {name: getattr(self, name) for name in _MEASUREMENTS}
+        return {name: getattr(self, name) for name in MEASUREMENTS}
 
 
 def _auto_label(spec, siblings):
@@ -460,7 +458,8 @@ def _parse(spec, name, source):
     models = _parse_models(check, spec.get("models"))
     datasets = _parse_datasets(check, spec.get("datasets"))
     axes = _parse_axes(check, spec, datasets)
-    for measurement in _MEASUREMENTS:      # not `name`: that is the suite's own
+    for measurement in MEASUREMENTS:       # not `name`: that is the suite's own
+        # opt-in measurements: top-level true / false keys passed on to the grid as they are
         if measurement in spec:
             if not isinstance(spec[measurement], bool):
                 check.fail(measurement, f"expected true or false, got {_kind(spec[measurement])}")
