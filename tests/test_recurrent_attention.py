@@ -374,3 +374,15 @@ def test_check_estimator_passes_unchanged():
     assert results["check_causal_supervised"] == "passed"
     assert results["check_attention_weights"] == "passed"
     assert results["check_pickle_round_trip"] == "passed"
+
+
+def test_prediction_chunks_keep_the_attention_scores_within_their_budget():
+    from seqmodels.neural.base import ATTENTION_CHUNK_NUMBERS, attention_batch_size
+
+    assert attention_batch_size({"attention": None, "units": 8}, 10_000) == 2048
+    # additive: T^2 x units numbers per sequence; dot: T^2
+    assert attention_batch_size({"attention": "additive", "units": 32}, 512) == \
+        ATTENTION_CHUNK_NUMBERS // (512**2 * 32)
+    assert attention_batch_size({"attention": "dot", "units": 32}, 1024) == 32
+    assert attention_batch_size({"attention": "dot", "units": 32}, 10) == 2048   # capped
+    assert attention_batch_size({"attention": "additive", "units": 64}, 20_000) == 1

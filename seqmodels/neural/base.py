@@ -38,6 +38,10 @@ _META_NAME = "seqmodels.json"
 #: step on two cores), so 10,000 steps take seconds and the package's 100,000 a minute.
 MAX_NETWORK_HORIZON = 10_000
 
+#: Most float32 numbers one chunk of an attention network's prediction may hold in its
+#: scores (``n T^2``, times ``units`` for the additive score's ``tanh``): 2**25 is 128 MB.
+ATTENTION_CHUNK_NUMBERS = 2**25
+
 #: Largest standardised input accepted (in standard deviations of the training data):
 #: the networks compute in float32, whose largest number is 3.4e38.
 MAX_STANDARDISED = 1e30
@@ -113,6 +117,17 @@ AUTO_BATCH_MIN, AUTO_BATCH_MAX, AUTO_MIN_UPDATES = 64, 256, 8
 def auto_batch_size(n_fit):
     """``batch_size="auto"``: ``clip(n_fit // 8, 64, 256)`` sequences per gradient step."""
     return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, n_fit // AUTO_MIN_UPDATES)))
+
+
+def attention_batch_size(spec, length, largest=2048):
+    """Sequences per prediction chunk of a network: ``largest``, or, with ``attention``
+    in its spec, as many as keep the ``length x length`` scores (times ``units`` for the
+    additive score's ``tanh``) within :data:`ATTENTION_CHUNK_NUMBERS` (at least one)."""
+    attention = spec.get("attention")
+    if attention is None:
+        return largest
+    per_sequence = length**2 * (spec["units"] if attention == "additive" else 1)
+    return int(np.clip(ATTENTION_CHUNK_NUMBERS // max(per_sequence, 1), 1, largest))
 
 
 def _softplus(raw):

@@ -5,7 +5,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._parameters import Integer, InvalidParameterError, Options, Real
-from .base import _TRAINING_CONSTRAINTS, _NeuralNetwork, _networks
+from .base import _TRAINING_CONSTRAINTS, _NeuralNetwork, _networks, attention_batch_size
 
 __all__ = ["RecurrentNetwork"]
 
@@ -20,9 +20,6 @@ ACTIVATIONS = ("tanh", "relu")
 #: Attention over the network's own past hidden states (``attention``), by score
 #: (``attention.ATTENTION_SCORES``, repeated so that the constraints do not import Keras).
 ATTENTION_SCORES = ("additive", "dot")
-#: Most float32 numbers one chunk of an attention network's prediction may hold in its
-#: scores (``n T^2``, times ``units`` for the additive score's ``tanh``): 2**25 is 128 MB.
-ATTENTION_CHUNK_NUMBERS = 2**25
 
 
 def _attention_layers():
@@ -433,13 +430,10 @@ default="lstm"
     def _outputs(self, X):
         if self.network_spec_.get("attention") is None:
             return super()._outputs(X)
-        # Chunks of sequences small enough for the T x T scores (and the additive
-        # score's T x T x units tanh) to fit in ATTENTION_CHUNK_NUMBERS.
         inputs = self._network_inputs(X)
-        per_sequence = inputs.shape[1] ** 2 * (
-            self.network_spec_["units"] if self.network_spec_["attention"] == "additive" else 1)
-        chunk = int(np.clip(ATTENTION_CHUNK_NUMBERS // max(per_sequence, 1), 1, 2048))
-        return _networks().run(self.model_, inputs, batch_size=chunk)
+        return _networks().run(self.model_, inputs,
+                               batch_size=attention_batch_size(self.network_spec_,
+                                                               inputs.shape[1]))
 
     @available_if(_has_attention)
     def attention_weights(self, X, per_head=False):

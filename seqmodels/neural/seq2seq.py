@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.utils.metaestimators import available_if
 
 from .._parameters import Integer, Options
-from .base import _TRAINING_CONSTRAINTS, _NeuralNetwork, _networks
-from .recurrent import ATTENTION_CHUNK_NUMBERS, CELLS
+from .base import _TRAINING_CONSTRAINTS, _NeuralNetwork, _networks, attention_batch_size
+from .recurrent import CELLS
 
 __all__ = ["Seq2SeqNetwork"]
 
@@ -244,15 +244,11 @@ default="lstm"
 
         With attention, a sequence's first decoder steps score ``T^2`` pairs (times
         ``units`` for the additive score's ``tanh``); a chunk holds at most
-        ``ATTENTION_CHUNK_NUMBERS`` of them (as :class:`RecurrentNetwork`'s does).
+        ``base.ATTENTION_CHUNK_NUMBERS`` of them (:func:`~.base.attention_batch_size`).
         """
-        chunk = 2048
-        if self.network_spec_.get("attention") is not None:
-            T = inputs.shape[1]
-            per_sequence = T * T * (self.network_spec_["units"]
-                                    if self.network_spec_["attention"] == "additive" else 1)
-            chunk = int(np.clip(ATTENTION_CHUNK_NUMBERS // max(per_sequence, 1), 1, 2048))
-        return _networks().run(self._graph(graph), inputs, batch_size=chunk)
+        return _networks().run(self._graph(graph), inputs,
+                               batch_size=attention_batch_size(self.network_spec_,
+                                                               inputs.shape[1]))
 
     def _outputs(self, X):
         """Decoder step 1 from every origin: ``(n, T, width)``."""
